@@ -1,0 +1,1 @@
+"""dialsim.hosts."""
