@@ -681,6 +681,7 @@ class _Transaction:
     accepted: int = 0
     next_rcpt: int = 0
     fail_code: int = 0
+    rcpt_code: int = 0  # last refusal of a RCPT
     fail_reason: str = ""
     pipelined: bool = False
 
@@ -958,6 +959,7 @@ class SmtpClient:
         elif txn.accepted:
             self._send("DATA", b"DATA\r\n", now, txn.index)
         else:
+            self._fail(txn, txn.rcpt_code, "every recipient refused")
             self._finish(False, txn.fail_code, now, rset=True)
 
     def _on_RCPT(self, code: int, text: str, now: float) -> None:
@@ -967,7 +969,7 @@ class SmtpClient:
         if 200 <= code < 300:
             txn.accepted += 1
         else:
-            self._fail(txn, code, "every recipient refused")
+            txn.rcpt_code = code
         if not txn.pipelined:
             self._next_rcpt(txn, now)
 
@@ -982,6 +984,8 @@ class SmtpClient:
                 self._fail(txn, 554, "no valid recipients")
                 self._send("EOM", b".\r\n", now, txn.index)
             return
+        if txn.mail_ok and not txn.accepted:
+            self._fail(txn, txn.rcpt_code, "every recipient refused")
         self._fail(txn, code, "DATA refused")
         self._finish(False, txn.fail_code, now, rset=txn.mail_ok)
 
