@@ -1,0 +1,181 @@
+"""Durable final delivery for the ISP's SMTP server: Maildir and the relay queue.
+
+Implements the ``MailSink`` of :mod:`dialsim.proto.smtp`.  Scope:
+
+- Local recipients (a domain in ``local_domains``) are delivered into
+  ``root/<user>/new/`` in the Maildir layout (D. J. Bernstein's maildir(5)):
+  write the file in ``tmp/``, ``fsync`` it, ``rename`` it into ``new/``, ``fsync``
+  the ``new/`` directory.  Only then does ``deliver`` return and the SMTP server
+  answer 250 (RFC 5321 4.1.1.4 / 6.1: the server takes responsibility for the
+  message only when it says 250).  The POP3 side reads the same folders.
+- Other recipients (a subscriber relaying through the ISP) go to the ISP's
+  outbound relay queue ``root/.outbound/new/``, equally durable: one file per
+  message whose first line is a JSON envelope (sender, recipients) followed by
+  the message bytes.  :func:`read_queued` parses it back.
+- A message for several recipients is made durable as a whole: every copy is
+  written and synced in ``tmp/`` first; only then are they renamed.  If a write
+  fails, the temporary files are removed and the error propagates (-> 451), so
+  a retry does not deliver duplicates.
+
+User names are the local part lower-cased and must match ``[a-z0-9._-]+`` and not
+start with "."; anything else (a path, "..", ".outbound") is refused 550 5.1.3
+before it can name a file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+__all__ = ["MaildirDelivery", "read_queued", "OUTBOUND"]
+
+OUTBOUND = ".outbound"
+_USER_RE = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
+_counter = itertools.count()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_maildir(folder: Path) -> None:
+    """Create ``folder/{tmp,new,cur}`` durably if missing."""
+    if (folder / "new").is_dir() and (folder / "tmp").is_dir() and (folder / "cur").is_dir():
+        return
+    created_top = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "new", "cur"):
+        (folder / sub).mkdir(exist_ok=True)
+    _fsync_dir(folder)
+    if created_top:
+        _fsync_dir(folder.parent)
+
+
+def read_queued(path: Path) -> tuple[str, list[str], bytes]:
+    """Parse one relay-queue file back into (sender, recipients, message bytes)."""
+    raw = Path(path).read_bytes()
+    head, _, data = raw.partition(b"\n")
+    env = json.loads(head)
+    return env["sender"], list(env["recipients"]), data
+
+
+class MaildirDelivery:
+    """``MailSink`` writing to per-user Maildirs under ``root`` and a relay queue.
+
+    ``users`` is a set of user names or a callable ``name -> bool``;
+    ``postmaster`` names the user who gets mail for ``postmaster@`` a local domain.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        local_domains: Iterable[str],
+        users: set[str] | frozenset[str] | Callable[[str], bool],
+        *,
+        hostname: str | None = None,
+        postmaster: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.local_domains = frozenset(d.lower() for d in local_domains)
+        self._users = users
+        self.hostname = (hostname or socket.gethostname()).replace("/", "_").replace(":", "_")
+        self.postmaster = postmaster  # user who receives postmaster@ (RFC 5321 4.5.1)
+        self.delivered = 0  # copies made durable (one per local user or queue file)
+
+    # -- policy
+    def user_for(self, address: str) -> str | None:
+        """The Maildir user of a local address, or None if it cannot be one."""
+        local, _, _domain = address.rpartition("@")
+        local = local.lower()
+        if local == "postmaster" and self.postmaster:
+            local = self.postmaster
+        return local if _USER_RE.fullmatch(local) else None
+
+    def is_local(self, address: str) -> bool:
+        return address.rpartition("@")[2].lower() in self.local_domains
+
+    def _known(self, user: str) -> bool:
+        users = self._users
+        return bool(users(user)) if callable(users) else user in users
+
+    def recipient_ok(self, address: str, *, from_subscriber: bool) -> tuple[int, str]:
+        if self.is_local(address):
+            user = self.user_for(address)
+            if user is None:
+                return 550, "5.1.3 Bad destination mailbox address syntax"
+            if not self._known(user):
+                return 550, "5.1.1 No such user here"
+            return 250, "2.1.5 Recipient OK"
+        if from_subscriber:
+            return 250, "2.1.5 Recipient OK, will relay"
+        return 554, "5.7.1 Relay access denied"
+
+    # -- delivery
+    def maildir(self, user: str) -> Path:
+        return self.root / user
+
+    def outbound(self) -> Path:
+        return self.root / OUTBOUND
+
+    def _unique(self) -> str:
+        now = time.time()
+        sec = int(now)
+        usec = int((now - sec) * 1_000_000)
+        return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{self.hostname}"
+
+    def deliver(self, sender: str, recipients: list[str], data: bytes) -> None:
+        """Make the message durable for every recipient before returning."""
+        copies: list[tuple[Path, bytes]] = []  # (maildir folder, file content)
+        seen: set[str] = set()
+        remote: list[str] = []
+        for rcpt in recipients:
+            if self.is_local(rcpt):
+                user = self.user_for(rcpt)
+                if user is None or not self._known(user):
+                    raise ValueError(f"not a local mailbox: {rcpt!r}")
+                if user not in seen:
+                    seen.add(user)
+                    copies.append((self.maildir(user), data))
+            else:
+                remote.append(rcpt)
+        if remote:
+            envelope = json.dumps({"sender": sender, "recipients": remote}).encode() + b"\n"
+            copies.append((self.outbound(), envelope + data))
+
+        written: list[tuple[Path, Path]] = []  # (tmp path, new path)
+        try:
+            for folder, content in copies:
+                _ensure_maildir(folder)
+                name = self._unique()
+                tmp = folder / "tmp" / name
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                written.append((tmp, folder / "new" / name))
+                try:
+                    view = memoryview(content)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except BaseException:
+            for tmp, _ in written:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+            raise
+        for tmp, new in written:
+            os.rename(tmp, new)
+        for _, new in written:
+            _fsync_dir(new.parent)
+        self.delivered += len(written)
