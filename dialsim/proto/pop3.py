@@ -1,0 +1,866 @@
+"""POP3 server and client, sans-IO (RFC 1939, with RFC 2449 CAPA and RESP-CODES).
+
+Scope:
+
+- :class:`Pop3Server` speaks RFC 1939 in its three states (AUTHORIZATION,
+  TRANSACTION, UPDATE) with USER/PASS and APOP, STAT, LIST, RETR, DELE, NOOP,
+  RSET, TOP, UIDL, QUIT, plus RFC 2449's CAPA and the ``[IN-USE]`` and
+  RFC 3206 ``[AUTH]``/``[SYS/...]`` response codes.  It reaches mail only through
+  the injected :class:`Authenticator` and :class:`MaildropStore` protocols, so
+  this module does no file I/O.  DELE takes effect only in the UPDATE state after
+  QUIT; a lost connection or the RFC 1939 ten-minute autologout releases the
+  maildrop without removing anything.
+- :class:`Pop3Client` sends commands (several may be outstanding: RFC 2449
+  PIPELINING) and parses the replies in order, single- and multi-line, from any
+  chunking, removing the byte-stuffing of multi-line responses.
+
+Nothing here reads a clock: every entry point takes ``now`` (seconds).  Peer
+garbage never raises out of ``receive``: the server answers ``-ERR`` and counts
+it, the client reports an error response and counts it.  Multi-line bodies are
+stuffed and un-stuffed with :mod:`re`; terminators are found with
+``bytes.find`` resumed where the previous search stopped, so there is no
+per-byte Python loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from dialsim.proto.errors import LocalProtocolError
+
+__all__ = [
+    "AUTHORIZATION",
+    "TRANSACTION",
+    "UPDATE",
+    "CLOSED",
+    "MAX_COMMAND_LINE",
+    "Authenticator",
+    "MaildropStore",
+    "Maildrop",
+    "CommandReceived",
+    "SessionEnded",
+    "CloseRequested",
+    "GreetingReceived",
+    "ResponseReceived",
+    "ConnectionLost",
+    "Pop3Server",
+    "Pop3Client",
+    "apop_digest",
+    "dot_stuff",
+    "dot_unstuff",
+]
+
+# ---------------------------------------------------------------------------
+# Mail access, injected by the caller (dialsim.mail implements these).
+
+
+class Authenticator(Protocol):
+    def check_password(self, user: str, password: str) -> bool: ...
+
+    def apop_secret(self, user: str) -> str | None: ...
+
+
+class Maildrop(Protocol):
+    def scan(self) -> list[tuple[int, str]]: ...
+
+    def read(self, index: int) -> bytes: ...
+
+    def commit(self, deleted: set[int]) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class MaildropStore(Protocol):
+    def open(self, user: str) -> Maildrop | None: ...
+
+
+# ---------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReceived:
+    """The server parsed a command line (the PASS argument is never kept)."""
+
+    verb: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The server's session is over: "quit", "autologout", "connection_lost" or "errors"."""
+
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequested:
+    """The server wants the transport closed once data_to_send() has been flushed."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingReceived:
+    """The client read the server's greeting line."""
+
+    ok: bool
+    text: str
+    apop_challenge: str | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """The client read the whole response to one command.
+
+    ``body`` is the un-stuffed multi-line body with CRLF line ends and without
+    the terminating ".", or None for single-line responses.  ``bytes_up`` is the
+    octets of the command line, ``bytes_down`` those of the whole response as on
+    the wire (status line, stuffed body, terminator).
+    """
+
+    verb: str
+    arg_shown: str
+    ok: bool
+    text: str
+    body: bytes | None
+    t_sent: float
+    t_first_byte: float
+    t_done: float
+    bytes_up: int
+    bytes_down: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The client's transport went away; ``unanswered`` are the verbs still outstanding."""
+
+    unanswered: tuple[str, ...]
+    now: float
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+AUTHORIZATION = "AUTHORIZATION"
+TRANSACTION = "TRANSACTION"
+UPDATE = "UPDATE"
+CLOSED = "CLOSED"
+
+MAX_COMMAND_LINE = 255  # RFC 2449 section 4, including CRLF
+MAX_RESPONSE_LINE = 512  # RFC 2449 section 4, status line including CRLF
+
+_STUFF_RE = re.compile(rb"^\.", re.MULTILINE)
+_TERMINATOR = b"\r\n.\r\n"
+_CHALLENGE_RE = re.compile(r"<[^<>\s]+>")
+
+
+def dot_stuff(message: bytes) -> bytes:
+    """A message as the body of a multi-line response, terminator included.
+
+    Lines starting with "." get another "."; a missing final CRLF is added;
+    then ".\\r\\n" ends the response (RFC 1939 section 3).
+    """
+    body = _STUFF_RE.sub(b"..", message)
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def dot_unstuff(body: bytes) -> bytes:
+    """Remove byte-stuffing from a multi-line body (terminator already removed)."""
+    return _STUFF_RE.sub(b"", body)
+
+
+def apop_digest(challenge: str, secret: str) -> str:
+    """RFC 1939 section 7: hex MD5 of the greeting's timestamp followed by the secret."""
+    return hashlib.md5((challenge + secret).encode("utf-8")).hexdigest()
+
+
+def _parse_number(arg: str) -> int | None:
+    if not arg.isdigit() or len(arg) > 9:
+        return None
+    return int(arg)
+
+
+# ---------------------------------------------------------------------------
+# Server
+
+# State transitions of the server, in one table: {state: {trigger: next_state}}.
+_TRANSITIONS: dict[str, dict[str, str]] = {
+    AUTHORIZATION: {
+        "logged_in": TRANSACTION,
+        "quit": CLOSED,
+        "autologout": CLOSED,
+        "connection_lost": CLOSED,
+        "errors": CLOSED,
+    },
+    TRANSACTION: {
+        "quit": UPDATE,
+        "autologout": CLOSED,
+        "connection_lost": CLOSED,
+        "errors": CLOSED,
+    },
+    UPDATE: {"committed": CLOSED, "connection_lost": CLOSED},
+    CLOSED: {"connection_lost": CLOSED},
+}
+
+# Which commands each state accepts.
+_ALLOWED: dict[str, frozenset[str]] = {
+    AUTHORIZATION: frozenset({"USER", "PASS", "APOP", "QUIT", "CAPA", "NOOP"}),
+    TRANSACTION: frozenset(
+        {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}
+    ),
+    UPDATE: frozenset(),
+    CLOSED: frozenset(),
+}
+
+_CAPABILITIES = (
+    "TOP",
+    "UIDL",
+    "USER",
+    "RESP-CODES",
+    "PIPELINING",
+    "EXPIRE NEVER",
+    "LOGIN-DELAY 0",
+    "IMPLEMENTATION dialsim",
+)
+
+
+class Pop3Server:
+    """One POP3 server session (RFC 1939), from greeting to close.
+
+    Feed bytes with :meth:`receive`, collect replies with :meth:`data_to_send`
+    and events with :meth:`events`.  Timers: the autologout (``idle_timeout``,
+    RFC 1939's ten minutes by default) and the held reply to a failed login
+    (``login_failure_delay``) are both reported by :meth:`next_deadline`.
+    """
+
+    _COMMANDS: dict[str, Callable[[Pop3Server, str, float], None]]
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        store: MaildropStore,
+        *,
+        hostname: str = "pop.isp.example",
+        apop_challenge: str | None = None,
+        now: float,
+        idle_timeout: float = 600.0,
+        login_failure_delay: float = 2.0,
+        max_errors: int = 10,
+    ) -> None:
+        self._auth = authenticator
+        self._store = store
+        self.hostname = hostname
+        if apop_challenge is not None and not _CHALLENGE_RE.fullmatch(apop_challenge):
+            apop_challenge = f"<{apop_challenge}>"
+        self.apop_challenge = apop_challenge
+        self.idle_timeout = idle_timeout
+        self.login_failure_delay = login_failure_delay
+        self.max_errors = max_errors
+
+        self.state = AUTHORIZATION
+        self.user: str | None = None
+        self.errors = 0  # -ERR answers caused by the client
+        self.lines_too_long = 0
+        self.unknown_commands = 0
+        self.failed_logins = 0
+        self.messages_deleted = 0  # removed in UPDATE state
+
+        self._out = bytearray()
+        self._in = bytearray()
+        self._discarding = False  # inside an over-long line
+        self._events: list[object] = []
+        self._last_activity = now
+        self._held_until: float | None = None
+        self._held_reply = b""
+        self._pending_user: str | None = None
+        self._maildrop: Maildrop | None = None
+        self._sizes: list[int] = []
+        self._uidls: list[str] = []
+        self._deleted: set[int] = set()
+
+        greeting = "+OK POP3 server ready"
+        if apop_challenge:
+            greeting += " " + apop_challenge
+        self._reply(greeting)
+
+    def __repr__(self) -> str:
+        return f"<Pop3Server state={self.state} user={self.user!r} errors={self.errors}>"
+
+    # -- public interface --------------------------------------------------
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Bytes from the client."""
+        if self.state in (CLOSED, UPDATE):
+            return
+        if data:
+            self._last_activity = now
+        self._in += data
+        self._release_held(now)
+        self._process_lines(now)
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def events(self) -> list[object]:
+        evs = self._events
+        self._events = []
+        return evs
+
+    def next_deadline(self) -> float | None:
+        if self.state in (CLOSED, UPDATE):
+            return None
+        if self._held_until is not None:
+            return min(self._held_until, self._last_activity + self.idle_timeout)
+        return self._last_activity + self.idle_timeout
+
+    def on_timer(self, now: float) -> None:
+        if self.state in (CLOSED, UPDATE):
+            return
+        self._release_held(now)
+        self._process_lines(now)
+        if self.state not in (CLOSED, UPDATE) and now >= self._last_activity + self.idle_timeout:
+            # RFC 1939 section 3: an autologout does not enter the UPDATE state.
+            self._reply("-ERR [SYS/TEMP] autologout: idle for too long")
+            self._end("autologout", now, commit=False)
+
+    def connection_lost(self, now: float) -> None:
+        """The transport is gone: release the maildrop, DELE never takes effect."""
+        if self.state == CLOSED:
+            return
+        self._end("connection_lost", now, commit=False, close=False)
+
+    @property
+    def deleted(self) -> frozenset[int]:
+        """0-based indexes marked deleted in this session (not yet committed)."""
+        return frozenset(self._deleted)
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _transition(self, trigger: str) -> None:
+        try:
+            self.state = _TRANSITIONS[self.state][trigger]
+        except KeyError:
+            raise LocalProtocolError(f"no transition {trigger!r} from {self.state}") from None
+
+    def _reply(self, line: str) -> None:
+        self._out += line.encode("utf-8", "replace") + b"\r\n"
+
+    def _error(self, text: str, now: float) -> None:
+        self._reply("-ERR " + text)
+        self.errors += 1
+        if self.errors >= self.max_errors:
+            self._reply("-ERR too many errors, closing connection")
+            self._end("errors", now, commit=False)
+
+    def _end(self, reason: str, now: float, *, commit: bool, close: bool = True) -> None:
+        drop = self._maildrop
+        self._maildrop = None
+        if drop is not None and not commit:
+            drop.release()
+        self._transition(reason)
+        self._held_until = None
+        self._held_reply = b""
+        self._in.clear()
+        self._events.append(SessionEnded(reason, now))
+        if close:
+            self._events.append(CloseRequested(now))
+
+    def _release_held(self, now: float) -> None:
+        if self._held_until is not None and now >= self._held_until:
+            self._out += self._held_reply
+            self._held_until = None
+            self._held_reply = b""
+            if self.errors >= self.max_errors:
+                self._reply("-ERR too many errors, closing connection")
+                self._end("errors", now, commit=False)
+
+    def _hold(self, text: str, now: float) -> None:
+        """Answer a failed login after the delay (no sleeping: a deadline)."""
+        self.errors += 1
+        self.failed_logins += 1
+        if self.login_failure_delay <= 0:
+            self._reply("-ERR " + text)
+            if self.errors >= self.max_errors:
+                self._reply("-ERR too many errors, closing connection")
+                self._end("errors", now, commit=False)
+            return
+        self._held_reply = ("-ERR " + text).encode() + b"\r\n"
+        self._held_until = now + self.login_failure_delay
+
+    def _process_lines(self, now: float) -> None:
+        buf = self._in
+        while self.state in (AUTHORIZATION, TRANSACTION) and self._held_until is None:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                if len(buf) > MAX_COMMAND_LINE:
+                    # Over-long line with no end yet: drop what we hold, answer at its end.
+                    self._discarding = True
+                    buf.clear()
+                return
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            if self._discarding or nl + 1 > MAX_COMMAND_LINE:
+                self._discarding = False
+                self.lines_too_long += 1
+                self._error("command line too long", now)
+                continue
+            self._dispatch(line.rstrip(b"\r"), now)
+
+    def _dispatch(self, line: bytes, now: float) -> None:
+        text = line.decode("latin-1")
+        verb, _, arg = text.strip(" ").partition(" ")
+        verb = verb.upper()
+        arg = arg.strip(" ")
+        handler = self._COMMANDS.get(verb)
+        if handler is None:
+            self.unknown_commands += 1
+            self._events.append(CommandReceived(verb[:16] or "?", now))
+            self._error("unknown command", now)
+            return
+        self._events.append(CommandReceived(verb, now))
+        if verb not in _ALLOWED[self.state]:
+            self._error(f"{verb} not allowed in {self.state} state", now)
+            return
+        handler(self, arg, now)
+
+    # -- AUTHORIZATION state -------------------------------------------------
+
+    def cmd_USER(self, arg: str, now: float) -> None:
+        if not arg or " " in arg:
+            self._error("USER needs one argument", now)
+            return
+        self._pending_user = arg
+        # Same answer for every name: no user enumeration.
+        self._reply(f"+OK {arg} is a real hoopy frood")
+
+    def cmd_PASS(self, arg: str, now: float) -> None:
+        user = self._pending_user
+        self._pending_user = None
+        if user is None:
+            self._error("USER first", now)
+            return
+        if not self._auth.check_password(user, arg):
+            self._hold("[AUTH] invalid user name or password", now)
+            return
+        self._open_maildrop(user, now)
+
+    def cmd_APOP(self, arg: str, now: float) -> None:
+        self._pending_user = None
+        if self.apop_challenge is None:
+            self._error("APOP not available", now)
+            return
+        parts = arg.split()
+        if len(parts) != 2:
+            self._error("APOP needs a name and a digest", now)
+            return
+        user, digest = parts
+        secret = self._auth.apop_secret(user)
+        expected = apop_digest(self.apop_challenge, secret) if secret is not None else "-"
+        if secret is None or not hmac.compare_digest(expected, digest.lower()):
+            self._hold("[AUTH] permission denied", now)
+            return
+        self._open_maildrop(user, now)
+
+    def _open_maildrop(self, user: str, now: float) -> None:
+        drop = self._store.open(user)
+        if drop is None:
+            self._error("[IN-USE] maildrop already locked", now)
+            return
+        try:
+            listing = drop.scan()
+        except Exception:  # the store failed: answer per RFC 3206, never raise
+            drop.release()
+            self._error("[SYS/TEMP] unable to read maildrop", now)
+            return
+        self._maildrop = drop
+        self.user = user
+        self._sizes = [size for size, _ in listing]
+        self._uidls = [uidl for _, uidl in listing]
+        self._deleted = set()
+        self._transition("logged_in")
+        n, octets = self._totals()
+        self._reply(f"+OK {user}'s maildrop has {n} messages ({octets} octets)")
+
+    # -- TRANSACTION state ---------------------------------------------------
+
+    def _totals(self) -> tuple[int, int]:
+        live = [s for i, s in enumerate(self._sizes) if i not in self._deleted]
+        return len(live), sum(live)
+
+    def _message(self, arg: str, now: float) -> int | None:
+        """0-based index of a live message named by ``arg``, or answer -ERR."""
+        n = _parse_number(arg)
+        if n is None:
+            self._error("message number required", now)
+            return None
+        if not 1 <= n <= len(self._sizes):
+            self._error(f"no such message, only {len(self._sizes)} messages in maildrop", now)
+            return None
+        if n - 1 in self._deleted:
+            self._error(f"message {n} already deleted", now)
+            return None
+        return n - 1
+
+    def cmd_STAT(self, arg: str, now: float) -> None:
+        n, octets = self._totals()
+        self._reply(f"+OK {n} {octets}")
+
+    def cmd_LIST(self, arg: str, now: float) -> None:
+        if arg:
+            i = self._message(arg, now)
+            if i is not None:
+                self._reply(f"+OK {i + 1} {self._sizes[i]}")
+            return
+        n, octets = self._totals()
+        lines = [f"+OK {n} messages ({octets} octets)"]
+        lines += [f"{i + 1} {s}" for i, s in enumerate(self._sizes) if i not in self._deleted]
+        lines.append(".")
+        self._out += ("\r\n".join(lines) + "\r\n").encode()
+
+    def cmd_UIDL(self, arg: str, now: float) -> None:
+        if arg:
+            i = self._message(arg, now)
+            if i is not None:
+                self._reply(f"+OK {i + 1} {self._uidls[i]}")
+            return
+        lines = ["+OK unique-id listing follows"]
+        lines += [f"{i + 1} {u}" for i, u in enumerate(self._uidls) if i not in self._deleted]
+        lines.append(".")
+        self._out += ("\r\n".join(lines) + "\r\n").encode()
+
+    def _read(self, i: int, now: float) -> bytes | None:
+        assert self._maildrop is not None
+        try:
+            return self._maildrop.read(i)
+        except Exception:  # the store failed: answer per RFC 3206, never raise
+            self._error("[SYS/TEMP] unable to read message", now)
+            return None
+
+    def cmd_RETR(self, arg: str, now: float) -> None:
+        i = self._message(arg, now)
+        if i is None:
+            return
+        msg = self._read(i, now)
+        if msg is None:
+            return
+        self._reply(f"+OK {self._sizes[i]} octets")
+        self._out += dot_stuff(msg)
+
+    def cmd_TOP(self, arg: str, now: float) -> None:
+        parts = arg.split()
+        if len(parts) != 2 or _parse_number(parts[1]) is None:
+            self._error("TOP needs a message number and a line count", now)
+            return
+        i = self._message(parts[0], now)
+        if i is None:
+            return
+        msg = self._read(i, now)
+        if msg is None:
+            return
+        nlines = int(parts[1])
+        head, sep, body = msg.partition(b"\r\n\r\n")
+        if nlines and body:
+            cut = 0
+            for _ in range(nlines):  # one step per requested line, not per byte
+                nxt = body.find(b"\r\n", cut)
+                if nxt < 0:
+                    cut = len(body)
+                    break
+                cut = nxt + 2
+            body = body[:cut]
+        else:
+            body = b""
+        self._reply("+OK top of message follows")
+        self._out += dot_stuff(head + sep + body if sep else head)
+
+    def cmd_DELE(self, arg: str, now: float) -> None:
+        i = self._message(arg, now)
+        if i is None:
+            return
+        self._deleted.add(i)
+        self._reply(f"+OK message {i + 1} deleted")
+
+    def cmd_RSET(self, arg: str, now: float) -> None:
+        self._deleted.clear()
+        n, octets = self._totals()
+        self._reply(f"+OK maildrop has {n} messages ({octets} octets)")
+
+    def cmd_NOOP(self, arg: str, now: float) -> None:
+        self._reply("+OK")
+
+    def cmd_CAPA(self, arg: str, now: float) -> None:
+        lines = ["+OK Capability list follows", *_CAPABILITIES, "."]
+        self._out += ("\r\n".join(lines) + "\r\n").encode()
+
+    def cmd_QUIT(self, arg: str, now: float) -> None:
+        if self.state == AUTHORIZATION:
+            self._reply(f"+OK {self.hostname} POP3 server signing off")
+            self._end("quit", now, commit=False)
+            return
+        # UPDATE state: now, and only now, DELE takes effect.
+        self._transition("quit")
+        drop = self._maildrop
+        self._maildrop = None
+        assert drop is not None
+        try:
+            drop.commit(set(self._deleted))
+        except Exception:
+            self._reply("-ERR [SYS/TEMP] some deleted messages not removed")
+            try:
+                drop.release()
+            except Exception:
+                pass
+        else:
+            self.messages_deleted = len(self._deleted)
+            left = len(self._sizes) - len(self._deleted)
+            tail = "(maildrop empty)" if left == 0 else f"({left} messages left)"
+            self._reply(f"+OK {self.hostname} POP3 server signing off {tail}")
+        self._transition("committed")
+        self._in.clear()
+        self._events.append(SessionEnded("quit", now))
+        self._events.append(CloseRequested(now))
+
+
+Pop3Server._COMMANDS = {
+    name[4:]: func for name, func in vars(Pop3Server).items() if name.startswith("cmd_")
+}
+
+
+# ---------------------------------------------------------------------------
+# Client
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    verb: str
+    arg_shown: str
+    multiline: bool  # if the answer is +OK
+    t_sent: float
+    bytes_up: int
+
+
+class Pop3Client:
+    """The client side of a POP3 session: commands out, parsed responses in.
+
+    Commands may be issued before earlier ones are answered (pipelining);
+    responses are matched to commands in order.  The greeting is always the
+    first thing parsed.
+    """
+
+    def __init__(self, *, now: float) -> None:
+        self._out = bytearray()
+        self._in = bytearray()
+        self._events: list[object] = []
+        self._queue: deque[_Outstanding] = deque()
+        self._greeted = False
+        self._status_end: int | None = None  # end of parsed status line in _in
+        self._status: tuple[bool, str] | None = None
+        self._scan_from = 0  # where to resume looking for CRLF / terminator
+        self._t_first: float | None = None
+        self.closed = False
+        self.bad_responses = 0  # status lines neither +OK nor -ERR
+        self.unexpected_octets = 0  # bytes with no command outstanding
+        self.created = now
+
+    def __repr__(self) -> str:
+        return f"<Pop3Client outstanding={[o.verb for o in self._queue]} closed={self.closed}>"
+
+    # -- commands ----------------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._queue)
+
+    def command(self, verb: str, *args: str | int, now: float) -> None:
+        """Queue one command line for sending."""
+        if self.closed:
+            raise LocalProtocolError("connection is closed")
+        verb = verb.upper()
+        if not verb.isalpha() or not 3 <= len(verb) <= 4:
+            raise LocalProtocolError(f"bad POP3 verb {verb!r}")
+        sargs = [str(a) for a in args]
+        for a in sargs:
+            if not a or any(c in a for c in "\r\n\0 "):
+                raise LocalProtocolError("POP3 arguments must be non-empty without spaces or CR/LF")
+        line = " ".join([verb, *sargs]).encode("utf-8") + b"\r\n"
+        if len(line) > MAX_COMMAND_LINE:
+            raise LocalProtocolError("command line longer than 255 octets")
+        if verb == "PASS":
+            shown = "****"
+        else:
+            shown = " ".join(sargs)
+        multiline = verb in ("RETR", "TOP", "CAPA") or (verb in ("LIST", "UIDL") and not sargs)
+        self._queue.append(_Outstanding(verb, shown, multiline, now, len(line)))
+        self._out += line
+
+    def user(self, name: str, *, now: float) -> None:
+        self.command("USER", name, now=now)
+
+    def pass_(self, password: str, *, now: float) -> None:
+        self.command("PASS", password, now=now)
+
+    def apop(self, user: str, secret: str, challenge: str, *, now: float) -> None:
+        self.command("APOP", user, apop_digest(challenge, secret), now=now)
+
+    def stat(self, *, now: float) -> None:
+        self.command("STAT", now=now)
+
+    def list(self, msg: int | None = None, *, now: float) -> None:
+        self.command("LIST", *(() if msg is None else (msg,)), now=now)
+
+    def uidl(self, msg: int | None = None, *, now: float) -> None:
+        self.command("UIDL", *(() if msg is None else (msg,)), now=now)
+
+    def retr(self, msg: int, *, now: float) -> None:
+        self.command("RETR", msg, now=now)
+
+    def dele(self, msg: int, *, now: float) -> None:
+        self.command("DELE", msg, now=now)
+
+    def top(self, msg: int, lines: int, *, now: float) -> None:
+        self.command("TOP", msg, lines, now=now)
+
+    def capa(self, *, now: float) -> None:
+        self.command("CAPA", now=now)
+
+    def noop(self, *, now: float) -> None:
+        self.command("NOOP", now=now)
+
+    def rset(self, *, now: float) -> None:
+        self.command("RSET", now=now)
+
+    def quit(self, *, now: float) -> None:
+        self.command("QUIT", now=now)
+
+    # -- I/O -----------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def events(self) -> list[object]:
+        evs = self._events
+        self._events = []
+        return evs
+
+    def next_deadline(self) -> float | None:
+        return None  # the retrieval strategy owns any timeouts
+
+    def on_timer(self, now: float) -> None:
+        return None
+
+    def connection_lost(self, now: float) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        unanswered = tuple(o.verb for o in self._queue)
+        self._queue.clear()
+        self._in.clear()
+        self._out.clear()
+        self._events.append(ConnectionLost(unanswered, now))
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Bytes from the server, in any chunking."""
+        if self.closed or not data:
+            return
+        if not self._in:
+            self._t_first = now
+        self._in += data
+        while self._parse_one(now):
+            if self._in:
+                self._t_first = now
+
+    def _parse_one(self, now: float) -> bool:
+        """Parse one complete greeting or response from the buffer, if there is one."""
+        buf = self._in
+        if not buf:
+            return False
+        if self._greeted and not self._queue:
+            # Nothing asked: drop whole lines (e.g. an autologout notice).
+            nl = buf.find(b"\r\n")
+            if nl < 0:
+                return False
+            self.unexpected_octets += nl + 2
+            del buf[: nl + 2]
+            self._scan_from = 0
+            return True
+        if self._status_end is None:
+            nl = buf.find(b"\r\n", self._scan_from)
+            if nl < 0:
+                self._scan_from = max(0, len(buf) - 1)
+                if len(buf) > 64 * MAX_RESPONSE_LINE:
+                    # A runaway status line: treat what we have as one bad line.
+                    buf += b"\r\n"
+                    nl = len(buf) - 2
+                else:
+                    return False
+            line = bytes(buf[:nl]).decode("utf-8", "replace")
+            if line.startswith("+OK"):
+                ok, text = True, line[3:].lstrip(" ")
+            elif line.startswith("-ERR"):
+                ok, text = False, line[4:].lstrip(" ")
+            else:
+                self.bad_responses += 1
+                ok, text = False, line
+            self._status_end = nl + 2
+            self._status = (ok, text)
+            self._scan_from = nl  # the terminator search may use the status CRLF
+        ok, text = self._status  # type: ignore[misc]
+        t_first = self._t_first if self._t_first is not None else now
+        if not self._greeted:
+            self._greeted = True
+            m = _CHALLENGE_RE.search(text)
+            self._events.append(
+                GreetingReceived(ok, text, m.group(0) if m and ok else None, t_first)
+            )
+            self._consume(self._status_end)
+            return True
+        head = self._queue[0]
+        body: bytes | None = None
+        end = self._status_end
+        if ok and head.multiline:
+            term = buf.find(_TERMINATOR, self._scan_from)
+            if term < 0:
+                self._scan_from = max(self._status_end - 2, len(buf) - 4)
+                return False
+            body = dot_unstuff(bytes(buf[self._status_end : term + 2]))
+            end = term + len(_TERMINATOR)
+        self._queue.popleft()
+        self._events.append(
+            ResponseReceived(
+                verb=head.verb,
+                arg_shown=head.arg_shown,
+                ok=ok,
+                text=text,
+                body=body,
+                t_sent=head.t_sent,
+                t_first_byte=t_first,
+                t_done=now,
+                bytes_up=head.bytes_up,
+                bytes_down=end,
+            )
+        )
+        if head.verb == "QUIT":
+            self.closed = True
+        self._consume(end)
+        return True
+
+    def _consume(self, n: int) -> None:
+        del self._in[:n]
+        self._status_end = None
+        self._status = None
+        self._scan_from = 0
