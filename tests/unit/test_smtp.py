@@ -642,3 +642,34 @@ def test_client_misuse_raises_local_protocol_error():
     c.quit(0.0)
     with pytest.raises(LocalProtocolError):
         c.send_mail("a@x.example", ["b@y.example"], b"m", 0.0)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from(
+                [
+                    b"220 s\r\n", b"250-s\r\n", b"250 PIPELINING\r\n", b"250 ok\r\n",
+                    b"354 go\r\n", b"550 no\r\n", b"421 bye\r\n", b"500 what\r\n",
+                    b"999 x\r\n", b"25", b"0 ok\r\n", b"\r\n",
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_fuzz_client_never_raises(chunks):
+    c = SmtpClient(helo_name="pc", now=0.0)
+    c.send_mail("a@x.example", ["b@y.example", "c@y.example"], b"m\r\n", 0.0)
+    c.send_mail("a@x.example", ["b@y.example"], b"n\r\n", 0.0)
+    c.quit(0.0)
+    for i, ch in enumerate(chunks):
+        c.receive(ch, float(i))
+        c.data_to_send()
+    c.connection_lost(99.0)
+    ev = c.events()
+    # Every queued message is reported exactly once, whatever the server said.
+    assert sorted(e.index for e in ev if isinstance(e, MailSent)) == [0, 1]
+    assert isinstance(ev[-1], Closed) and c.next_deadline() is None
