@@ -1,0 +1,301 @@
+"""The scenario file's schema: what a dial-up experiment states, validated with pydantic v2.
+
+Every section forbids unknown keys (``extra="forbid"``), so a typo is an error,
+not a silently ignored setting.  Values arrive in human units and leave as
+seconds, octets and bits per second (:mod:`dialsim.scenario.units`).
+
+Cross-field rules live next to the field they judge (a ``field_validator`` that
+reads the earlier fields from ``info.data``), so an error's location is the
+offending key itself and the loader can name its line.  Field order therefore
+matters: a field may only look at fields declared before it.
+
+To extend the schema, add a field (with a default, so old files stay valid) to
+the section it belongs to, or a new :class:`Section` subclass; document it in
+``docs/scenarios.md``.  Nothing here imports simpy or protocol machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic_core.core_schema import ValidationInfo
+
+from dialsim.scenario.units import Duration, EventRate, Rate, Size
+
+__all__ = [
+    "PROFILES",
+    "PROFILE_CONNECT_RATES",
+    "CarrierLoss",
+    "Calls",
+    "ChatStep",
+    "Incoming",
+    "Isp",
+    "Link",
+    "Maildrop",
+    "Outbox",
+    "PppOptions",
+    "Redial",
+    "Scenario",
+    "Section",
+    "SizeDistribution",
+    "Strategy",
+    "Subscriber",
+]
+
+PROFILES = ("v22bis", "v32bis", "v34", "v34_33600", "v90")
+
+PROFILE_CONNECT_RATES: dict[str, tuple[float, float]] = {}
+"""Hook for the link model's limits: profile -> (lowest, highest) connect rate in
+bit/s.  A profile missing here is not checked.  Filled by whoever owns the modem
+profiles (e.g. ``{"v32bis": (4800, 14400)}``); see :meth:`Link._rate_within_profile`."""
+
+
+def _parse_accm(value: object) -> int:
+    hint = 'use a 32-bit map as an integer or a hex string (e.g. 0x00000000 or "0x000a0000")'
+    if isinstance(value, bool):
+        raise ValueError(f"bad accm {value!r}; {hint}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 16 if value.strip().lower().startswith("0x") else 10)
+        except ValueError:
+            raise ValueError(f"bad accm {value!r}; {hint}") from None
+    if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    raise ValueError(f"bad accm {value!r}; {hint}")
+
+
+def _text(value: object) -> object:
+    """YAML reads an unquoted 5550123 as a number; a phone number is text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Accm = Annotated[int, BeforeValidator(_parse_accm)]
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys are errors; values re-validate on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PppOptions(Section):
+    """What the subscriber's PPP asks for (RFC 1661 LCP, RFC 1662 ACCM, RFC 1332 IPCP, RFC 1144 VJ)."""
+
+    auth: Literal["pap", "chap", "none"] = "pap"
+    accm: Accm = 0x00000000
+    mru: int = Field(1500, ge=128, le=16384)
+    vj: bool = True
+
+
+class ChatStep(Section):
+    """One expect/send pair of the login chat on the ISP's terminal server."""
+
+    expect: str
+    send: str
+    timeout: Duration = Field(30.0, gt=0)
+
+
+class CarrierLoss(Section):
+    at: list[Duration] = Field(default_factory=list)
+    mean_time_between: Duration | None = Field(None, gt=0)
+
+
+class Link(Section):
+    """The modems and the phone line between them (ITU-T V.22bis .. V.90, V.42, V.42bis)."""
+
+    profile: Literal["v22bis", "v32bis", "v34", "v34_33600", "v90"] = "v34"
+    connect_rate: Rate | None = None
+    error_correction: bool = True
+    compression: bool | None = Field(None, validate_default=True)
+    serial_rate: Rate = 115200.0
+    isp_serial_rate: Rate | None = None
+    bit_error_rate: float = Field(0.0, ge=0.0, le=1e-2)
+    busy_probability: float = Field(0.0, ge=0.0, le=1.0)
+    phone_number: Text = "555-0123"
+    mtu: int = Field(1006, ge=68, le=65535)
+    carrier_loss: CarrierLoss | None = None
+
+    @field_validator("connect_rate")
+    @classmethod
+    def _rate_within_profile(cls, v: float | None, info: ValidationInfo) -> float | None:
+        profile = info.data.get("profile")
+        limits = PROFILE_CONNECT_RATES.get(profile) if profile else None
+        if v is not None and limits is not None and not (limits[0] <= v <= limits[1]):
+            raise ValueError(
+                f"{v:g} bit/s is out of reach for profile {profile}; "
+                f"use {limits[0]:g} .. {limits[1]:g} bit/s or omit connect_rate"
+            )
+        return v
+
+    @field_validator("compression")
+    @classmethod
+    def _compression_needs_error_correction(cls, v: bool | None, info: ValidationInfo) -> bool:
+        ec = info.data.get("error_correction", True)
+        if v is None:  # default: V.42bis whenever V.42 is on
+            return bool(ec)
+        if v and not ec:
+            raise ValueError(
+                "compression (V.42bis) needs error_correction (V.42); "
+                "set error_correction: true or compression: false"
+            )
+        return v
+
+
+class Strategy(Section):
+    """How the subscriber's POP3 client retrieves (RFC 1939)."""
+
+    mode: Literal["delete", "keep"] = "delete"
+    use_uidl: bool = True
+    pipelining: bool = False
+    apop: bool = False
+
+
+class Redial(Section):
+    attempts: int = Field(3, ge=1)
+    delay: Duration = 30.0
+
+
+class Calls(Section):
+    every: Duration | None = Field(None, gt=0)
+
+
+class SizeDistribution(Section):
+    """Message sizes: lognormal with this median (octets) and sigma (of ln size), or fixed."""
+
+    distribution: Literal["lognormal", "fixed"] = "lognormal"
+    median: Size = 4096
+    sigma: float = Field(1.0, ge=0.0, le=5.0)
+
+
+class Outbox(Section):
+    """Mail the subscriber sends by SMTP (RFC 5321) during a call."""
+
+    messages: int = Field(0, ge=0)
+    size: SizeDistribution = Field(default_factory=SizeDistribution)
+    to: list[str] = Field(default_factory=lambda: ["bob@elsewhere.example"], min_length=1)
+
+
+class Subscriber(Section):
+    user: str
+    password: str = Field(repr=False)
+    strategy: Strategy = Field(default_factory=Strategy)
+    redial: Redial = Field(default_factory=Redial)
+    calls: Calls | None = None
+    outbox: Outbox | None = None
+
+
+class Maildrop(Section):
+    """Mail waiting at the ISP: ``messages`` synthesized, or an existing Maildir/mbox at ``path``."""
+
+    messages: int | None = Field(None, ge=0)
+    path: str | None = Field(None, validate_default=True)
+    size: SizeDistribution = Field(default_factory=SizeDistribution)
+    attachments: float = Field(0.0, ge=0.0, le=1.0)
+
+    @field_validator("path")
+    @classmethod
+    def _messages_or_path(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "messages" not in info.data:  # messages itself was bad; that error is enough
+            return v
+        has_messages = info.data["messages"] is not None
+        if has_messages and v is not None:
+            raise ValueError("give messages or path, not both; use messages: N to synthesize, or path: DIR")
+        if not has_messages and v is None:
+            raise ValueError("needs messages or path; use messages: N to synthesize, or path: DIR (Maildir or mbox)")
+        return v
+
+
+class Incoming(Section):
+    """Store-and-forward arrivals at the ISP over SMTP: a Poisson process."""
+
+    rate: EventRate
+    size: SizeDistribution = Field(default_factory=SizeDistribution)
+
+
+class Isp(Section):
+    domain: str = "isp.example"
+    maildrop: Maildrop
+    incoming: Incoming | None = None
+
+
+class Scenario(Section):
+    """A whole experiment.  Times in seconds, sizes in octets, rates in bit/s.
+
+    ``scenario_text``, ``source_path`` and ``source_dir`` are set by
+    :func:`dialsim.scenario.load.load_scenario`; ``source_dir`` is where relative
+    paths (``isp.maildrop.path``) are resolved.
+    """
+
+    name: str | None = Field(None, min_length=1)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    replications: int = Field(1, ge=1)
+    duration: Duration = Field(3600.0, gt=0)
+    framing: Literal["slip", "cslip", "ppp"] = "ppp"
+    ppp: PppOptions = Field(default_factory=PppOptions)
+    login_chat: list[ChatStep] = Field(default_factory=list)
+    link: Link = Field(default_factory=Link)
+    subscriber: Subscriber
+    isp: Isp
+
+    _scenario_text: str = PrivateAttr("")
+    _source_path: Path | None = PrivateAttr(None)
+
+    @property
+    def scenario_text(self) -> str:
+        """The scenario as run (the file's text, with command-line overrides applied)."""
+        return self._scenario_text
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
+
+    @property
+    def source_dir(self) -> Path:
+        return self._source_path.parent if self._source_path is not None else Path.cwd()
+
+    def with_overrides(self, **overrides: Any) -> Scenario:
+        """A copy with top-level keys replaced (``seed=``, ``replications=``, ...), validated.
+
+        Raises :class:`dialsim.scenario.errors.ScenarioError` with a one-line message
+        for a bad value.  ``scenario_text`` is rewritten so it stays the scenario as run.
+        """
+        from dialsim.scenario.errors import ScenarioError, one_line
+
+        data = self.model_dump()
+        for key, value in overrides.items():
+            if key not in type(self).model_fields:
+                raise ScenarioError(
+                    f"(command line): {key}: unknown key; accepted keys: "
+                    + ", ".join(type(self).model_fields)
+                )
+            data[key] = value
+        try:
+            new = type(self).model_validate(data)
+        except Exception as e:  # pydantic.ValidationError
+            raise ScenarioError(f"(command line): {one_line(e)}") from None
+        new._source_path = self._source_path
+        new._scenario_text = _override_text(self._scenario_text, overrides)
+        return new
+
+
+def _override_text(text: str, overrides: dict[str, Any]) -> str:
+    """Replace top-level ``key: value`` lines in the YAML text, or append them."""
+    import re
+
+    import yaml
+
+    for key, value in overrides.items():
+        rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
+        line = f"{rendered}  # set on the command line"
+        pattern = re.compile(rf"^{re.escape(key)}\s*:.*$", re.MULTILINE)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m, line=line: line, text, count=1)
+        else:
+            text = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+    return text
