@@ -121,11 +121,14 @@ class SessionEnded:
     """Server: the session is over ("quit", "timeout", "errors", "connection lost")."""
 
     reason: str
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
 class CloseRequested:
     """Either side: flush ``data_to_send()`` and close the transport."""
+
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +338,7 @@ class SmtpServer:
         self._out = bytearray()
         self._events: list[object] = []
         self._discarding = False
-        self._last_activity = now
+        self._last_activity = self._now = now
         self._reset_transaction()
         self._reply(220, f"{hostname} ESMTP dialsim ready")
 
@@ -344,7 +347,7 @@ class SmtpServer:
         """Feed bytes from the client; replies queue in ``data_to_send()``."""
         if self.state == CLOSED:
             return
-        self._last_activity = now
+        self._last_activity = self._now = now
         self._inbuf += data
         self._process(now)
 
@@ -362,6 +365,7 @@ class SmtpServer:
 
     def on_timer(self, now: float) -> None:
         if self.state != CLOSED and now >= self._last_activity + self.timeout:
+            self._now = now
             self._close(421, f"4.4.2 {self.hostname} timeout, closing connection", "timeout")
 
     def connection_lost(self, now: float) -> None:
@@ -370,7 +374,7 @@ class SmtpServer:
             self.state = CLOSED
             self._inbuf.clear()
             self._msg = bytearray()
-            self._events.append(SessionEnded("connection lost"))
+            self._events.append(SessionEnded("connection lost", now))
 
     # -- internals
     def _reset_transaction(self) -> None:
@@ -393,8 +397,8 @@ class SmtpServer:
         self._reply(code, text)
         self.state = CLOSED
         self._inbuf.clear()
-        self._events.append(SessionEnded(reason))
-        self._events.append(CloseRequested())
+        self._events.append(SessionEnded(reason, self._now))
+        self._events.append(CloseRequested(self._now))
 
     def _process(self, now: float) -> None:
         buf = self._inbuf
@@ -818,7 +822,7 @@ class SmtpClient:
         self._pending.clear()
         self.state = "CLOSED"
         if close:
-            self._events.append(CloseRequested())
+            self._events.append(CloseRequested(now))
         self._events.append(Closed(reason, now))
 
     def _on_reply(self, code: int, text: str, down: int, t_first: float, now: float) -> None:

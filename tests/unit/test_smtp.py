@@ -107,7 +107,7 @@ def test_rfc5321_d1_server_replies():
     ]
     ev = srv.events()
     assert MessageAccepted("Smith@bar.com", ("Jones@foo.com", "Brown@foo.com"), 38, 1.0) in ev
-    assert ev[-2:] == [SessionEnded("quit"), CloseRequested()]
+    assert ev[-2:] == [SessionEnded("quit", 1.0), CloseRequested(1.0)]
     assert srv.state == "CLOSED"
 
 
@@ -163,7 +163,7 @@ def test_rfc5321_d1_client_against_scripted_server():
     assert eom.bytes_up == len(script[6][1]) and eom.bytes_down == 8
     assert eom.mail_index == 0
     assert rows[1].bytes_down == len(script[1][0])
-    assert ev[-2:] == [CloseRequested(), Closed("quit", 9.0)]
+    assert ev[-2:] == [CloseRequested(9.0), Closed("quit", 9.0)]
 
 
 # --------------------------------------------------------------------------- pipelining, chunking
@@ -471,7 +471,7 @@ def test_error_budget_closes_with_421():
     out = srv.data_to_send()
     assert codes(out) == [220, 500, 500, 500, 500, 500, 421]
     assert out.endswith(b"too many errors, closing\r\n")
-    assert srv.events()[-2:] == [SessionEnded("errors"), CloseRequested()]
+    assert srv.events()[-2:] == [SessionEnded("errors", 1.0), CloseRequested(1.0)]
     assert srv.next_deadline() is None
 
 
@@ -485,7 +485,7 @@ def test_server_timeout_5_minutes():
     assert srv.state == "READY"
     srv.on_timer(srv.next_deadline())
     assert codes(srv.data_to_send()) == [250, 421]
-    assert srv.events()[-2:] == [SessionEnded("timeout"), CloseRequested()]
+    assert srv.events()[-2:] == [SessionEnded("timeout", 400.0), CloseRequested(400.0)]
 
 
 def test_deliver_failure_gives_451_and_250_waits_for_deliver():
@@ -513,7 +513,7 @@ def test_connection_lost_mid_data_discards_message():
     srv.receive(b"DATA\r\nhalf a mess", 1.0)
     srv.connection_lost(2.0)
     assert sink.messages == [] and srv.state == "CLOSED"
-    assert srv.events()[-1] == SessionEnded("connection lost")
+    assert srv.events()[-1] == SessionEnded("connection lost", 2.0)
     assert srv.next_deadline() is None
 
 
@@ -607,7 +607,7 @@ def test_client_timeout_and_connection_loss():
     c.on_timer(c.next_deadline())
     ev = c.events()
     assert MailSent(0, False, 0, 0, "timeout") in ev and ev[-1] == Closed("timeout", 305.0)
-    assert CloseRequested() in ev and c.next_deadline() is None
+    assert CloseRequested(305.0) in ev and c.next_deadline() is None
 
     c = SmtpClient(helo_name="pc", now=0.0)
     c.send_mail("a@x.example", ["b@y.example"], b"m\r\n", 0.0)
