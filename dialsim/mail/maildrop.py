@@ -1,0 +1,337 @@
+"""POP3 maildrops on real Maildir folders (maildir(5) layout, via stdlib :mod:`mailbox`).
+
+Scope:
+
+- :class:`MaildirStore` implements :class:`dialsim.proto.pop3.MaildropStore`: one
+  Maildir per user at ``root/<user>/`` (the same folders the SMTP side's
+  :mod:`dialsim.mail.delivery` writes).  User names must match
+  ``[a-z0-9_-][a-z0-9._-]*`` so no name can reach outside ``root`` (no "/", no
+  "..", no dot-folders such as the relay queue).
+- ``open`` takes an exclusive per-user lock (RFC 1939 section 8: the maildrop is
+  locked for the TRANSACTION state): an in-process set plus a lock file created
+  with ``O_EXCL`` holding our pid (a lock file left by a dead process is taken
+  over).  ``open`` returns None when the lock is held, which the server answers
+  with ``-ERR [IN-USE]``.
+- :class:`MaildirMaildrop` snapshots the message list at open.  Sizes are
+  counted as POP3 transmits them, with CRLF line ends (RFC 1939 section 11);
+  ``read`` returns the message with CRLF line ends.  UIDLs are the Maildir keys
+  (unique and stable across sessions); a key that is not 1..70 printable
+  octets 0x21..0x7E (RFC 1939 section 7) is replaced by its SHA-1 hex digest.
+  ``commit`` removes the deleted messages, fsyncs the folders, then unlocks.
+- Writes are durable: file in ``tmp/``, ``fsync``, ``rename`` into ``new/``,
+  ``fsync`` of ``new/`` (stdlib ``mailbox`` does not fsync).  Used by
+  :meth:`MaildirStore.deliver` and by :class:`ClientInbox`, the subscriber's
+  own Maildir that retrieved messages are written into.
+- :meth:`MaildirStore.import_messages` copies an existing mbox file or Maildir
+  folder (e.g. one named in a scenario) into a user's maildrop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import mailbox
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+__all__ = [
+    "MaildirStore",
+    "MaildirMaildrop",
+    "ClientInbox",
+    "InvalidUserName",
+    "valid_user",
+    "to_crlf",
+    "write_durably",
+]
+
+_USER_RE = re.compile(r"[a-z0-9_-][a-z0-9._-]{0,63}")
+_UIDL_RE = re.compile(r"[\x21-\x7e]{1,70}")
+_KEY_ORDER_RE = re.compile(r"(\d+)(?:\.M(\d+))?(?:P\d+)?(?:Q(\d+))?")
+_LOCK_NAME = "dialsim-pop3.lock"
+
+_counter = itertools.count()
+_held: set[Path] = set()  # maildirs locked by this process
+_held_guard = threading.Lock()
+
+
+class InvalidUserName(ValueError):
+    """A user name that could name a path outside the store, or is malformed."""
+
+
+def valid_user(user: str) -> bool:
+    return bool(_USER_RE.fullmatch(user))
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Every line end as CRLF (bare LF becomes CRLF; CRLF stays)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _crlf_size(data: bytes) -> int:
+    return len(data) - data.count(b"\r\n") + data.count(b"\n")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_maildir(folder: Path) -> None:
+    if all((folder / sub).is_dir() for sub in ("tmp", "new", "cur")):
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "new", "cur"):
+        (folder / sub).mkdir(exist_ok=True)
+    _fsync_dir(folder)
+    if created:
+        _fsync_dir(folder.parent)
+
+
+def _unique_name() -> str:
+    now = time.time()
+    sec = int(now)
+    usec = int((now - sec) * 1_000_000)
+    host = socket.gethostname().replace("/", "_").replace(":", "_").replace(",", "_")
+    return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{host}"
+
+
+def write_durably(folder: Path, data: bytes) -> str:
+    """Write one message into Maildir ``folder``: tmp/, fsync, rename to new/, fsync new/.
+
+    Returns the Maildir key (the file name).  On failure the tmp file is removed
+    and the error propagates; nothing appears in ``new/``.
+    """
+    folder = Path(folder)
+    _ensure_maildir(folder)
+    name = _unique_name()
+    tmp = folder / "tmp" / name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, folder / "new" / name)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    _fsync_dir(folder / "new")
+    return name
+
+
+def _key_order(key: str) -> tuple[int, int, int, str]:
+    m = _KEY_ORDER_RE.match(key)
+    if not m:
+        return (1 << 62, 0, 0, key)
+    return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), key)
+
+
+def _uidl_for(key: str) -> str:
+    if _UIDL_RE.fullmatch(key):
+        return key
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MaildirMaildrop:
+    """One locked user's Maildir as a POP3 maildrop (a snapshot taken at open)."""
+
+    def __init__(self, folder: Path, lock_path: Path) -> None:
+        self.folder = folder
+        self._lock_path = lock_path
+        self._mb = mailbox.Maildir(str(folder), factory=None, create=False)
+        self._keys = sorted(self._mb.keys(), key=_key_order)
+        self._sizes = [_crlf_size(self._mb.get_bytes(k)) for k in self._keys]
+        self._released = False
+
+    def __repr__(self) -> str:
+        return f"<MaildirMaildrop {self.folder} messages={len(self._keys)}>"
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def scan(self) -> list[tuple[int, str]]:
+        return [(size, _uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
+
+    def read(self, index: int) -> bytes:
+        return to_crlf(self._mb.get_bytes(self._keys[index]))
+
+    def commit(self, deleted: set[int]) -> None:
+        """UPDATE state: remove the deleted messages durably, then unlock."""
+        if self._released:
+            raise RuntimeError("maildrop already released")
+        try:
+            for i in sorted(deleted):
+                try:
+                    self._mb.remove(self._keys[i])
+                except KeyError:
+                    pass  # already gone: the goal is reached
+            if deleted:
+                _fsync_dir(self.folder / "new")
+                _fsync_dir(self.folder / "cur")
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Unlock without changes (idempotent)."""
+        if self._released:
+            return
+        self._released = True
+        try:
+            self._lock_path.unlink()
+        except FileNotFoundError:
+            pass
+        with _held_guard:
+            _held.discard(self.folder)
+
+
+class MaildirStore:
+    """Per-user Maildirs under ``root``: the POP3 server's ``MaildropStore``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"<MaildirStore {self.root}>"
+
+    def folder(self, user: str) -> Path:
+        """The Maildir of ``user``; raises :class:`InvalidUserName` for unsafe names."""
+        if not isinstance(user, str) or not valid_user(user):
+            raise InvalidUserName(f"invalid user name {user!r}: expected [a-z0-9._-]+")
+        folder = (self.root / user).resolve()
+        if folder.parent != self.root:
+            raise InvalidUserName(f"user name {user!r} leaves the maildrop root")
+        return folder
+
+    def open(self, user: str) -> MaildirMaildrop | None:
+        """Lock and open ``user``'s maildrop; None if it is locked already.
+
+        An invalid user name also gives None (the server then answers -ERR
+        rather than touching any path).
+        """
+        try:
+            folder = self.folder(user)
+        except InvalidUserName:
+            return None
+        _ensure_maildir(folder)
+        with _held_guard:
+            if folder in _held:
+                return None
+            lock = folder / _LOCK_NAME
+            if not self._take_lock_file(lock):
+                return None
+            _held.add(folder)
+        try:
+            return MaildirMaildrop(folder, lock)
+        except BaseException:
+            with _held_guard:
+                _held.discard(folder)
+            lock.unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _take_lock_file(lock: Path) -> bool:
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or "0")
+                except (OSError, ValueError):
+                    pid = 0
+                if pid > 0 and _pid_alive(pid):
+                    return False
+                lock.unlink(missing_ok=True)  # stale: its owner is gone
+                continue
+            try:
+                os.write(fd, f"{os.getpid()}\n".encode())
+            finally:
+                os.close(fd)
+            return True
+        return False
+
+    def deliver(self, user: str, message: bytes) -> str:
+        """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
+        return write_durably(self.folder(user), to_crlf(message))
+
+    def import_messages(self, user: str, source: Path | str) -> int:
+        """Copy every message of an mbox file or a Maildir folder into ``user``'s maildrop.
+
+        Returns the number of messages copied.  The source is not modified.
+        """
+        src = Path(source)
+        if src.is_dir():
+            box: mailbox.Mailbox = mailbox.Maildir(str(src), factory=None, create=False)
+            keys = sorted(box.keys(), key=_key_order)
+        elif src.is_file():
+            box = mailbox.mbox(str(src), factory=None, create=False)
+            keys = list(box.keys())
+        else:
+            raise FileNotFoundError(f"{src}: no such mbox file or Maildir folder")
+        try:
+            for k in keys:
+                self.deliver(user, box.get_bytes(k))
+        finally:
+            box.close()
+        return len(keys)
+
+    def count(self, user: str) -> int:
+        """Messages currently in ``user``'s maildrop (no lock taken)."""
+        folder = self.folder(user)
+        if not folder.is_dir():
+            return 0
+        return len(mailbox.Maildir(str(folder), factory=None, create=False))
+
+
+class ClientInbox:
+    """The subscriber's own Maildir, into which retrieved messages are written durably."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        _ensure_maildir(self.path)
+
+    def __repr__(self) -> str:
+        return f"<ClientInbox {self.path}>"
+
+    def add(self, message: bytes) -> str:
+        """Store one message durably; returns its Maildir key."""
+        return write_durably(self.path, message)
+
+    def keys(self) -> list[str]:
+        mb = mailbox.Maildir(str(self.path), factory=None, create=False)
+        return sorted(mb.keys(), key=_key_order)
+
+    def read(self, key: str) -> bytes:
+        mb = mailbox.Maildir(str(self.path), factory=None, create=False)
+        return mb.get_bytes(key)
+
+    def messages(self) -> list[bytes]:
+        mb = mailbox.Maildir(str(self.path), factory=None, create=False)
+        return [mb.get_bytes(k) for k in sorted(mb.keys(), key=_key_order)]
+
+    def __len__(self) -> int:
+        return len(self.keys())
