@@ -1,0 +1,172 @@
+"""IPv4 datagrams (RFC 791) and the Internet checksum (RFC 1071).
+
+Scope: building and parsing whole IPv4 datagrams for a host that sends and
+receives unfragmented datagrams.  Options are skipped on receipt (the header
+length says how many octets) and never sent.
+
+Fragments are not reassembled.  :func:`parse_packet` still returns a fragment
+(``more_fragments`` or ``fragment_offset`` set, see :attr:`IPv4Packet.is_fragment`)
+so that the caller -- :class:`dialsim.proto.netstack.NetStack` -- can drop it and
+count it.  :func:`parse_packet` is total: bad input gives ``None``, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+
+IPV4_HEADER_LENGTH = 20
+
+_HEADER = struct.Struct("!BBHHHBBH4s4s")
+
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum of ``data`` (an odd length is padded with a zero).
+
+    The one's-complement sum of 16-bit words equals the whole buffer read as one
+    big-endian integer reduced modulo 0xFFFF (since 2**16 == 1 mod 0xFFFF), with
+    the one's-complement "negative zero" 0xFFFF standing for any non-zero
+    multiple of 0xFFFF.  That keeps the work in C: no loop over the words.
+    Checking a received header or segment: the checksum over it, checksum
+    field included, is 0.
+    """
+    if len(data) & 1:
+        data = bytes(data) + b"\x00"
+    n = int.from_bytes(data, "big")
+    s = n % 0xFFFF
+    if s == 0 and n:
+        s = 0xFFFF
+    return ~s & 0xFFFF
+
+
+@lru_cache(maxsize=256)
+def ip_to_bytes(address: str) -> bytes:
+    """Dotted quad to 4 octets (``ValueError`` for anything else)."""
+    parts = address.split(".")
+    if len(parts) != 4:
+        raise ValueError(f"not an IPv4 address: {address!r}")
+    return bytes(int(p) for p in parts)
+
+
+@lru_cache(maxsize=256)
+def ip_to_str(octets: bytes) -> str:
+    """4 octets to a dotted quad."""
+    return "%d.%d.%d.%d" % tuple(octets)
+
+
+@dataclass(frozen=True, slots=True)
+class IPv4Packet:
+    """One parsed (or to-be-built) IPv4 datagram."""
+
+    src: str
+    dst: str
+    protocol: int
+    payload: bytes
+    ttl: int = 64
+    ident: int = 0
+    tos: int = 0
+    flags_df: bool = False
+    header_length: int = IPV4_HEADER_LENGTH
+    more_fragments: bool = False
+    fragment_offset: int = 0  # in octets
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.more_fragments or self.fragment_offset != 0
+
+    def to_bytes(self) -> bytes:
+        """Build it again (options are not kept: the header is 20 octets)."""
+        return build_packet(
+            self.src,
+            self.dst,
+            self.protocol,
+            self.payload,
+            ttl=self.ttl,
+            ident=self.ident,
+            tos=self.tos,
+            flags_df=self.flags_df,
+        )
+
+
+def build_packet(
+    src: str,
+    dst: str,
+    protocol: int,
+    payload: bytes,
+    *,
+    ttl: int = 64,
+    ident: int = 0,
+    tos: int = 0,
+    flags_df: bool = False,
+) -> bytes:
+    """A whole datagram: a 20-octet header with its checksum, then ``payload``."""
+    total = IPV4_HEADER_LENGTH + len(payload)
+    if total > 0xFFFF:
+        raise ValueError("IPv4 datagram longer than 65535 octets")
+    header = _HEADER.pack(
+        0x45,
+        tos & 0xFF,
+        total,
+        ident & 0xFFFF,
+        0x4000 if flags_df else 0,
+        ttl & 0xFF,
+        protocol & 0xFF,
+        0,
+        ip_to_bytes(src),
+        ip_to_bytes(dst),
+    )
+    csum = internet_checksum(header)
+    return header[:10] + csum.to_bytes(2, "big") + header[12:] + bytes(payload)
+
+
+def parse_packet(data: bytes) -> IPv4Packet | None:
+    """Parse one datagram; ``None`` for a bad version, IHL, length or checksum.
+
+    Octets after the total length (link padding) are ignored.
+    """
+    if len(data) < IPV4_HEADER_LENGTH:
+        return None
+    vihl = data[0]
+    if vihl >> 4 != 4:
+        return None
+    hlen = (vihl & 0x0F) * 4
+    if hlen < IPV4_HEADER_LENGTH or len(data) < hlen:
+        return None
+    (_, tos, total, ident, frag, ttl, proto, _, src, dst) = _HEADER.unpack_from(data)
+    if total < hlen or total > len(data):
+        return None
+    if internet_checksum(data[:hlen]) != 0:
+        return None
+    return IPv4Packet(
+        src=ip_to_str(src),
+        dst=ip_to_str(dst),
+        protocol=proto,
+        payload=bytes(data[hlen:total]),
+        ttl=ttl,
+        ident=ident,
+        tos=tos,
+        flags_df=bool(frag & 0x4000),
+        header_length=hlen,
+        more_fragments=bool(frag & 0x2000),
+        fragment_offset=(frag & 0x1FFF) * 8,
+    )
+
+
+__all__ = [
+    "PROTO_ICMP",
+    "PROTO_TCP",
+    "PROTO_UDP",
+    "IPV4_HEADER_LENGTH",
+    "IPv4Packet",
+    "build_packet",
+    "parse_packet",
+    "internet_checksum",
+    "ip_to_bytes",
+    "ip_to_str",
+]
