@@ -1,0 +1,123 @@
+"""Classic libpcap files of the serial line, stamped with simulated time.
+
+Format: the libpcap file format (24-octet global header, 16-octet record
+headers, microsecond timestamps, little-endian, magic 0xa1b2c3d4), with two link
+types from the tcpdump.org LINKTYPE registry:
+
+- ``LINKTYPE_SLIP`` (8): each record starts with a 16-octet pseudo-header:
+  direction (0 received by the capturing side, 1 sent by it), packet type
+  (0x40 IP, 0x70 uncompressed TCP, 0x80 compressed TCP; RFC 1144), 14 octets of
+  the CSLIP header (or zeros), then the IP datagram;
+- ``LINKTYPE_PPP_WITH_DIR`` (204): direction octet (same meaning), then the PPP
+  frame from the address/control field (or from the protocol field when ACFC is
+  in effect, RFC 1661 section 6.6) without flags, escaping or FCS (RFC 1662).
+
+The writer never reads a clock: every record's time is passed in.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "DIR_RECEIVED",
+    "DIR_SENT",
+    "LINKTYPE_PPP_WITH_DIR",
+    "LINKTYPE_SLIP",
+    "SLIP_TYPE_COMPRESSED_TCP",
+    "SLIP_TYPE_IP",
+    "SLIP_TYPE_UNCOMPRESSED_TCP",
+    "PcapWriter",
+    "ppp_record",
+    "read_pcap",
+    "slip_record",
+]
+
+LINKTYPE_SLIP = 8
+LINKTYPE_PPP_WITH_DIR = 204
+
+DIR_RECEIVED = 0
+DIR_SENT = 1
+
+SLIP_TYPE_IP = 0x40
+SLIP_TYPE_UNCOMPRESSED_TCP = 0x70
+SLIP_TYPE_COMPRESSED_TCP = 0x80
+
+_MAGIC = 0xA1B2C3D4
+_GLOBAL = struct.Struct("<IHHiIII")
+_RECORD = struct.Struct("<IIII")
+
+
+def slip_record(
+    sent: bool, datagram: bytes, packet_type: int = SLIP_TYPE_IP, cslip_header: bytes = b""
+) -> bytes:
+    """A LINKTYPE_SLIP record body: 16-octet pseudo-header then ``datagram``."""
+    if len(cslip_header) > 14:
+        raise ValueError("the CSLIP header field holds at most 14 octets")
+    head = bytes((DIR_SENT if sent else DIR_RECEIVED, packet_type)) + cslip_header.ljust(14, b"\0")
+    return head + datagram
+
+
+def ppp_record(sent: bool, frame: bytes) -> bytes:
+    """A LINKTYPE_PPP_WITH_DIR record body: direction octet then the unescaped frame sans FCS."""
+    return bytes((DIR_SENT if sent else DIR_RECEIVED,)) + frame
+
+
+class PcapWriter:
+    """Write records to a classic pcap file.  Use as a context manager or call :meth:`close`.
+
+    ``path`` may also be a binary file object (left open by :meth:`close`).
+    """
+
+    def __init__(self, path: str | Path | BinaryIO, linktype: int, snaplen: int = 65535) -> None:
+        if isinstance(path, str | Path):
+            self._f: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+            self._owned = True
+        else:
+            self._f = path
+            self._owned = False
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self.records = 0
+        self._f.write(_GLOBAL.pack(_MAGIC, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, t: float, data: bytes, orig_len: int | None = None) -> None:
+        """One record at simulated time ``t`` seconds (>= 0)."""
+        if t < 0:
+            raise ValueError(f"pcap time must not be negative, got {t}")
+        usec_total = round(t * 1_000_000)
+        sec, usec = divmod(usec_total, 1_000_000)
+        caplen = min(len(data), self.snaplen)
+        self._f.write(_RECORD.pack(sec, usec, caplen, orig_len if orig_len is not None else len(data)))
+        self._f.write(data[:caplen])
+        self.records += 1
+
+    def close(self) -> None:
+        if self._owned:
+            self._f.close()
+        else:
+            self._f.flush()
+
+    def __enter__(self) -> PcapWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_pcap(path: str | Path) -> tuple[int, list[tuple[float, bytes]]]:
+    """(linktype, [(time, record data), ...]) of a classic little-endian pcap file."""
+    raw = Path(path).read_bytes()
+    magic, _vmaj, _vmin, _tz, _sig, _snap, linktype = _GLOBAL.unpack_from(raw, 0)
+    if magic != _MAGIC:
+        raise ValueError("not a little-endian microsecond pcap file")
+    out = []
+    pos = _GLOBAL.size
+    while pos + _RECORD.size <= len(raw):
+        sec, usec, caplen, _orig = _RECORD.unpack_from(raw, pos)
+        pos += _RECORD.size
+        out.append((sec + usec / 1e6, raw[pos : pos + caplen]))
+        pos += caplen
+    return linktype, out

@@ -1,0 +1,183 @@
+"""The run summary: per-replication metrics from the tables, then mean / median / p95.
+
+Every metric is first computed once per replication (``per_replication``), then
+summarized over replications, ignoring replications where it is undefined (NaN,
+e.g. no call ever connected).  Definitions (times in seconds, from the tables):
+
+- ``sessions``: rows of ``sessions`` (every dial attempt, busy ones too);
+- ``calls_connected``: sessions with a ``t_connect_s``;
+- ``carrier_losses``: sessions whose ``end_reason`` is ``carrier_lost``;
+- ``connect_time_s``: mean of ``t_connect_s - t_dial_s`` over connected sessions;
+- ``login_time_s``: mean of ``t_logged_in_s - t_connect_s`` over logged-in sessions;
+- ``online_time_s``: sum of ``t_end_s - t_connect_s`` over connected sessions;
+- ``time_to_retrieve_all_s``: ``t_retrieved_s`` of the last first-time retrieval;
+  NaN when nothing was retrieved, or when ``extra["messages_stored_per_replication"]``
+  says more messages were waiting than were retrieved;
+- ``messages_retrieved`` / ``messages_duplicated``: rows of ``messages`` without /
+  with ``duplicate``;
+- ``octets_retrieved``, ``line_bytes_down``, ``line_bytes_up``: sums over sessions;
+- ``goodput_Bps``: ``octets_retrieved / online_time_s``;
+- ``command_time_s``: mean of ``t_done_s - t_sent_s`` over commands.
+
+``messages_lost`` and ``messages_duplicated`` at the top level come from
+``extra`` (the integrator checks the maildrops); without them the duplicate count
+of the ``messages`` table is used and nothing is counted as lost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["METRICS", "per_replication_metrics", "render_summary", "summarize"]
+
+# metric -> (unit shown, description)
+METRICS: dict[str, tuple[str, str]] = {
+    "time_to_retrieve_all_s": ("s", "time to retrieve all mail"),
+    "connect_time_s": ("s", "dial to CONNECT"),
+    "login_time_s": ("s", "CONNECT to logged in"),
+    "online_time_s": ("s", "time online"),
+    "goodput_Bps": ("B/s", "mail octets per second online"),
+    "sessions": ("", "dial attempts"),
+    "calls_connected": ("", "calls connected"),
+    "carrier_losses": ("", "carrier losses"),
+    "messages_retrieved": ("", "messages retrieved"),
+    "messages_duplicated": ("", "messages retrieved again"),
+    "octets_retrieved": ("B", "mail octets retrieved"),
+    "line_bytes_down": ("B", "line bytes down"),
+    "line_bytes_up": ("B", "line bytes up"),
+    "command_time_s": ("s", "mean command time"),
+}
+
+NAN = float("nan")
+
+
+def _mean(s: pd.Series) -> float:
+    s = s.dropna()
+    return float(s.mean()) if len(s) else NAN
+
+
+def per_replication_metrics(
+    tables: Mapping[str, pd.DataFrame], replications: list[int], stored: Mapping[int, int] | None = None
+) -> pd.DataFrame:
+    """One row per replication, one column per metric in :data:`METRICS`."""
+    sessions = tables["sessions"]
+    messages = tables["messages"]
+    commands = tables["commands"]
+    rows = []
+    for rep in replications:
+        s = sessions[sessions["replication"] == rep]
+        m = messages[messages["replication"] == rep]
+        c = commands[commands["replication"] == rep]
+        connected = s[s["t_connect_s"].notna()]
+        online = float((connected["t_end_s"] - connected["t_connect_s"]).sum())
+        first_time = m[~m["duplicate"]]
+        octets = float(s["octets_retrieved"].sum())
+        t_all = float(first_time["t_retrieved_s"].max()) if len(first_time) else NAN
+        if stored is not None and rep in stored and len(first_time) < int(stored[rep]):
+            t_all = NAN
+        rows.append(
+            {
+                "replication": rep,
+                "time_to_retrieve_all_s": t_all,
+                "connect_time_s": _mean(connected["t_connect_s"] - connected["t_dial_s"]),
+                "login_time_s": _mean(s["t_logged_in_s"] - s["t_connect_s"]),
+                "online_time_s": online,
+                "goodput_Bps": octets / online if online > 0 else NAN,
+                "sessions": float(len(s)),
+                "calls_connected": float(len(connected)),
+                "carrier_losses": float((s["end_reason"] == "carrier_lost").sum()),
+                "messages_retrieved": float(len(first_time)),
+                "messages_duplicated": float(len(m) - len(first_time)),
+                "octets_retrieved": octets,
+                "line_bytes_down": float(s["line_bytes_down"].sum()),
+                "line_bytes_up": float(s["line_bytes_up"].sum()),
+                "command_time_s": _mean(c["t_done_s"] - c["t_sent_s"]),
+            }
+        )
+    cols = ["replication", *METRICS]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _stats(values: pd.Series) -> dict[str, float | int | None]:
+    v = values.dropna().to_numpy(dtype=float)
+    if len(v) == 0:
+        return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0}
+    return {
+        "mean": float(v.mean()),
+        "median": float(np.median(v)),
+        "p95": float(np.percentile(v, 95)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": len(v),
+    }
+
+
+def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | None = None) -> dict:
+    """The ``summary.json`` content.  ``extra`` keys are copied to the top level;
+    recognised: ``replications`` (count), ``seeds``, ``scenario``, ``messages_lost``,
+    ``messages_duplicated``, ``messages_stored_per_replication`` ({rep: n})."""
+    import dialsim
+
+    extra = dict(extra or {})
+    present = set(tables["sessions"]["replication"].tolist())
+    if "replications" in extra:
+        reps = sorted(set(range(int(extra["replications"]))) | present)
+    else:
+        reps = sorted(present)
+    stored_raw = extra.get("messages_stored_per_replication")
+    stored = {int(k): int(v) for k, v in stored_raw.items()} if stored_raw else None
+    per = per_replication_metrics(tables, reps, stored)
+    dup_in_tables = int(tables["messages"]["duplicate"].sum())
+    summary: dict[str, Any] = {
+        "dialsim_version": dialsim.__version__,
+        "scenario": extra.pop("scenario", None),
+        "replications": len(reps),
+        "seeds": extra.pop("seeds", None),
+        "messages_lost": int(extra.pop("messages_lost", 0)),
+        "messages_duplicated": int(extra.pop("messages_duplicated", dup_in_tables)),
+    }
+    summary.update(extra)
+    summary["metrics"] = {name: _stats(per[name]) for name in METRICS}
+    summary["per_replication"] = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in per.to_dict(orient="records")
+    ]
+    return summary
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "":
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    if unit == "B":
+        return f"{value / 1024:,.1f} KiB" if abs(value) >= 10_000 else f"{value:,.0f} B"
+    return f"{value:,.2f} {unit}"
+
+
+def render_summary(summary: Mapping[str, Any]):
+    """A rich Table of the summary for the command line."""
+    from rich.table import Table
+
+    title = f"{summary.get('scenario') or 'run'}: {summary.get('replications', 0)} replication(s)"
+    table = Table(title=title)
+    table.add_column("metric")
+    for col in ("mean", "median", "p95"):
+        table.add_column(col, justify="right")
+    metrics = summary.get("metrics", {})
+    for name, (unit, label) in METRICS.items():
+        st = metrics.get(name)
+        if not st:
+            continue
+        table.add_row(label, *(_fmt(st.get(k), unit) for k in ("mean", "median", "p95")))
+    table.add_section()
+    for key, label in (("messages_lost", "messages lost"), ("messages_duplicated", "messages duplicated")):
+        value = summary.get(key, 0)
+        style = "red" if key == "messages_lost" and value else None
+        table.add_row(label, str(value), "", "", style=style)
+    return table
