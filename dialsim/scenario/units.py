@@ -178,12 +178,12 @@ def parse_event_rate(value: object) -> float:
 def format_duration(seconds: float) -> str:
     """A short human form, the inverse of :func:`parse_duration` up to rounding."""
     if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
+        return f"{seconds / 3600:.12g} h"
     if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
+        return f"{seconds / 60:.12g} min"
     if 0 < seconds < 1:
-        return f"{seconds * 1000:g} ms"
-    return f"{seconds:g} s"
+        return f"{seconds * 1000:.12g} ms"
+    return f"{seconds:.12g} s"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
