@@ -1,0 +1,273 @@
+"""RFC 1662 "PPP in HDLC-like Framing", asynchronous (octet-stuffed) framing only.
+
+Scope: the 16-bit and 32-bit Frame Check Sequences (RFC 1662 appendix C), the
+encoder (flag 0x7E, Control Escape 0x7D with XOR 0x20 of 0x7E, 0x7D and every
+control character flagged in the transmit Async-Control-Character-Map, section
+4.2 and 7.1) and an incremental decoder that removes received control
+characters flagged in the receive ACCM, un-escapes, checks the FCS and counts
+bad FCS, runts, aborts and too-long frames without ever raising.
+
+Frames here are "PPP frames without FCS": the Address/Control field (if
+present), the Protocol field and the Information field.  The Address/Control
+and Protocol Field Compression (ACFC/PFC) of RFC 1661 are done by
+:func:`ppp_header`; the decoder hands back what was on the line.
+
+No per-byte Python loops: escaping is ``bytes.replace`` over the (few) escape
+octets actually present, un-escaping is one ``re.sub`` per frame, the FCS is
+``binascii.crc_hqx``/``zlib.crc32``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import zlib
+from dataclasses import dataclass
+
+FLAG = 0x7E
+ESCAPE = 0x7D
+DEFAULT_ACCM = 0xFFFFFFFF
+
+PPP_INITFCS16 = 0xFFFF
+PPP_GOODFCS16 = 0xF0B8
+PPP_INITFCS32 = 0xFFFFFFFF
+PPP_GOODFCS32 = 0xDEBB20E3
+
+_FLAG = b"\x7e"
+
+# Bit-reversal of every octet: the reflected CRC-16 of RFC 1662 equals the
+# non-reflected CCITT CRC (binascii.crc_hqx) over bit-reversed octets.
+_REVERSE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _rev16(x: int) -> int:
+    return (_REVERSE[x & 0xFF] << 8) | _REVERSE[x >> 8]
+
+
+def fcs16(data: bytes, fcs: int = PPP_INITFCS16) -> int:
+    """RFC 1662 C.2 ``pppfcs16``: the FCS register after ``data`` (chainable).
+
+    The value transmitted is ``fcs16(frame) ^ 0xFFFF``, low octet first; running
+    the register over a frame plus its FCS gives :data:`PPP_GOODFCS16`.
+    ``fcs16(b"123456789") ^ 0xFFFF == 0x906E`` (the CRC-16/X-25 check value).
+    """
+    return _rev16(binascii.crc_hqx(bytes(data).translate(_REVERSE), _rev16(fcs)))
+
+
+def fcs32(data: bytes, fcs: int = PPP_INITFCS32) -> int:
+    """RFC 1662 C.3 ``pppfcs32``: the 32-bit FCS register after ``data`` (chainable).
+
+    ``zlib.crc32`` is the same CRC with the register complemented on entry and
+    exit.  Transmit ``fcs32(frame) ^ 0xFFFFFFFF`` low octet first; the register
+    over frame plus FCS is :data:`PPP_GOODFCS32`.
+    """
+    return zlib.crc32(data, fcs ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+
+def fcs_bytes(frame: bytes, fcs_size: int = 16) -> bytes:
+    """The FCS field (complemented register, least significant octet first) for ``frame``."""
+    if fcs_size == 32:
+        return (fcs32(frame) ^ 0xFFFFFFFF).to_bytes(4, "little")
+    return (fcs16(frame) ^ 0xFFFF).to_bytes(2, "little")
+
+
+def ppp_header(protocol: int, *, acfc: bool = False, pfc: bool = False) -> bytes:
+    """Address/Control (0xFF 0x03 unless ACFC) and Protocol field (one octet if PFC and < 0x100)."""
+    head = b"" if acfc else b"\xff\x03"
+    if pfc and protocol < 0x100:
+        return head + bytes([protocol])
+    return head + protocol.to_bytes(2, "big")
+
+
+def parse_ppp_header(frame: bytes) -> tuple[int, int] | None:
+    """(protocol, offset of the Information field) of a PPP frame, or None if malformed.
+
+    Accepts frames with or without Address/Control and with one- or two-octet
+    Protocol fields (a Protocol field's least significant octet is odd, RFC 1661 2).
+    """
+    i = 2 if frame[:2] == b"\xff\x03" else 0
+    if len(frame) <= i:
+        return None
+    first = frame[i]
+    if first & 1:
+        return first, i + 1
+    if len(frame) < i + 2 or not frame[i + 1] & 1:
+        return None
+    return (first << 8) | frame[i + 1], i + 2
+
+
+def _escape_set(accm: int) -> bytes:
+    return bytes([c for c in range(32) if accm >> c & 1] + [ESCAPE, FLAG])
+
+
+_ESCAPE_SETS: dict[int, tuple[bytes, bytes]] = {}
+
+
+def _escape_tables(accm: int) -> tuple[bytes, bytes]:
+    """(octets to escape, octets not to escape) for a transmit ACCM, cached."""
+    t = _ESCAPE_SETS.get(accm)
+    if t is None:
+        esc = _escape_set(accm)
+        keep = bytes(c for c in range(256) if c not in esc)
+        t = _ESCAPE_SETS[accm] = (esc, keep)
+    return t
+
+
+def hdlc_escape(data: bytes, accm: int = DEFAULT_ACCM) -> bytes:
+    """Octet-stuff ``data`` (RFC 1662 4.2): 0x7D, 0x7E and ACCM-flagged control chars."""
+    esc, keep = _escape_tables(accm)
+    present = set(data.translate(None, keep))  # escape octets that occur, at C speed
+    if not present:
+        return bytes(data)
+    out = bytes(data)
+    if ESCAPE in present:  # first, so later inserted 0x7D are not re-escaped
+        out = out.replace(b"\x7d", b"\x7d\x5d")
+        present.discard(ESCAPE)
+    for c in present:
+        out = out.replace(bytes([c]), bytes([ESCAPE, c ^ 0x20]))
+    return out
+
+
+_UNESCAPE_RE = re.compile(rb"\x7d(.)", re.DOTALL)
+
+
+def _unescape_one(m: re.Match) -> bytes:
+    return bytes([m.group(1)[0] ^ 0x20])
+
+
+def hdlc_unescape(data: bytes) -> bytes:
+    """Undo octet stuffing: 0x7D x -> x ^ 0x20 (any x, as RFC 1662 requires)."""
+    if b"\x7d" not in data:
+        return bytes(data)
+    return _UNESCAPE_RE.sub(_unescape_one, data)
+
+
+def hdlc_encode(
+    frame: bytes, accm: int = DEFAULT_ACCM, *, fcs_size: int = 16, leading_flag: bool = True
+) -> bytes:
+    """One frame as it goes on the line: [flag], escaped frame + FCS, flag."""
+    body = hdlc_escape(frame + fcs_bytes(frame, fcs_size), accm)
+    return (_FLAG + body + _FLAG) if leading_flag else (body + _FLAG)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
+    """A good frame off the line: PPP frame without FCS, and what it cost on the wire."""
+
+    frame: bytes
+    wire_octets: int  # escaped frame + FCS + closing flag
+    escapes: int  # Control Escape octets in it
+
+
+class HdlcDecoder:
+    """Incremental RFC 1662 async-HDLC deframer (never raises on line input).
+
+    ``receive(data)`` returns the good frames (without FCS) completed by ``data``.
+    ``receive_frames(data)`` does the same with :class:`DecodedFrame` records.
+    Counters: ``bad_fcs``, ``runts``, ``aborts``, ``too_long``, ``frames``.
+    """
+
+    def __init__(self, *, accm: int = DEFAULT_ACCM, max_frame: int = 1500 + 8, fcs_size: int = 16) -> None:
+        self.max_frame = max_frame  # longest frame (address .. FCS) accepted
+        self.fcs_size = fcs_size
+        self.frames = 0
+        self.bad_fcs = 0
+        self.runts = 0
+        self.aborts = 0
+        self.too_long = 0
+        self.octets_discarded = 0
+        self._buf = bytearray()
+        self._discarding = False  # a too-long frame is being skipped until the next flag
+        self.set_accm(accm)
+
+    def set_accm(self, accm: int) -> None:
+        """Receive ACCM: control chars flagged here are dropped if they arrive un-escaped."""
+        self.accm = accm
+        self._drop = bytes(c for c in range(32) if accm >> c & 1)
+
+    def receive(self, data: bytes) -> list[bytes]:
+        return [f.frame for f in self.receive_frames(data)]
+
+    def receive_frames(self, data: bytes) -> list[DecodedFrame]:
+        if FLAG not in data:
+            if self._discarding:
+                self.octets_discarded += len(data)
+                return []
+            self._buf += data
+            if len(self._buf) > 2 * self.max_frame + 2:
+                self.too_long += 1
+                self.octets_discarded += len(self._buf)
+                self._buf.clear()
+                self._discarding = True
+            return []
+        parts = data.split(_FLAG)
+        first = parts[0]
+        if self._discarding:
+            self.octets_discarded += len(first)
+            first = None
+            self._discarding = False
+        else:
+            first = bytes(self._buf) + first
+        self._buf = bytearray(parts[-1])
+        out: list[DecodedFrame] = []
+        chunks = parts[1:-1]
+        if first is not None:
+            chunks.insert(0, first)
+        for raw in chunks:
+            if not raw:
+                continue  # back-to-back flags: inter-frame fill
+            f = self._frame(raw)
+            if f is not None:
+                out.append(f)
+        return out
+
+    def _frame(self, raw: bytes) -> DecodedFrame | None:
+        if raw.endswith(b"\x7d"):  # 0x7D 0x7E: abort sequence (RFC 1662 4.4.1)
+            self.aborts += 1
+            self.octets_discarded += len(raw) + 1
+            return None
+        clean = raw.translate(None, self._drop) if self._drop else raw
+        body = hdlc_unescape(clean)
+        n_fcs = 4 if self.fcs_size == 32 else 2
+        if len(body) < n_fcs + 2:
+            self.runts += 1
+            self.octets_discarded += len(raw) + 1
+            return None
+        if len(body) > self.max_frame:
+            self.too_long += 1
+            self.octets_discarded += len(raw) + 1
+            return None
+        if self.fcs_size == 32:
+            good = fcs32(body) == PPP_GOODFCS32
+        else:
+            good = fcs16(body) == PPP_GOODFCS16
+        if not good:
+            self.bad_fcs += 1
+            self.octets_discarded += len(raw) + 1
+            return None
+        self.frames += 1
+        return DecodedFrame(body[:-n_fcs], len(raw) + 1, clean.count(b"\x7d"))
+
+    @property
+    def pending(self) -> int:
+        """Octets held of a frame not yet closed by a flag."""
+        return len(self._buf)
+
+
+__all__ = [
+    "FLAG",
+    "ESCAPE",
+    "DEFAULT_ACCM",
+    "PPP_GOODFCS16",
+    "PPP_GOODFCS32",
+    "fcs16",
+    "fcs32",
+    "fcs_bytes",
+    "ppp_header",
+    "parse_ppp_header",
+    "hdlc_escape",
+    "hdlc_unescape",
+    "hdlc_encode",
+    "DecodedFrame",
+    "HdlcDecoder",
+]

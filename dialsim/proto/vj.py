@@ -1,0 +1,404 @@
+"""RFC 1144 Van Jacobson TCP/IP header compression, framing-independent.
+
+Scope: the compressor and decompressor of RFC 1144 sections 3 and 4 and
+appendix A (``sl_compress_tcp`` / ``sl_uncompress_tcp`` semantics) for IPv4/TCP:
+
+- a packet goes out as TYPE_IP (not TCP, a fragment, too short, or not a pure
+  ACK-bearing segment: SYN, FIN, RST or no ACK), as UNCOMPRESSED_TCP (the IP
+  datagram with its Protocol field replaced by the connection (slot) number:
+  new connection, or anything changed that the compressed format cannot say:
+  IP version/IHL/TOS, DF/fragment field, TTL, IP or TCP options, data offset,
+  other TCP flags, urgent pointer without URG, a sequence or ack delta outside
+  0..65535, a no-change retransmission, or changes that collide with the
+  SPECIAL_I / SPECIAL_D encodings), or as COMPRESSED_TCP;
+- compressed header: change mask (C I P S A W U), connection number if C, the
+  TCP checksum (carried unchanged), then urgent, window, ack, seq and IP-id
+  deltas; a delta is one octet 1..255, or 0 followed by two octets (0 and
+  values > 255); SPECIAL_I (echoed interactive traffic) and SPECIAL_D
+  (unidirectional data) imply the sequence/ack advance;
+- the decompressor recomputes the IP header checksum, and after an error (or
+  :meth:`VjDecompressor.toss`, called by the framing layer on a bad frame)
+  discards COMPRESSED_TCP packets until one carries an explicit connection
+  number or an UNCOMPRESSED_TCP packet arrives (section 4.1).
+
+Kinds are the RFC's values: TYPE_IP 0x40, TYPE_UNCOMPRESSED_TCP 0x70,
+TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021,
+0x002F and 0x002D; CSLIP in the top bits of the first octet
+(:func:`cslip_encode` / :func:`cslip_decode`, RFC 1144 appendix B).
+"""
+
+from __future__ import annotations
+
+import struct
+
+TYPE_ERROR = 0x00
+TYPE_IP = 0x40
+TYPE_UNCOMPRESSED_TCP = 0x70
+TYPE_COMPRESSED_TCP = 0x80
+
+# change mask bits (RFC 1144 3.2.2)
+NEW_C = 0x40
+NEW_I = 0x20
+TCP_PUSH_BIT = 0x10
+NEW_S = 0x08
+NEW_A = 0x04
+NEW_W = 0x02
+NEW_U = 0x01
+SPECIAL_I = NEW_S | NEW_W | NEW_U
+SPECIAL_D = NEW_S | NEW_A | NEW_W | NEW_U
+SPECIALS_MASK = NEW_S | NEW_A | NEW_W | NEW_U
+
+TH_FIN = 0x01
+TH_SYN = 0x02
+TH_RST = 0x04
+TH_PUSH = 0x08
+TH_ACK = 0x10
+TH_URG = 0x20
+
+MAX_SLOTS = 256
+
+
+def ip_checksum(header: bytes) -> int:
+    """RFC 791 header checksum (one's complement of the one's complement sum)."""
+    if len(header) % 2:
+        header = header + b"\x00"
+    s = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def _enc(n: int) -> bytes:
+    """Delta: one octet 1..255, else 0 and two octets (also for zero: ENCODEZ)."""
+    if 0 < n < 256:
+        return bytes([n])
+    return bytes([0, (n >> 8) & 0xFF, n & 0xFF])
+
+
+def _dec(data: bytes, i: int) -> tuple[int, int]:
+    """Decode a delta at ``data[i]``; returns (value, next index). IndexError if short."""
+    b = data[i]
+    if b:
+        return b, i + 1
+    if i + 3 > len(data):
+        raise IndexError("short delta")
+    return (data[i + 1] << 8) | data[i + 2], i + 3
+
+
+class VjCompressor:
+    """Transmit side of RFC 1144.
+
+    ``slots``: connection slots the peer's decompressor has (its max-slot-id + 1).
+    ``compress_slot_id``: the connection number may be omitted when unchanged
+    (IPCP comp-slot-id; always true for CSLIP).
+    ``compress(ip_packet) -> (kind, data)``.
+    """
+
+    def __init__(self, slots: int = 16, compress_slot_id: bool = True) -> None:
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ValueError("slots must be 1..256")
+        self.slots = slots
+        self.compress_slot_id = compress_slot_id
+        self._saved: list[bytes | None] = [None] * slots
+        self._by_key: dict[bytes, int] = {}
+        self._lru: list[int] = list(range(slots))  # least recently used first
+        self._last_xmit: int | None = None
+        self.packets = 0
+        self.compressed = 0
+        self.uncompressed = 0
+        self.ip = 0
+        self.searches = 0
+        self.misses = 0
+
+    def compress(self, packet: bytes) -> tuple[int, bytes]:
+        packet = bytes(packet)
+        self.packets += 1
+        if len(packet) < 40 or packet[0] >> 4 != 4 or packet[9] != 6:
+            self.ip += 1
+            return TYPE_IP, packet
+        ihl = (packet[0] & 0x0F) * 4
+        if ihl < 20 or int.from_bytes(packet[6:8], "big") & 0x3FFF:
+            self.ip += 1
+            return TYPE_IP, packet
+        if len(packet) < ihl + 20:
+            self.ip += 1
+            return TYPE_IP, packet
+        th = ihl
+        doff = (packet[th + 12] >> 4) * 4
+        hlen = ihl + doff
+        flags = packet[th + 13]
+        if doff < 20 or len(packet) < hlen or (flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK:
+            self.ip += 1
+            return TYPE_IP, packet
+
+        key = packet[12:20] + packet[th : th + 4]
+        self.searches += 1
+        slot = self._by_key.get(key)
+        if slot is None:
+            self.misses += 1
+            slot = self._lru[0]
+            old = self._saved[slot]
+            if old is not None:
+                oihl = (old[0] & 0x0F) * 4
+                self._by_key.pop(old[12:20] + old[oihl : oihl + 4], None)
+            self._by_key[key] = slot
+            return self._uncompressed(slot, packet, hlen)
+        self._touch(slot)
+        old = self._saved[slot]
+        assert old is not None
+        oth = (old[0] & 0x0F) * 4
+        if (
+            old[0:2] != packet[0:2]  # version, IHL, TOS
+            or old[6:8] != packet[6:8]  # flags (DF) / fragment offset
+            or old[8:10] != packet[8:10]  # TTL, protocol
+            or old[oth + 12] != packet[th + 12]  # data offset (+ reserved bits)
+            or old[20:ihl] != packet[20:ihl]  # IP options
+            or old[oth + 20 : oth + doff] != packet[th + 20 : th + doff]  # TCP options
+            or (old[oth + 13] & ~(TH_PUSH | TH_URG)) != (flags & ~(TH_PUSH | TH_URG))
+        ):
+            return self._uncompressed(slot, packet, hlen)
+
+        changes = 0
+        deltas = b""
+        if flags & TH_URG:
+            deltas += _enc(int.from_bytes(packet[th + 18 : th + 20], "big"))
+            changes |= NEW_U
+        elif packet[th + 18 : th + 20] != old[oth + 18 : oth + 20]:
+            return self._uncompressed(slot, packet, hlen)
+        dw = (int.from_bytes(packet[th + 14 : th + 16], "big") - int.from_bytes(old[oth + 14 : oth + 16], "big")) & 0xFFFF
+        if dw:
+            deltas += _enc(dw)
+            changes |= NEW_W
+        da = (int.from_bytes(packet[th + 8 : th + 12], "big") - int.from_bytes(old[oth + 8 : oth + 12], "big")) & 0xFFFFFFFF
+        if da:
+            if da > 0xFFFF:
+                return self._uncompressed(slot, packet, hlen)
+            deltas += _enc(da)
+            changes |= NEW_A
+        ds = (int.from_bytes(packet[th + 4 : th + 8], "big") - int.from_bytes(old[oth + 4 : oth + 8], "big")) & 0xFFFFFFFF
+        if ds:
+            if ds > 0xFFFF:
+                return self._uncompressed(slot, packet, hlen)
+            deltas += _enc(ds)
+            changes |= NEW_S
+
+        old_len = int.from_bytes(old[2:4], "big")
+        new_len = int.from_bytes(packet[2:4], "big")
+        old_data = old_len - hlen
+        if changes == 0:
+            # Data after a bare ACK: compress; anything else is a retransmission
+            # or window probe: send uncompressed in case the peer missed one.
+            if not (new_len != old_len and old_len == hlen):
+                return self._uncompressed(slot, packet, hlen)
+        elif changes in (SPECIAL_I, SPECIAL_D):
+            return self._uncompressed(slot, packet, hlen)
+        elif changes == NEW_S | NEW_A:
+            if ds == da == old_data and not old[oth + 13] & TH_URG:
+                changes, deltas = SPECIAL_I, b""
+        elif changes == NEW_S:
+            if ds == old_data and not old[oth + 13] & TH_URG:
+                changes, deltas = SPECIAL_D, b""
+
+        did = (int.from_bytes(packet[4:6], "big") - int.from_bytes(old[4:6], "big")) & 0xFFFF
+        if did != 1:
+            deltas += _enc(did)
+            changes |= NEW_I
+        if flags & TH_PUSH:
+            changes |= TCP_PUSH_BIT
+        self._saved[slot] = packet[:hlen]
+        if not self.compress_slot_id or self._last_xmit != slot:
+            self._last_xmit = slot
+            head = bytes([changes | NEW_C, slot])
+        else:
+            head = bytes([changes])
+        self.compressed += 1
+        return TYPE_COMPRESSED_TCP, head + packet[th + 16 : th + 18] + deltas + packet[hlen:]
+
+    def _touch(self, slot: int) -> None:
+        lru = self._lru
+        if lru[-1] != slot:
+            lru.remove(slot)
+            lru.append(slot)
+
+    def _uncompressed(self, slot: int, packet: bytes, hlen: int) -> tuple[int, bytes]:
+        self._touch(slot)
+        self._saved[slot] = packet[:hlen]
+        self._last_xmit = slot
+        self.uncompressed += 1
+        return TYPE_UNCOMPRESSED_TCP, packet[:9] + bytes([slot]) + packet[10:]
+
+
+class VjDecompressor:
+    """Receive side of RFC 1144.
+
+    ``decompress(kind, data) -> bytes | None``: the IPv4 datagram, or None when
+    the packet is tossed (an error, or a COMPRESSED_TCP after an error without
+    an explicit connection number).  Never raises on peer input.
+    """
+
+    def __init__(self, slots: int = 16) -> None:
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ValueError("slots must be 1..256")
+        self.slots = slots
+        self._saved: list[bytearray | None] = [None] * slots
+        self._last_recv = 0
+        self._toss = True  # nothing known yet: wait for an explicit connection
+        self.errors = 0
+        self.tossed = 0
+        self.packets = 0
+
+    def toss(self) -> None:
+        """The framing layer lost a frame: discard until resynchronised."""
+        self._toss = True
+
+    def decompress(self, kind: int, data: bytes) -> bytes | None:
+        try:
+            if kind == TYPE_IP:
+                self.packets += 1
+                return bytes(data)
+            if kind == TYPE_UNCOMPRESSED_TCP:
+                return self._uncompressed(bytes(data))
+            if kind == TYPE_COMPRESSED_TCP:
+                return self._compressed(bytes(data))
+        except (IndexError, ValueError):
+            pass
+        return self._error()
+
+    def _error(self) -> None:
+        self.errors += 1
+        self._toss = True
+        return None
+
+    def _uncompressed(self, data: bytes) -> bytes | None:
+        if len(data) < 40:
+            return self._error()
+        slot = data[9]
+        ihl = (data[0] & 0x0F) * 4
+        if slot >= self.slots or ihl < 20 or len(data) < ihl + 20:
+            return self._error()
+        hlen = ihl + (data[ihl + 12] >> 4) * 4
+        if hlen < ihl + 20 or len(data) < hlen:
+            return self._error()
+        packet = data[:9] + b"\x06" + data[10:]
+        self._saved[slot] = bytearray(packet[:hlen])
+        self._last_recv = slot
+        self._toss = False
+        self.packets += 1
+        return packet
+
+    def _compressed(self, data: bytes) -> bytes | None:
+        changes = data[0]
+        i = 1
+        if changes & NEW_C:
+            slot = data[1]
+            if slot >= self.slots or self._saved[slot] is None:
+                return self._error()
+            self._toss = False
+            self._last_recv = slot
+            i = 2
+        elif self._toss:
+            self.tossed += 1
+            return None
+        saved = self._saved[self._last_recv]
+        if saved is None or len(data) < i + 2:
+            return self._error()
+        h = bytearray(saved)  # committed only if the whole header decodes
+        ihl = (h[0] & 0x0F) * 4
+        hlen = len(h)
+        th = ihl
+        h[th + 16 : th + 18] = data[i : i + 2]
+        i += 2
+        if changes & TCP_PUSH_BIT:
+            h[th + 13] |= TH_PUSH
+        else:
+            h[th + 13] &= ~TH_PUSH & 0xFF
+        seq = int.from_bytes(h[th + 4 : th + 8], "big")
+        ack = int.from_bytes(h[th + 8 : th + 12], "big")
+        special = changes & SPECIALS_MASK
+        if special == SPECIAL_I:
+            n = int.from_bytes(h[2:4], "big") - hlen
+            ack, seq = ack + n, seq + n
+        elif special == SPECIAL_D:
+            seq += int.from_bytes(h[2:4], "big") - hlen
+        else:
+            if changes & NEW_U:
+                h[th + 13] |= TH_URG
+                v, i = _dec(data, i)
+                h[th + 18 : th + 20] = v.to_bytes(2, "big")
+            else:
+                h[th + 13] &= ~TH_URG & 0xFF
+            if changes & NEW_W:
+                v, i = _dec(data, i)
+                win = (int.from_bytes(h[th + 14 : th + 16], "big") + v) & 0xFFFF
+                h[th + 14 : th + 16] = win.to_bytes(2, "big")
+            if changes & NEW_A:
+                v, i = _dec(data, i)
+                ack += v
+            if changes & NEW_S:
+                v, i = _dec(data, i)
+                seq += v
+        h[th + 4 : th + 8] = (seq & 0xFFFFFFFF).to_bytes(4, "big")
+        h[th + 8 : th + 12] = (ack & 0xFFFFFFFF).to_bytes(4, "big")
+        if changes & NEW_I:
+            v, i = _dec(data, i)
+        else:
+            v = 1
+        h[4:6] = ((int.from_bytes(h[4:6], "big") + v) & 0xFFFF).to_bytes(2, "big")
+        if i > len(data):
+            return self._error()
+        payload = data[i:]
+        total = hlen + len(payload)
+        if total > 0xFFFF:
+            return self._error()
+        h[2:4] = total.to_bytes(2, "big")
+        h[10:12] = b"\x00\x00"
+        h[10:12] = ip_checksum(bytes(h[:ihl])).to_bytes(2, "big")
+        self._saved[self._last_recv] = h
+        self.packets += 1
+        return bytes(h) + payload
+
+
+def cslip_encode(kind: int, data: bytes) -> bytes:
+    """CSLIP frame for a compressor output: the type goes into the first octet's top bits."""
+    if kind == TYPE_IP or not data:
+        return bytes(data)
+    if kind == TYPE_UNCOMPRESSED_TCP:
+        return bytes([data[0] | TYPE_UNCOMPRESSED_TCP]) + data[1:]
+    if kind == TYPE_COMPRESSED_TCP:
+        return bytes([data[0] | TYPE_COMPRESSED_TCP]) + data[1:]
+    raise ValueError(f"unknown VJ packet kind {kind:#x}")
+
+
+def cslip_decode(packet: bytes) -> tuple[int, bytes]:
+    """(kind, data) of a received CSLIP frame; TYPE_ERROR for anything unrecognisable."""
+    if not packet:
+        return TYPE_ERROR, b""
+    c = packet[0]
+    if c & 0x80:
+        return TYPE_COMPRESSED_TCP, bytes([c & 0x7F]) + packet[1:]
+    if c >= TYPE_UNCOMPRESSED_TCP:
+        return TYPE_UNCOMPRESSED_TCP, bytes([c & 0x4F]) + packet[1:]
+    if c >> 4 == 4:
+        return TYPE_IP, bytes(packet)
+    return TYPE_ERROR, bytes(packet)
+
+
+KIND_NAMES = {
+    TYPE_IP: "ip",
+    TYPE_UNCOMPRESSED_TCP: "uncompressed_tcp",
+    TYPE_COMPRESSED_TCP: "compressed_tcp",
+    TYPE_ERROR: "error",
+}
+
+__all__ = [
+    "TYPE_ERROR",
+    "TYPE_IP",
+    "TYPE_UNCOMPRESSED_TCP",
+    "TYPE_COMPRESSED_TCP",
+    "KIND_NAMES",
+    "VjCompressor",
+    "VjDecompressor",
+    "cslip_encode",
+    "cslip_decode",
+    "ip_checksum",
+]
