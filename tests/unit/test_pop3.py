@@ -498,3 +498,21 @@ def test_client_refuses_bad_arguments():
     with pytest.raises(LocalProtocolError):
         cl.user("x" * 300, now=0.0)
     assert cl.data_to_send() == b""
+
+
+def test_server_fed_at_once_byte_by_byte_and_with_trailing_partial_line():
+    script = b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nLIST\r\nRETR 2\r\nDELE 1\r\nUIDL\r\nQUIT\r\n"
+    srv, store = make_server()
+    srv.receive(script, 1.0)
+    whole = srv.data_to_send()
+    assert store.drop.committed == {0}
+    srv2, store2 = make_server()
+    for i in range(len(script)):
+        srv2.receive(script[i : i + 1], 1.0)
+    assert srv2.data_to_send() == whole and store2.drop.committed == {0}
+    srv3, store3 = make_server()
+    srv3.receive(script[:-6] + b"QU", 1.0)  # ends with a partial QUIT
+    partial = srv3.data_to_send()
+    assert whole.startswith(partial) and store3.drop.committed is None
+    srv3.receive(b"IT\r\n", 2.0)
+    assert partial + srv3.data_to_send() == whole and store3.drop.committed == {0}
