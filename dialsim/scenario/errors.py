@@ -171,7 +171,10 @@ def describe_error(err: dict[str, Any], root: type[BaseModel]) -> tuple[tuple[An
         return loc, msg
     if kind in _BOUNDS:
         sign, key = _BOUNDS[kind]
-        return loc, f"bad value {_show(value)}; must be {sign} {ctx.get(key)}"
+        bound = ctx.get(key)
+        if isinstance(bound, int | float) and not isinstance(bound, bool):
+            bound = f"{bound:g}"
+        return loc, f"bad value {_show(value)}; must be {sign} {bound}"
     if kind == "too_short":
         return loc, f"bad value {_show(value)}; needs at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":

@@ -272,6 +272,11 @@ LINK_KEYS = (
             id="below-minimum",
         ),
         pytest.param(
+            MINIMAL + "duration: 0 s\n",
+            ":7: duration: bad value 0.0; must be > 0",
+            id="duration-zero",
+        ),
+        pytest.param(
             MINIMAL + "link:\n  bit_error_rate: 0.5\n",
             ":8: link.bit_error_rate: bad value 0.5; must be <= 0.01",
             id="above-maximum",
