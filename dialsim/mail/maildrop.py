@@ -103,15 +103,24 @@ def _unique_name() -> str:
     return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{host}"
 
 
-def write_durably(folder: Path, data: bytes) -> str:
+def sim_name(t: float, seq: int, host: str = "sim") -> str:
+    """A Maildir file name for simulated time ``t``: reproducible for a seed,
+    unlike :func:`_unique_name`, which reads the wall clock and the pid."""
+    sec = int(t)
+    usec = int(round((t - sec) * 1_000_000))
+    return f"{sec}.M{usec}P0Q{seq}.{host}"
+
+
+def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
     """Write one message into Maildir ``folder``: tmp/, fsync, rename to new/, fsync new/.
 
-    Returns the Maildir key (the file name).  On failure the tmp file is removed
+    Returns the Maildir key (the file name): ``name`` when given (simulations
+    pass :func:`sim_name` so UIDLs repeat for a seed), else a fresh unique one.  On failure the tmp file is removed
     and the error propagates; nothing appears in ``new/``.
     """
     folder = Path(folder)
     _ensure_maildir(folder)
-    name = _unique_name()
+    name = name or _unique_name()
     tmp = folder / "tmp" / name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -274,9 +283,9 @@ class MaildirStore:
             return True
         return False
 
-    def deliver(self, user: str, message: bytes) -> str:
+    def deliver(self, user: str, message: bytes, *, name: str | None = None) -> str:
         """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
-        return write_durably(self.folder(user), to_crlf(message))
+        return write_durably(self.folder(user), to_crlf(message), name)
 
     def import_messages(self, user: str, source: Path | str) -> int:
         """Copy every message of an mbox file or a Maildir folder into ``user``'s maildrop.
