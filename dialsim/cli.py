@@ -1,0 +1,106 @@
+"""dialsim's command line.
+
+    dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
+    dialsim validate SCENARIO [SCENARIO ...]
+
+A bad scenario stops with exit status 2 and one line ``file:line: field: problem``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _load(path: str, **overrides):
+    from dialsim.scenario.load import ScenarioError, load_scenario
+
+    try:
+        sc = load_scenario(Path(path))
+        if any(v is not None for v in overrides.values()):
+            sc = sc.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+        return sc
+    except ScenarioError as e:
+        print(f"dialsim: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except FileNotFoundError:
+        print(f"dialsim: {path}: no such scenario file", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dialsim.experiment.run import run_scenario
+    from dialsim.results.summary import render_summary
+
+    sc = _load(args.scenario, seed=args.seed, replications=args.replications)
+    out = Path(args.out) if args.out else Path("results") / sc.name
+    console = Console(stderr=False)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=args.quiet,
+    ) as progress:
+        task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
+        result = run_scenario(
+            sc,
+            out,
+            pcap=args.pcap,
+            csv=args.csv,
+            on_replication_done=lambda _rep: progress.advance(task),
+            argv=sys.argv,
+        )
+    if not args.quiet:
+        console.print(render_summary(result.summary))
+        console.print(f"results in [bold]{out}[/bold]")
+    if result.summary.get("messages_lost", 0):
+        console.print(f"[red]{result.summary['messages_lost']} message(s) lost[/red]")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    for path in args.scenarios:
+        sc = _load(path)
+        print(f"{path}: ok ({sc.name}, {sc.replications} replication(s), framing {sc.framing})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dialsim", description="Dial-up remote access simulator")
+    from dialsim import __version__
+
+    p.add_argument("--version", action="version", version=f"dialsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a scenario and write its results tables")
+    r.add_argument("scenario")
+    r.add_argument("--out", help="results directory (default results/<scenario name>/)")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--replications", type=int)
+    r.add_argument("--pcap", action="store_true", help="write the serial line's frames as pcap")
+    r.add_argument("--csv", action="store_true", help="also write CSV tables")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check scenario files")
+    v.add_argument("scenarios", nargs="+")
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

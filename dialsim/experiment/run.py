@@ -1,0 +1,75 @@
+"""Run a scenario's replications and collect the results tables.
+
+Replications are independent: each has its own simpy environment, its own
+Maildir folders under a scratch directory and its own seed streams (see
+:mod:`dialsim.experiment.world`), so they can run in any order or in parallel
+and give the same tables.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dialsim
+from dialsim.experiment.world import ReplicationOutcome, run_replication
+from dialsim.results.summary import summarize
+from dialsim.results.tables import build_tables, write_results
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    tables: dict
+    summary: dict
+    outcomes: list[ReplicationOutcome]
+
+
+def run_scenario(
+    sc,
+    out_dir: Path,
+    *,
+    pcap: bool = False,
+    csv: bool = False,
+    on_replication_done: Callable[[int], None] | None = None,
+    argv: list[str] | None = None,
+) -> RunResult:
+    outcomes: list[ReplicationOutcome] = []
+    scratch = Path(tempfile.mkdtemp(prefix="dialsim-"))
+    try:
+        for rep in range(sc.replications):
+            outcomes.append(run_replication(sc, rep, scratch / f"rep{rep}", capture=pcap))
+            if on_replication_done is not None:
+                on_replication_done(rep)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    tables = build_tables([o.recorder for o in outcomes])
+    extra = {
+        "messages_lost": sum(o.messages_lost for o in outcomes),
+        "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
+        "messages_stored": sum(len(o.stored) for o in outcomes),
+        "seed": sc.seed,
+        "replications": sc.replications,
+        "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
+        "scenario": sc.name,
+    }
+    summary = summarize(tables, extra)
+    meta = {
+        "dialsim_version": dialsim.__version__,
+        "python": sys.version.split()[0],
+        "seed": sc.seed,
+        "replications": sc.replications,
+        "argv": argv or [],
+    }
+    write_results(out_dir, tables, summary, sc.scenario_text, meta, csv=csv)
+    if pcap:
+        from dialsim.experiment.capture import write_capture
+
+        for o in outcomes:
+            if o.capture is not None:
+                write_capture(out_dir / f"line-rep{o.recorder.replication}.pcap", o)
+    return RunResult(out_dir, tables, summary, outcomes)

@@ -1,0 +1,358 @@
+"""One replication of a scenario: the ISP, the subscriber, the phone line, in simpy time.
+
+The story of a replication, as the subscriber process tells it:
+dial; if busy or no answer, wait and redial; on CONNECT bring up the link
+(SLIP at once, PPP after LCP/authentication/IPCP); open TCP to the ISP's POP3
+server; log in; retrieve by the client's strategy; QUIT; hang up.  When the
+carrier drops, the call is over: the subscriber waits and redials, and its
+strategy decides what to fetch again.  The ISP's host runs all replication
+long, so the POP3 server notices a vanished subscriber only as a real one did
+(TCP gives up, or the RFC 1939 autologout timer fires) and keeps the maildrop
+locked until then.
+
+Randomness: one :class:`numpy.random.SeedSequence` per (seed, replication),
+split into named child streams so a component's draws never shift another's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from dialsim.drivers.nas import SwitchedPort
+from dialsim.drivers.sim import serve_line
+from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
+from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
+from dialsim.link import call as linkcall
+from dialsim.mail.accounts import Accounts
+from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
+from dialsim.mail.synth import synthesize_messages
+from dialsim.proto.netstack import NetStack
+from dialsim.proto.pop3 import Pop3Client, Pop3Server
+from dialsim.proto.slip import SlipLink
+from dialsim.results.recorder import Recorder
+
+ISP_ADDR = "10.0.0.1"
+SUBSCRIBER_ADDR = "10.0.0.2"
+POP3_PORT = 110
+
+STREAMS = ("link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming")
+
+
+def seed_streams(seed: int, replication: int) -> dict[str, np.random.SeedSequence]:
+    root = np.random.SeedSequence([seed, replication])
+    return dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
+
+
+def _pyrandom(ss: np.random.SeedSequence) -> random.Random:
+    return random.Random(int(ss.generate_state(2, dtype=np.uint64)[0]))
+
+
+@dataclass
+class StoredMessage:
+    uidl: str
+    sha256: str
+    size_octets: int
+    t_arrived_s: float
+
+
+@dataclass
+class ReplicationOutcome:
+    recorder: Recorder
+    stored: dict[str, StoredMessage]
+    retrieved_sha: dict[str, int]  # uidl -> times retrieved intact
+    messages_lost: int
+    messages_duplicated: int
+    capture: FrameLog | None
+    framing: str
+    seeds: dict[str, list[int]] = field(default_factory=dict)
+
+
+class IspHost:
+    """The ISP: a NAS port (framing per call) in front of a mail host's IP stack."""
+
+    def __init__(self, env, sc, workdir: Path, streams, recorder: Recorder) -> None:
+        self.env = env
+        self.sc = sc
+        self.rec = recorder
+        self.store = MaildirStore(workdir / "isp-mail")
+        self.accounts = Accounts({sc.subscriber.user: sc.subscriber.password})
+        self.stack = NetStack(ISP_ADDR, mtu=_mtu(sc), rng=_pyrandom(streams["isp_tcp"]))
+        self.endpoint = IpEndpoint(_new_framing(sc, "isp", streams), self.stack)
+        self.endpoint.listen(POP3_PORT, self._pop3_binding)
+        self.port = SwitchedPort(env)
+        self.stop = env.event()
+        self.pop3_sessions = 0
+        self.process = env.process(serve_line(env, self.endpoint, self.port, self.stop))
+
+    def _pop3_binding(self, conn, now):
+        self.pop3_sessions += 1
+        server = Pop3Server(self.accounts, self.store, hostname=f"pop.{self.sc.isp.domain}", now=now)
+        return AppBinding(conn, server)
+
+    def answer(self, call, streams) -> None:
+        self.endpoint.framing = _new_framing(self.sc, "isp", streams)
+        self.port.attach(call.isp)
+
+    def hung_up(self) -> None:
+        self.port.detach()
+
+
+def _mtu(sc) -> int:
+    if sc.framing == "ppp":
+        return int(sc.ppp.mru)
+    return int(sc.link.mtu)
+
+
+def _new_framing(sc, side: str, streams):
+    if sc.framing in ("slip", "cslip"):
+        return SlipLink(mtu=int(sc.link.mtu), vj=sc.framing == "cslip")
+    raise NotImplementedError(f"framing {sc.framing!r}")
+
+
+def _link_config(sc):
+    lk = sc.link
+    return linkcall.LinkConfig(
+        profile=lk.profile,
+        connect_rate_bps=lk.connect_rate,
+        error_correction=lk.error_correction,
+        compression=lk.compression,
+        dte_rate_subscriber_bps=lk.serial_rate,
+        dte_rate_isp_bps=lk.isp_serial_rate or lk.serial_rate,
+        bit_error_rate=lk.bit_error_rate,
+        busy_probability=lk.busy_probability,
+        phone_number=lk.phone_number,
+        carrier_loss_at=list(lk.carrier_loss.at) if lk.carrier_loss else [],
+        carrier_loss_mtbf_s=lk.carrier_loss.mean_time_between if lk.carrier_loss else None,
+    )
+
+
+class Subscriber:
+    """The subscriber's computer, dialer and mail client across a replication."""
+
+    def __init__(self, env, sc, isp: IspHost, workdir: Path, streams, rec: Recorder, capture):
+        self.env = env
+        self.sc = sc
+        self.isp = isp
+        self.rec = rec
+        self.streams = streams
+        self.capture = capture
+        self.inbox = ClientInbox(workdir / "subscriber-inbox")
+        self.seen_uidls: set[str] = set()
+        self.retrieved_count: dict[str, int] = {}
+        self.retrieved_sha: dict[str, str] = {}
+        self.session = 0
+        self.link_rng = np.random.default_rng(streams["link"])
+        self.tcp_rng = _pyrandom(streams["subscriber_tcp"])
+        st = sc.subscriber.strategy
+        self.policy = RetrievalPolicy(mode=st.mode, use_uidl=st.use_uidl)
+
+    def _on_link_event(self, t, event, detail):
+        self.rec.link_event(t_s=t, event=event, detail=detail)
+
+    def run(self):
+        sc = self.sc
+        every = sc.subscriber.calls.every if sc.subscriber.calls else None
+        t_next_call = 0.0
+        while t_next_call < sc.duration:
+            if self.env.now < t_next_call:
+                yield self.env.timeout(t_next_call - self.env.now)
+            for attempt in range(sc.subscriber.redial.attempts):
+                complete = yield from self.one_attempt(attempt)
+                if complete:
+                    break
+                yield self.env.timeout(sc.subscriber.redial.delay)
+            if every is None:
+                return
+            t_next_call += every
+            while t_next_call <= self.env.now:
+                t_next_call += every
+
+    def one_attempt(self, attempt: int):
+        env, sc = self.env, self.sc
+        self.session += 1
+        row = _session_row(self.session, sc, attempt)
+        row["t_dial_s"] = env.now
+        result = yield env.process(
+            linkcall.dial(env, _link_config(sc), self.link_rng, self._on_link_event)
+        )
+        if result.outcome != "connect":
+            row["t_end_s"] = env.now
+            row["end_reason"] = result.outcome
+            self.rec.session(**row)
+            return False
+        call = result.call
+        row["t_connect_s"] = env.now
+        row["connect_rate_bps"] = float(result.connect_rate_down_bps)
+        row["connect_rate_up_bps"] = float(result.connect_rate_up_bps)
+        self.isp.answer(call, self.streams)
+
+        framing = _new_framing(sc, "subscriber", self.streams)
+        stack = NetStack(SUBSCRIBER_ADDR, mtu=_mtu(sc), rng=self.tcp_rng)
+        ep = IpEndpoint(framing, stack, capture=self.capture)
+        client = Pop3Client(now=env.now)
+        st = sc.subscriber.strategy
+        retrieval = RetrievalSession(
+            client,
+            user=sc.subscriber.user,
+            password=sc.subscriber.password,
+            policy=self.policy,
+            seen_uidls=self.seen_uidls,
+            use_apop=st.apop,
+            pipelining=st.pipelining,
+        )
+        stop = env.event()
+        state = {"retrieved": 0, "octets": 0}
+
+        def on_app_event(ev, now):
+            name = type(ev).__name__
+            if name == "GreetingReceived":
+                row["t_pop3_greeting_s"] = now
+            elif name == "ResponseReceived":
+                self.rec.command(
+                    session=self.session,
+                    protocol="pop3",
+                    command=f"{ev.verb} {ev.arg_shown}".strip(),
+                    t_sent_s=ev.t_sent,
+                    t_first_byte_s=ev.t_first_byte,
+                    t_done_s=ev.t_done,
+                    bytes_up=ev.bytes_up,
+                    bytes_down=ev.bytes_down,
+                    ok=bool(ev.ok),
+                )
+                if ev.verb in ("PASS", "APOP") and ev.ok:
+                    row["t_logged_in_s"] = now
+                if ev.verb == "RETR" and ev.ok and ev.body is not None:
+                    pass
+            before = len(retrieval.retrieved)
+            retrieval.on_event(ev, now)
+            for uidl, _n, data, t_done in retrieval.retrieved[before:]:
+                self._keep(uidl, data, t_done)
+                state["retrieved"] += 1
+                state["octets"] += len(data)
+            if retrieval.done and not stop.triggered:
+                stop.succeed("quit")
+
+        ep.connect(
+            ISP_ADDR,
+            POP3_PORT,
+            env.now,
+            lambda conn, now: AppBinding(conn, client, on_event=on_app_event),
+        )
+        row["t_link_up_s"] = env.now
+        proc = env.process(serve_line(env, ep, call.subscriber, stop))
+        yield env.any_of([stop, call.carrier_lost])
+        if not stop.triggered:
+            stop.succeed("carrier_lost")
+            reason = "carrier_lost"
+        else:
+            reason = "quit" if retrieval.quit_ok else "error"
+            call.hangup("subscriber")
+        yield proc
+        self.isp.hung_up()
+        row.update(
+            t_end_s=env.now,
+            end_reason=reason,
+            messages_retrieved=state["retrieved"],
+            octets_retrieved=state["octets"],
+            line_bytes_down=int(round(call.subscriber.counters["line_octets_in"])),
+            line_bytes_up=int(round(call.subscriber.counters["line_octets_out"])),
+        )
+        row.update(ep.received.as_dict("down"))
+        row.update(ep.sent.as_dict("up"))
+        self.rec.session(**row)
+        return reason == "quit"
+
+    def _keep(self, uidl, data: bytes, t_done: float) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        key = uidl or sha
+        n = self.retrieved_count.get(key, 0)
+        self.retrieved_count[key] = n + 1
+        self.retrieved_sha[key] = sha
+        self.inbox.add(data)
+        self.rec.message(
+            session=self.session,
+            uidl=uidl or "",
+            size_octets=len(data),
+            sha256=sha,
+            t_retrieved_s=t_done,
+            duplicate=n > 0,
+        )
+
+
+def _session_row(session: int, sc, attempt: int) -> dict:
+    return {
+        "session": session,
+        "attempt": attempt + 1,
+        "profile": sc.link.profile,
+        "framing": sc.framing,
+    }
+
+
+def run_replication(sc, replication: int, workdir: Path, *, capture: bool = False):
+    streams = seed_streams(sc.seed, replication)
+    env = simpy.Environment()
+    rec = Recorder(replication)
+    workdir.mkdir(parents=True, exist_ok=True)
+    isp = IspHost(env, sc, workdir, streams, rec)
+    stored = _fill_maildrop(isp, sc, np.random.default_rng(streams["mail"]), Path(sc.source_dir))
+    log = FrameLog(packets_only=sc.framing in ("slip", "cslip")) if capture else None
+    sub = Subscriber(env, sc, isp, workdir, streams, rec, log)
+    env.process(sub.run())
+    env.run(until=sc.duration)
+    # What is left in the maildrop after the replication?
+    remaining = _scan(isp.store, sc.subscriber.user)
+    lost = 0
+    for uidl, msg in stored.items():
+        if uidl not in remaining and sub.retrieved_sha.get(uidl) != msg.sha256:
+            lost += 1
+    dup = sum(n - 1 for n in sub.retrieved_count.values() if n > 1)
+    return ReplicationOutcome(
+        recorder=rec,
+        stored=stored,
+        retrieved_sha=dict(sub.retrieved_count),
+        messages_lost=lost,
+        messages_duplicated=dup,
+        capture=log,
+        framing=sc.framing,
+        seeds={k: [int(x) for x in v.entropy] if isinstance(v.entropy, list) else [int(v.entropy)] for k, v in streams.items()},
+    )
+
+
+def _scan(store, user) -> dict[str, bytes]:
+    md = store.open(user)
+    if md is None:
+        return {}
+    try:
+        return {uidl: md.read(i) for i, (_size, uidl) in enumerate(md.scan())}
+    finally:
+        md.release()
+
+
+def _fill_maildrop(isp: IspHost, sc, rng, base: Path) -> dict[str, StoredMessage]:
+    user = sc.subscriber.user
+    md_cfg = sc.isp.maildrop
+    if md_cfg.path is not None:
+        isp.store.import_messages(user, base / md_cfg.path)
+    else:
+        msgs = synthesize_messages(
+            rng,
+            md_cfg.messages,
+            median_size_octets=md_cfg.size.median,
+            sigma=md_cfg.size.sigma,
+            attachment_share=md_cfg.attachments,
+            to_addr=f"{user}@{sc.isp.domain}",
+            domain=sc.isp.domain,
+            start_time=0.0,
+        )
+        for seq, m in enumerate(msgs):
+            isp.store.deliver(user, m, name=sim_name(0.0, seq, "isp"))
+    return {
+        uidl: StoredMessage(uidl, hashlib.sha256(data).hexdigest(), len(data), 0.0)
+        for uidl, data in _scan(isp.store, user).items()
+    }
