@@ -356,6 +356,7 @@ class TcpConnection:
         self._persist_at: float | None = None
         self._persist_backoff = 0
         self._persist_unanswered = 0
+        self._probe_only = False  # a persist probe is the only thing in flight
         self._timewait_at: float | None = None
 
         # ACK policy
@@ -575,9 +576,8 @@ class TcpConnection:
             self._rtt_seq = None
             return
         # 1. acceptability (RFC 9293 3.10.7.4)
-        wnd = seq_diff(self._rcv_adv, self.rcv_nxt)
-        if wnd < 0:
-            wnd = 0
+        # RCV.WND: what we advertised, or more if the application has read since.
+        wnd = max(seq_diff(self._rcv_adv, self.rcv_nxt), self._rcv_window(), 0)
         if seg_len == 0:
             ok = (
                 seq == self.rcv_nxt
@@ -606,6 +606,8 @@ class TcpConnection:
                     self.counters["duplicate_segments"] += 1
                 self._ack_now = True
                 return
+        if wnd and seq_lt(self._rcv_adv, seq_add(self.rcv_nxt, wnd)):
+            self._rcv_adv = seq_add(self.rcv_nxt, wnd)
         # 2. RST
         if f & RST:
             if seq != self.rcv_nxt:
@@ -667,6 +669,10 @@ class TcpConnection:
             self._ack_now = True  # ACK of something never sent
             return False
         self._persist_unanswered = 0
+        if self._probe_only:
+            self._probe_only = False
+            if ack == self.snd_una:
+                self.snd_max = self.snd_una  # the probe octet was refused
         smss = self.snd_mss
         if seq_lt(self.snd_una, ack):
             acked = seq_diff(ack, self.snd_una)
@@ -763,7 +769,7 @@ class TcpConnection:
                 self._ooo.append((seq, bytes(data)))
             if fin:
                 self._ooo_fin = seq_add(seq, len(data))
-            self._ack_now = True
+            self._emit(self.snd_nxt, 0, False, now)  # one duplicate ACK per segment
             return
         had_hole = bool(self._ooo) or self._ooo_fin is not None
         if data:
@@ -885,12 +891,14 @@ class TcpConnection:
         off = seq_diff(self.snd_una, self._sndbuf_seq)
         if 0 <= off < len(self._sndbuf):
             self.counters["persist_probes"] += 1
+            # A forced octet at SND.UNA; SND.NXT stays, so a refused probe is simply
+            # sent again once the window opens.
+            probe_only = self.snd_max == self.snd_una
             self._emit(self.snd_una, 1, False, now)
-            one = seq_add(self.snd_una, 1)
-            if seq_lt(self.snd_nxt, one):
-                self.snd_nxt = one
-            if seq_lt(self.snd_max, one):
-                self.snd_max = one
+            if probe_only:
+                self._rtt_seq = None  # a probe's answer may wait for the window: no sample
+                self.snd_max = seq_add(self.snd_una, 1)
+                self._probe_only = True
         self._persist_backoff += 1
         self._persist_at = now + min(self.rto * (2**self._persist_backoff), self.max_rto)
 
