@@ -106,7 +106,7 @@ class DirectionConfig:
     lapm_fcs_bits: int = 16
     recovery_rtt_s: float | None = None
     v42bis_max_ratio: float = 4.0
-    v42bis_window_bits: int = 11
+    v42bis_window_bits: int = 10
 
     def __post_init__(self) -> None:
         for name in ("line_rate_bps", "dte_rate_in_bps", "dte_rate_out_bps"):
@@ -158,7 +158,7 @@ class V42bisEstimator:
 
     __slots__ = ("_z", "max_ratio")
 
-    def __init__(self, max_ratio: float = 4.0, window_bits: int = 11) -> None:
+    def __init__(self, max_ratio: float = 4.0, window_bits: int = 10) -> None:
         self._z = zlib.compressobj(1, zlib.DEFLATED, -window_bits)
         self.max_ratio = max_ratio
 
