@@ -184,7 +184,9 @@ def get_profile(name: str) -> ModemProfile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(f"unknown modem profile {name!r}; use one of {', '.join(PROFILES)}") from None
+        raise ValueError(
+            f"unknown modem profile {name!r}; use one of {', '.join(PROFILES)}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

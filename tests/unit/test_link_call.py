@@ -143,7 +143,9 @@ def test_same_seed_same_calls_and_independent_streams():
 
 
 def test_bulk_through_ports_at_line_rate():
-    cfg = LinkConfig(profile="v34", connect_rate_bps=28800, error_correction=False, compression=False)
+    cfg = LinkConfig(
+        profile="v34", connect_rate_bps=28800, error_correction=False, compression=False
+    )
     got = []
     n, size = 300, 1006
 
@@ -197,7 +199,9 @@ def test_scheduled_carrier_loss_drops_in_flight_data():
         state["lost"] = call.isp.counters["octets_lost_out"]
 
     # first drop time is before CONNECT and does nothing; the second ends the call
-    res, events = run_dial(LinkConfig(**{**cfg.__dict__, "carrier_loss_at": [1.0, 30.0]}), after=after)
+    res, events = run_dial(
+        LinkConfig(**{**cfg.__dict__, "carrier_loss_at": [1.0, 30.0]}), after=after
+    )
     assert state["reason"] == "carrier_lost"
     assert state["t"] == 30.0
     assert ("carrier_lost" in names(events)) and names(events)[-1] == "carrier_lost"

@@ -224,8 +224,14 @@ def test_v42bis_reduces_line_bytes_on_text_not_on_random():
     ec = dict(line_rate_bps=28800, error_correction=True)
     text = (TEXT * 12)[:CHUNK]
     rnd_source = random.Random(5)
-    plain_t, comp_t = Direction(DirectionConfig(**ec)), Direction(DirectionConfig(compression=True, **ec))
-    plain_r, comp_r = Direction(DirectionConfig(**ec)), Direction(DirectionConfig(compression=True, **ec))
+    plain_t, comp_t = (
+        Direction(DirectionConfig(**ec)),
+        Direction(DirectionConfig(compression=True, **ec)),
+    )
+    plain_r, comp_r = (
+        Direction(DirectionConfig(**ec)),
+        Direction(DirectionConfig(compression=True, **ec)),
+    )
     for _ in range(50):
         ta = plain_t.transmit(text, 0.0)[0].t
         tb = comp_t.transmit(text, 0.0)[0].t
@@ -236,7 +242,9 @@ def test_v42bis_reduces_line_bytes_on_text_not_on_random():
     assert comp_t.bytes_on_line >= plain_t.bytes_on_line / 4 * 0.99  # 4:1 cap
     assert tb < ta
     # random data: transparent mode, at most 1/256 worse, never better
-    assert plain_r.bytes_on_line <= comp_r.bytes_on_line <= plain_r.bytes_on_line * (1 + 1 / 256) + 50
+    assert (
+        plain_r.bytes_on_line <= comp_r.bytes_on_line <= plain_r.bytes_on_line * (1 + 1 / 256) + 50
+    )
 
 
 def test_v42bis_estimator_bounds():
