@@ -7,6 +7,7 @@ POP3 client programs.  Plus golden vectors for the test-side framers themselves.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import poplib
 import random
@@ -362,3 +363,28 @@ def test_tun_namespace_subprocess_and_call_run_inside(tun_netns):
     # a thread in the namespace sees the namespace's interfaces, not the host's
     names = tun_netns.call(lambda: sorted(n for _, n in socket.if_nameindex()))
     assert names == sorted(["lo", tun_netns.ifname])
+
+
+def test_tun_kernel_client_syn_reaches_the_tun_fd(tun_netns):
+    """The kernel as TCP client (how e.g. poplib meets dialsim's POP3 server): a
+    socket made by tun_netns.socket() lives in the namespace, so its connect to the
+    peer address is routed out through the TUN device."""
+    from scapy.layers.inet import IP, TCP
+
+    s = tun_netns.socket()
+    try:
+        s.setblocking(False)
+        assert s.connect_ex((tun_netns.peer_addr, 110)) in (errno.EINPROGRESS, errno.EAGAIN)
+        syn = IP(tun_netns.read_until(lambda b: TCP in IP(b) and IP(b)[TCP].flags == "S"))
+        assert syn.src == tun_netns.kernel_addr and syn.dst == tun_netns.peer_addr
+        assert syn[TCP].dport == 110 and syn[TCP].sport == s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def test_tun_namespace_python_subprocess(tun_netns):
+    code = "import socket; print(sorted(n for _, n in socket.if_nameindex()))"
+    p = tun_netns.python(code, stdout=subprocess.PIPE, text=True)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0
+    assert out.strip() == repr(sorted(["lo", tun_netns.ifname]))
