@@ -31,7 +31,7 @@ from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.link import call as linkcall
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
-from dialsim.mail.synth import synthesize_messages
+from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Client, Pop3Server
 from dialsim.proto.slip import SlipLink
@@ -65,7 +65,7 @@ class StoredMessage:
 class ReplicationOutcome:
     recorder: Recorder
     stored: dict[str, StoredMessage]
-    retrieved_sha: dict[str, int]  # uidl -> times retrieved intact
+    retrieved_count: dict[str, int]  # sha256 -> times retrieved
     messages_lost: int
     messages_duplicated: int
     capture: FrameLog | None
@@ -88,6 +88,7 @@ class IspHost:
         self.port = SwitchedPort(env)
         self.stop = env.event()
         self.pop3_sessions = 0
+        self.stored_sha: dict[str, StoredMessage] = {}
         self.process = env.process(serve_line(env, self.endpoint, self.port, self.stop))
 
     def _pop3_binding(self, conn, now):
@@ -144,8 +145,7 @@ class Subscriber:
         self.capture = capture
         self.inbox = ClientInbox(workdir / "subscriber-inbox")
         self.seen_uidls: set[str] = set()
-        self.retrieved_count: dict[str, int] = {}
-        self.retrieved_sha: dict[str, str] = {}
+        self.retrieved_count: dict[str, int] = {}  # sha256 -> times retrieved
         self.session = 0
         self.link_rng = np.random.default_rng(streams["link"])
         self.tcp_rng = _pyrandom(streams["subscriber_tcp"])
@@ -251,7 +251,11 @@ class Subscriber:
             stop.succeed("carrier_lost")
             reason = "carrier_lost"
         else:
-            reason = "quit" if retrieval.quit_ok else "error"
+            # in_use: the ISP still holds the maildrop for a session it has not
+            # yet noticed is gone (TCP retries or the autologout will free it).
+            reason = "quit" if retrieval.quit_ok and not retrieval.error else (
+                retrieval.error or "error"
+            )
             call.hangup("subscriber")
         yield proc
         self.isp.hung_up()
@@ -260,21 +264,27 @@ class Subscriber:
             end_reason=reason,
             messages_retrieved=state["retrieved"],
             octets_retrieved=state["octets"],
-            line_bytes_down=int(round(call.subscriber.counters["line_octets_in"])),
-            line_bytes_up=int(round(call.subscriber.counters["line_octets_out"])),
+            # Octets through the serial ports (framed, escaped), and the bits the
+            # modems put on the line for them (start/stop or LAPM, after V.42bis).
+            line_bytes_down=int(call.subscriber.counters["octets_in"]),
+            line_bytes_up=int(call.subscriber.counters["octets_out"]),
+            line_bits_down=int(round(call.subscriber.counters["line_octets_in"] * 8)),
+            line_bits_up=int(round(call.subscriber.counters["line_octets_out"] * 8)),
         )
         row.update(ep.received.as_dict("down"))
         row.update(ep.sent.as_dict("up"))
         self.rec.session(**row)
-        return reason == "quit"
+        # A wrong password will not get better by redialling.
+        return reason in ("quit", "auth")
 
     def _keep(self, uidl, data: bytes, t_done: float) -> None:
+        # Keyed by content: a client that does not track UIDLs cannot tell a
+        # message fetched twice from a new one, but the tables can.
         sha = hashlib.sha256(data).hexdigest()
-        key = uidl or sha
-        n = self.retrieved_count.get(key, 0)
-        self.retrieved_count[key] = n + 1
-        self.retrieved_sha[key] = sha
+        n = self.retrieved_count.get(sha, 0)
+        self.retrieved_count[sha] = n + 1
         self.inbox.add(data)
+        stored = self.isp.stored_sha.get(sha)
         self.rec.message(
             session=self.session,
             uidl=uidl or "",
@@ -282,6 +292,8 @@ class Subscriber:
             sha256=sha,
             t_retrieved_s=t_done,
             duplicate=n > 0,
+            intact=stored is not None,
+            t_arrived_s=stored.t_arrived_s if stored is not None else float("nan"),
         )
 
 
@@ -301,21 +313,22 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
     workdir.mkdir(parents=True, exist_ok=True)
     isp = IspHost(env, sc, workdir, streams, rec)
     stored = _fill_maildrop(isp, sc, np.random.default_rng(streams["mail"]), Path(sc.source_dir))
+    isp.stored_sha = {m.sha256: m for m in stored.values()}
     log = FrameLog(packets_only=sc.framing in ("slip", "cslip")) if capture else None
     sub = Subscriber(env, sc, isp, workdir, streams, rec, log)
     env.process(sub.run())
     env.run(until=sc.duration)
     # What is left in the maildrop after the replication?
-    remaining = _scan(isp.store, sc.subscriber.user)
+    remaining = isp.store.peek(sc.subscriber.user)
     lost = 0
     for uidl, msg in stored.items():
-        if uidl not in remaining and sub.retrieved_sha.get(uidl) != msg.sha256:
+        if uidl not in remaining and msg.sha256 not in sub.retrieved_count:
             lost += 1
     dup = sum(n - 1 for n in sub.retrieved_count.values() if n > 1)
     return ReplicationOutcome(
         recorder=rec,
         stored=stored,
-        retrieved_sha=dict(sub.retrieved_count),
+        retrieved_count=dict(sub.retrieved_count),
         messages_lost=lost,
         messages_duplicated=dup,
         capture=log,
@@ -324,35 +337,38 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
     )
 
 
-def _scan(store, user) -> dict[str, bytes]:
-    md = store.open(user)
-    if md is None:
-        return {}
-    try:
-        return {uidl: md.read(i) for i, (_size, uidl) in enumerate(md.scan())}
-    finally:
-        md.release()
-
-
 def _fill_maildrop(isp: IspHost, sc, rng, base: Path) -> dict[str, StoredMessage]:
     user = sc.subscriber.user
     md_cfg = sc.isp.maildrop
+    msgs: list[bytes] = []
     if md_cfg.path is not None:
         isp.store.import_messages(user, base / md_cfg.path)
+    elif md_cfg.content == "random":
+        sizes = _draw_sizes(rng, md_cfg.messages, md_cfg.size)
+        msgs = [
+            random_message(rng, n, to_addr=f"{user}@{sc.isp.domain}", domain=sc.isp.domain)
+            for n in sizes
+        ]
     else:
         msgs = synthesize_messages(
             rng,
             md_cfg.messages,
             median_size_octets=md_cfg.size.median,
-            sigma=md_cfg.size.sigma,
+            sigma=0.0 if md_cfg.size.distribution == "fixed" else md_cfg.size.sigma,
             attachment_share=md_cfg.attachments,
             to_addr=f"{user}@{sc.isp.domain}",
             domain=sc.isp.domain,
             start_time=0.0,
         )
-        for seq, m in enumerate(msgs):
-            isp.store.deliver(user, m, name=sim_name(0.0, seq, "isp"))
+    for seq, m in enumerate(msgs):
+        isp.store.deliver(user, m, name=sim_name(0.0, seq, "isp"))
     return {
         uidl: StoredMessage(uidl, hashlib.sha256(data).hexdigest(), len(data), 0.0)
-        for uidl, data in _scan(isp.store, user).items()
+        for uidl, data in isp.store.peek(user).items()
     }
+
+
+def _draw_sizes(rng, count: int, dist) -> list[int]:
+    if dist.distribution == "fixed" or dist.sigma == 0:
+        return [int(dist.median)] * count
+    return [int(x) for x in rng.lognormal(np.log(dist.median), dist.sigma, size=count)]

@@ -283,6 +283,15 @@ class MaildirStore:
             return True
         return False
 
+    def peek(self, user: str) -> dict[str, bytes]:
+        """UIDL -> message (CRLF) of ``user``'s maildrop as it is on disk, without
+        taking the lock: for accounting after a run, never for serving POP3."""
+        folder = self.folder(user)
+        if not folder.exists():
+            return {}
+        mb = mailbox.Maildir(str(folder), factory=None, create=False)
+        return {_uidl_for(k): to_crlf(mb.get_bytes(k)) for k in sorted(mb.keys(), key=_key_order)}
+
     def deliver(self, user: str, message: bytes, *, name: str | None = None) -> str:
         """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
         return write_durably(self.folder(user), to_crlf(message), name)

@@ -54,6 +54,8 @@ SCHEMAS: dict[str, list[Column]] = {
         ("octets_sent", "int64", 0),
         ("line_bytes_down", "int64", 0),
         ("line_bytes_up", "int64", 0),
+        ("line_bits_down", "int64", 0),
+        ("line_bits_up", "int64", 0),
     ],
     "commands": [
         ("replication", "int64", 0),
@@ -75,6 +77,8 @@ SCHEMAS: dict[str, list[Column]] = {
         ("sha256", "string", None),
         ("t_retrieved_s", "float64", NAN),
         ("duplicate", "bool", False),
+        ("intact", "bool", False),
+        ("t_arrived_s", "float64", NAN),
     ],
     "link_events": [
         ("replication", "int64", 0),

@@ -196,6 +196,9 @@ class Maildrop(Section):
     path: str | None = Field(None, validate_default=True)
     size: SizeDistribution = Field(default_factory=SizeDistribution)
     attachments: float = Field(0.0, ge=0.0, le=1.0)
+    # "mail": realistic text messages; "random": base64 of random bytes (incompressible,
+    # for throughput checks that should measure the line, not V.42bis).
+    content: Literal["mail", "random"] = "mail"
 
     @field_validator("path")
     @classmethod
