@@ -248,6 +248,11 @@ class HdlcDecoder:
         self.frames += 1
         return DecodedFrame(body[:-n_fcs], len(raw) + 1, clean.count(b"\x7d"))
 
+    def clear(self) -> None:
+        """Forget a partly received frame (the line dropped); counters are kept."""
+        self._buf.clear()
+        self._discarding = False
+
     @property
     def pending(self) -> int:
         """Octets held of a frame not yet closed by a flag."""
