@@ -280,3 +280,32 @@ def test_empty_write_is_nothing():
     d = Direction(DirectionConfig(2400))
     assert d.transmit(b"", 0.0) == []
     assert d.chunks == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.binary(min_size=1, max_size=1500), st.floats(0.0, 0.3, allow_nan=False)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.booleans(),
+    st.sampled_from([0.0, 1e-5, 1e-4]),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=100, deadline=None)
+def test_ec_delivers_intact_and_in_order(chunks, compression, ber, seed):
+    cfg = DirectionConfig(
+        28800,
+        latency_s=0.05,
+        error_correction=True,
+        compression=compression,
+        bit_error_rate=ber,
+    )
+    d = Direction(cfg, np.random.default_rng(seed))
+    now, last = 0.0, -math.inf
+    for data, gap in chunks:
+        now += gap
+        (dl,) = d.transmit(data, now)
+        assert dl.data == data
+        assert dl.t > now and dl.t >= last
+        last = dl.t
