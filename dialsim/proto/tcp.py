@@ -595,6 +595,16 @@ class TcpConnection:
         if not ok:
             if f & RST:
                 return
+            if seg_len == 0 and f & ACK:
+                # A stale pure ACK (sent before the peer went back to SND.UNA): its
+                # ACK field still counts, but it is not answered -- answering would
+                # let two retransmitting ends trade unacceptable ACKs forever.  A
+                # keepalive (SEQ = RCV.NXT - 1) is answered.
+                if seq == seq_add(self.rcv_nxt, -1):
+                    self._ack_now = True
+                if self.state != SYN_RECEIVED:
+                    self._process_ack(seg, 0, now)
+                return
             # A zero-window probe: its ACK still counts (RFC 9293 "special allowance").
             if wnd == 0 and seq == self.rcv_nxt and f & ACK and not f & SYN:
                 self._ack_now = True
@@ -769,7 +779,7 @@ class TcpConnection:
                 self._ooo.append((seq, bytes(data)))
             if fin:
                 self._ooo_fin = seq_add(seq, len(data))
-            self._emit(self.snd_nxt, 0, False, now)  # one duplicate ACK per segment
+            self._emit(self._pure_ack_seq(), 0, False, now)  # one duplicate ACK per segment
             return
         had_hole = bool(self._ooo) or self._ooo_fin is not None
         if data:
@@ -954,6 +964,11 @@ class TcpConnection:
             self._rtt_time = now
         self._ack_sent()
 
+    def _pure_ack_seq(self) -> int:
+        # Like BSD: a segment with no data and no SYN/FIN carries SND.MAX, so it
+        # stays acceptable to the peer while we are going back N.
+        return self.snd_nxt if self._probe_only else self.snd_max
+
     def _ack_sent(self) -> None:
         self._ack_now = False
         self._delack_at = None
@@ -1020,7 +1035,7 @@ class TcpConnection:
         if st in _SENDING:
             sent = self._output_data(now)
         if self._ack_now and not sent:
-            self._emit(self.snd_nxt, 0, False, now)
+            self._emit(self._pure_ack_seq(), 0, False, now)
         if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
             self._rto_at = now + self.rto
 
