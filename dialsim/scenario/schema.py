@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core.core_schema import ValidationInfo
 
+from dialsim.link import profiles as _link_profiles
 from dialsim.scenario.units import Duration, EventRate, Rate, Size
 
 __all__ = [
@@ -46,7 +47,9 @@ __all__ = [
 
 PROFILES = ("v22bis", "v32bis", "v34", "v34_33600", "v90")
 
-PROFILE_CONNECT_RATES: dict[str, tuple[float, float]] = {}
+# profile -> (lowest, highest) connect rate in bit/s, from the link model's profiles
+# (scenario/ sits above link/ in the layering, so it may read them).
+PROFILE_CONNECT_RATES: dict[str, tuple[float, float]] = dict(_link_profiles.CONNECT_RATE_LIMITS)
 """Hook for the link model's limits: profile -> (lowest, highest) connect rate in
 bit/s.  A profile missing here is not checked.  Filled by whoever owns the modem
 profiles (e.g. ``{"v32bis": (4800, 14400)}``); see :meth:`Link._rate_within_profile`."""
