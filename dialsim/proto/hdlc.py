@@ -209,6 +209,11 @@ class HdlcDecoder:
         else:
             first = bytes(self._buf) + first
         self._buf = bytearray(parts[-1])
+        if len(self._buf) > 2 * self.max_frame + 2:
+            self.too_long += 1
+            self.octets_discarded += len(self._buf)
+            self._buf.clear()
+            self._discarding = True
         out: list[DecodedFrame] = []
         chunks = parts[1:-1]
         if first is not None:
