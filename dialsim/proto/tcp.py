@@ -35,9 +35,11 @@ so an application that does not call ``events()`` closes the window.
 
 Events: :class:`Connected`, :class:`DataReceived`, :class:`PeerClosed` (FIN
 received: no more data will come), :class:`Closed` (our side is done: emitted
-when TIME-WAIT is entered, when LAST-ACK's FIN is acknowledged, and on
-``close()`` before the handshake or ``abort()``; the later TIME-WAIT -> CLOSED
-step emits nothing), :class:`ConnectionReset`, :class:`ConnectionTimedOut`.
+when TIME-WAIT is entered, when LAST-ACK's FIN is acknowledged, on a RST in
+CLOSING or LAST-ACK, and on ``close()`` before the handshake or ``abort()``;
+the later TIME-WAIT -> CLOSED step emits nothing), :class:`ConnectionReset`
+(RST in any other synchronized state, or an acceptable RST in SYN-SENT),
+:class:`ConnectionTimedOut`.
 """
 
 from __future__ import annotations
@@ -625,7 +627,11 @@ class TcpConnection:
                 return
             prior = self.state
             self._go_closed()
-            if prior != TIME_WAIT:
+            if prior in (CLOSING, LAST_ACK):
+                # RFC 9293 3.10.7.4: just CLOSED -- we had finished; the peer has
+                # forgotten the connection (e.g. its TIME-WAIT ran out).
+                self._events.append(Closed())
+            elif prior != TIME_WAIT:
                 self._events.append(ConnectionReset())
             return
         # trim to the window: old octets in front, octets beyond the right edge

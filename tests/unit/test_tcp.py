@@ -662,3 +662,17 @@ def test_events_are_typed_and_frozen():
     with pytest.raises(AttributeError):
         ev.data = b"y"
     assert Connected() == Connected() and ConnectionReset() != ConnectionTimedOut()
+
+
+def test_rst_in_last_ack_just_closes():
+    # RFC 9293: in CLOSING / LAST-ACK a RST means the peer already forgot us.
+    a, b = conn_pair()
+    handshake(a, b)
+    a.close()
+    xfer(a, b, 1.0)
+    b.close()
+    assert b.state == "LAST-ACK"
+    b.segments_to_send(1.0)
+    names(b)
+    b.receive_segment(build_segment(A, B, 40000, 110, b.rcv_nxt, 0, RST, 0), 2.0)
+    assert b.state == "CLOSED" and names(b) == ["Closed"]
