@@ -25,6 +25,9 @@ class SwitchedPort:
         self.detach()
         self._port = port
         self._relay = self.env.process(self._pull(port))
+        # Wake the line host (an empty chunk): a new call brings new output
+        # (a login prompt, an LCP Configure-Request) and new deadlines.
+        self._inbox.put(b"")
 
     def detach(self) -> None:
         if self._relay is not None and self._relay.is_alive:

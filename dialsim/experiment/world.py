@@ -28,18 +28,21 @@ from dialsim.drivers.nas import SwitchedPort
 from dialsim.drivers.sim import serve_line
 from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
+from dialsim.hosts.terminal import ChatScript, PhasedLineHost, TerminalServer
 from dialsim.link import call as linkcall
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
 from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Client, Pop3Server
+from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
 from dialsim.results.recorder import Recorder
 
 ISP_ADDR = "10.0.0.1"
 SUBSCRIBER_ADDR = "10.0.0.2"
 POP3_PORT = 110
+DNS_SERVERS = ("10.0.0.53", "10.0.0.54")
 
 STREAMS = ("link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming")
 
@@ -74,7 +77,12 @@ class ReplicationOutcome:
 
 
 class IspHost:
-    """The ISP: a NAS port (framing per call) in front of a mail host's IP stack."""
+    """The ISP: a NAS port (framing per call) in front of a mail host's IP stack.
+
+    It is itself the line host the driver runs all replication long: between
+    calls its TCP timers and POP3 autologout go on, and what it would send is
+    dropped by the :class:`SwitchedPort`.
+    """
 
     def __init__(self, env, sc, workdir: Path, streams, recorder: Recorder) -> None:
         self.env = env
@@ -82,26 +90,79 @@ class IspHost:
         self.rec = recorder
         self.store = MaildirStore(workdir / "isp-mail")
         self.accounts = Accounts({sc.subscriber.user: sc.subscriber.password})
+        self.ppp_rng = _pyrandom(streams["isp_ppp"])
         self.stack = NetStack(ISP_ADDR, mtu=_mtu(sc), rng=_pyrandom(streams["isp_tcp"]))
-        self.endpoint = IpEndpoint(_new_framing(sc, "isp", streams), self.stack)
+        self.endpoint = IpEndpoint(self._framing(), self.stack)
         self.endpoint.listen(POP3_PORT, self._pop3_binding)
+        self.line = self.endpoint
         self.port = SwitchedPort(env)
         self.stop = env.event()
         self.pop3_sessions = 0
         self.stored_sha: dict[str, StoredMessage] = {}
-        self.process = env.process(serve_line(env, self.endpoint, self.port, self.stop))
+        self.process = env.process(serve_line(env, self, self.port, self.stop))
+
+    def _framing(self):
+        sc = self.sc
+        if sc.framing != "ppp":
+            return _slip_framing(sc)
+        return PppConnection(
+            "isp",
+            rng=self.ppp_rng,
+            mru=sc.ppp.mru,
+            accm=sc.ppp.accm,
+            auth=sc.ppp.auth,
+            authenticator=self.accounts,
+            local_ip=ISP_ADDR,
+            peer_ip_pool=SUBSCRIBER_ADDR,
+            dns=DNS_SERVERS,
+            vj=sc.ppp.vj,
+        )
 
     def _pop3_binding(self, conn, now):
         self.pop3_sessions += 1
         server = Pop3Server(self.accounts, self.store, hostname=f"pop.{self.sc.isp.domain}", now=now)
         return AppBinding(conn, server)
 
-    def answer(self, call, streams) -> None:
-        self.endpoint.framing = _new_framing(self.sc, "isp", streams)
+    def answer(self, call, now: float) -> None:
+        self.endpoint.framing = self._framing()
+        chat = self.sc.login_chat
+        if chat:
+            server = TerminalServer(
+                [step.expect for step in chat],
+                self.accounts,
+                banner="Entering PPP mode." if self.sc.framing == "ppp" else
+                f"Entering SLIP mode. Your IP address is {SUBSCRIBER_ADDR}, MTU is {self.sc.link.mtu}.",
+                now=now,
+            )
+            self.line = PhasedLineHost(server, self.endpoint, on_switch=self._link_start)
+        else:
+            self.line = self.endpoint
+            self._link_start(now)
         self.port.attach(call.isp)
 
-    def hung_up(self) -> None:
+    def _link_start(self, now: float) -> None:
+        if isinstance(self.endpoint.framing, PppConnection):
+            self.endpoint.framing.lower_up(now)
+            self.endpoint.framing.open(now)
+
+    def hung_up(self, now: float) -> None:
+        if isinstance(self.endpoint.framing, PppConnection):
+            self.endpoint.framing.lower_down(now)
+        self.line = self.endpoint
         self.port.detach()
+
+    # -- line host
+    def receive_line(self, data: bytes, now: float) -> None:
+        self.line.receive_line(data, now)
+
+    def line_output(self, now: float) -> list[bytes]:
+        return self.line.line_output(now)
+
+    def next_deadline(self) -> float | None:
+        return self.line.next_deadline()
+
+    def on_timer(self, now: float) -> None:
+        self.line.on_timer(now)
 
 
 def _mtu(sc) -> int:
@@ -110,10 +171,8 @@ def _mtu(sc) -> int:
     return int(sc.link.mtu)
 
 
-def _new_framing(sc, side: str, streams):
-    if sc.framing in ("slip", "cslip"):
-        return SlipLink(mtu=int(sc.link.mtu), vj=sc.framing == "cslip")
-    raise NotImplementedError(f"framing {sc.framing!r}")
+def _slip_framing(sc):
+    return SlipLink(mtu=int(sc.link.mtu), vj=sc.framing == "cslip")
 
 
 def _link_config(sc):
@@ -149,6 +208,7 @@ class Subscriber:
         self.session = 0
         self.link_rng = np.random.default_rng(streams["link"])
         self.tcp_rng = _pyrandom(streams["subscriber_tcp"])
+        self.ppp_rng = _pyrandom(streams["subscriber_ppp"])
         st = sc.subscriber.strategy
         self.policy = RetrievalPolicy(mode=st.mode, use_uidl=st.use_uidl)
 
@@ -190,9 +250,22 @@ class Subscriber:
         row["t_connect_s"] = env.now
         row["connect_rate_bps"] = float(result.connect_rate_down_bps)
         row["connect_rate_up_bps"] = float(result.connect_rate_up_bps)
-        self.isp.answer(call, self.streams)
+        self.isp.answer(call, env.now)
 
-        framing = _new_framing(sc, "subscriber", self.streams)
+        if sc.framing == "ppp":
+            framing = PppConnection(
+                "subscriber",
+                rng=self.ppp_rng,
+                mru=sc.ppp.mru,
+                accm=sc.ppp.accm,
+                auth=sc.ppp.auth,
+                username=sc.subscriber.user,
+                password=sc.subscriber.password,
+                dns=("0.0.0.0", "0.0.0.0"),  # ask for primary and secondary DNS (RFC 1877)
+                vj=sc.ppp.vj,
+            )
+        else:
+            framing = _slip_framing(sc)
         stack = NetStack(SUBSCRIBER_ADDR, mtu=_mtu(sc), rng=self.tcp_rng)
         ep = IpEndpoint(framing, stack, capture=self.capture)
         client = Pop3Client(now=env.now)
@@ -238,14 +311,56 @@ class Subscriber:
             if retrieval.done and not stop.triggered:
                 stop.succeed("quit")
 
-        ep.connect(
-            ISP_ADDR,
-            POP3_PORT,
-            env.now,
-            lambda conn, now: AppBinding(conn, client, on_event=on_app_event),
-        )
-        row["t_link_up_s"] = env.now
-        proc = env.process(serve_line(env, ep, call.subscriber, stop))
+        link_failure: list[str] = []
+
+        def open_pop3(now):
+            row["t_link_up_s"] = now
+            ep.connect(
+                ISP_ADDR,
+                POP3_PORT,
+                now,
+                lambda conn, now: AppBinding(conn, client, on_event=on_app_event),
+            )
+
+        def on_link_event(ev, now):
+            name = type(ev).__name__
+            if name == "LcpUp":
+                row["t_lcp_up_s"] = now
+            elif name == "AuthSucceeded":
+                row["t_auth_s"] = now
+            elif name == "IpcpUp":
+                row["t_ipcp_up_s"] = now
+                if ev.local_ip:
+                    stack.address = ev.local_ip
+                open_pop3(now)
+            elif name in ("AuthFailed", "LinkTerminated") and not stop.triggered:
+                link_failure.append("ppp_auth_failed" if name == "AuthFailed" else "ppp_terminated")
+                stop.succeed("link")
+
+        ep.link_event_handler = on_link_event
+
+        def link_start(now):
+            row["t_chat_done_s"] = now
+            if isinstance(framing, PppConnection):
+                framing.lower_up(now)
+                framing.open(now)
+            else:
+                open_pop3(now)
+
+        if sc.login_chat:
+            chat = ChatScript([(c.expect, c.send, c.timeout) for c in sc.login_chat], env.now)
+            line_host = PhasedLineHost(chat, ep, on_switch=link_start)
+        else:
+            chat = None
+            line_host = ep
+            link_start(env.now)
+
+        def check_chat(now):
+            if chat is not None and chat.failed and not stop.triggered:
+                link_failure.append("chat_failed")
+                stop.succeed("chat")
+
+        proc = env.process(serve_line(env, line_host, call.subscriber, stop, on_wake=check_chat))
         yield env.any_of([stop, call.carrier_lost])
         if not stop.triggered:
             stop.succeed("carrier_lost")
@@ -253,12 +368,15 @@ class Subscriber:
         else:
             # in_use: the ISP still holds the maildrop for a session it has not
             # yet noticed is gone (TCP retries or the autologout will free it).
-            reason = "quit" if retrieval.quit_ok and not retrieval.error else (
-                retrieval.error or "error"
-            )
+            if link_failure:
+                reason = link_failure[0]
+            elif retrieval.quit_ok and not retrieval.error:
+                reason = "quit"
+            else:
+                reason = retrieval.error or "error"
             call.hangup("subscriber")
         yield proc
-        self.isp.hung_up()
+        self.isp.hung_up(env.now)
         row.update(
             t_end_s=env.now,
             end_reason=reason,
@@ -275,7 +393,7 @@ class Subscriber:
         row.update(ep.sent.as_dict("up"))
         self.rec.session(**row)
         # A wrong password will not get better by redialling.
-        return reason in ("quit", "auth")
+        return reason in ("quit", "auth", "ppp_auth_failed")
 
     def _keep(self, uidl, data: bytes, t_done: float) -> None:
         # Keyed by content: a client that does not track UIDLs cannot tell a

@@ -34,6 +34,7 @@ class LayerBytes:
     frame_octets: int = 0
     wire_octets: int = 0
     packets: int = 0
+    control_octets: int = 0  # link control frames on the wire (LCP, PAP/CHAP, IPCP, echoes)
 
     @property
     def tcpip_headers(self) -> int:
@@ -48,6 +49,7 @@ class LayerBytes:
             f"{prefix}_app_octets": self.app,
             f"{prefix}_tcpip_header_octets": self.tcpip_headers,
             f"{prefix}_framing_octets": self.framing,
+            f"{prefix}_link_control_octets": self.control_octets,
             f"{prefix}_packets": self.packets,
         }
 
@@ -233,6 +235,9 @@ class IpEndpoint:
 
     @staticmethod
     def _account(side: LayerBytes, ev) -> None:
+        if getattr(ev, "protocol", 0x21) not in (0x21, 0x2D, 0x2F):
+            side.control_octets += ev.wire_octets
+            return
         side.frame_octets += len(ev.frame)
         side.wire_octets += ev.wire_octets
 
