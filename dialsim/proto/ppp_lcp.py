@@ -234,6 +234,7 @@ class NegotiationAutomaton:
         self._naks_sent = 0
         self._reply: bytes | None = None  # Configure-Ack/Nak/Reject prepared for sca/scn
         self._rx_id = 0
+        self._rx_code = 0
         self._rx_packet = b""
         self.term_reason = b""
         self.counters: dict[str, int] = {
@@ -355,6 +356,8 @@ class NegotiationAutomaton:
         self.counters["code_rejects_sent"] += 1
 
     def _act_ser(self, now: float, _t: bool) -> None:
+        if self._rx_code != ECHO_REQUEST:
+            return  # Echo-Reply and Discard-Request need no answer
         magic = getattr(self.policy, "local_magic", 0)
         self._send(encode_packet(ECHO_REPLY, self._rx_id, magic.to_bytes(4, "big") + self._rx_packet[4:]))
 
@@ -367,6 +370,7 @@ class NegotiationAutomaton:
             return
         code, ident, data = parsed
         self._rx_id = ident
+        self._rx_code = code
         if code == CONFIGURE_REQUEST:
             self._configure_request(ident, data, now)
         elif code in (CONFIGURE_ACK, CONFIGURE_NAK, CONFIGURE_REJECT):
