@@ -57,7 +57,7 @@ def ip_to_bytes(address: str) -> bytes:
 @lru_cache(maxsize=256)
 def ip_to_str(octets: bytes) -> str:
     """4 octets to a dotted quad."""
-    return "%d.%d.%d.%d" % tuple(octets)
+    return ".".join(map(str, octets))
 
 
 @dataclass(frozen=True, slots=True)
