@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dialsim
+from dialsim.experiment.capture import capture_name, write_capture
 from dialsim.experiment.world import ReplicationOutcome, run_replication
 from dialsim.results.summary import summarize
 from dialsim.results.tables import build_tables, write_results
@@ -65,11 +66,13 @@ def run_scenario(
         "replications": sc.replications,
         "argv": argv or [],
     }
-    write_results(out_dir, tables, summary, sc.scenario_text, meta, csv=csv)
-    if pcap:
-        from dialsim.experiment.capture import write_capture
 
+    def write_captures(folder: Path) -> None:
         for o in outcomes:
             if o.capture is not None:
-                write_capture(out_dir / f"line-rep{o.recorder.replication}.pcap", o)
+                write_capture(folder / capture_name(o.framing, o.recorder.replication), o)
+
+    # Captures go into the results folder before it is renamed into place.
+    write_results(out_dir, tables, summary, sc.scenario_text, meta, csv=csv,
+                  before_commit=write_captures if pcap else None)
     return RunResult(out_dir, tables, summary, outcomes)

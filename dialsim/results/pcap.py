@@ -121,3 +121,64 @@ def read_pcap(path: str | Path) -> tuple[int, list[tuple[float, bytes]]]:
         out.append((sec + usec / 1e6, raw[pos : pos + caplen]))
         pos += caplen
     return linktype, out
+
+
+# -- pcapng with per-packet direction (for SLIP and CSLIP) ------------------
+#
+# Wireshark has no dissector for LINKTYPE_SLIP's pseudo-header, so SLIP and
+# CSLIP lines are written as pcapng: one interface of LINKTYPE_RAW (IPv4
+# datagrams) and, on every Enhanced Packet Block, the epb_flags option whose
+# low two bits give the direction (1 inbound, 2 outbound; pcapng spec,
+# draft-ietf-opsawg-pcapng section 4.3.1).  Every IP/TCP/POP3 layer then
+# dissects natively and "Direction" shows which side sent the frame.
+
+LINKTYPE_RAW = 101
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_IDB = 0x00000001
+_PCAPNG_EPB = 0x00000006
+
+
+def _pad4(b: bytes) -> bytes:
+    return b + bytes(-len(b) % 4)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
+
+
+class PcapngWriter:
+    """pcapng with one interface (``linktype``, microsecond timestamps) and a
+    direction on each packet; ``write(t, data, sent)``; always pass simulated time."""
+
+    def __init__(self, path: str | Path, linktype: int = LINKTYPE_RAW, snaplen: int = 65535,
+                 comment: str = "dialsim serial line") -> None:
+        self._f = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.records = 0
+        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+        self._f.write(_block(_PCAPNG_SHB, shb))
+        opt = _pad4(comment.encode())
+        opts = struct.pack("<HH", 1, len(comment.encode())) + opt + struct.pack("<HH", 0, 0)
+        idb = struct.pack("<HHI", linktype, 0, snaplen) + opts
+        self._f.write(_block(_PCAPNG_IDB, idb))
+
+    def write(self, t: float, data: bytes, sent: bool) -> None:
+        ts = int(round(t * 1_000_000))
+        flags = 2 if sent else 1
+        body = (
+            struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
+            + _pad4(data)
+            + struct.pack("<HHI", 2, 4, flags)
+            + struct.pack("<HH", 0, 0)
+        )
+        self._f.write(_block(_PCAPNG_EPB, body))
+        self.records += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> PcapngWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
