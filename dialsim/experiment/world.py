@@ -31,20 +31,27 @@ from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost, TerminalServer
 from dialsim.link import call as linkcall
 from dialsim.mail.accounts import Accounts
-from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
+from dialsim.mail.delivery import MaildirDelivery
+from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name, to_crlf
 from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Client, Pop3Server
 from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
+from dialsim.proto.smtp import SmtpClient, SmtpServer
 from dialsim.results.recorder import Recorder
 
 ISP_ADDR = "10.0.0.1"
 SUBSCRIBER_ADDR = "10.0.0.2"
 POP3_PORT = 110
+SMTP_PORT = 25
 DNS_SERVERS = ("10.0.0.53", "10.0.0.54")
 
-STREAMS = ("link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming")
+# Append only: a stream's draws depend on its position, so new components go last.
+STREAMS = (
+    "link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming",
+    "outbox",
+)
 
 
 def seed_streams(seed: int, replication: int) -> dict[str, np.random.SeedSequence]:
@@ -94,6 +101,17 @@ class IspHost:
         self.stack = NetStack(ISP_ADDR, mtu=_mtu(sc), rng=_pyrandom(streams["isp_tcp"]))
         self.endpoint = IpEndpoint(self._framing(), self.stack)
         self.endpoint.listen(POP3_PORT, self._pop3_binding)
+        self.endpoint.listen(SMTP_PORT, self._smtp_binding)
+        self._names = 0
+        self.delivery = MaildirDelivery(
+            workdir / "isp-mail",
+            [sc.isp.domain],
+            {sc.subscriber.user},
+            hostname="isp",
+            name_source=self._next_name,
+        )
+        self.incoming_rng = np.random.default_rng(streams["incoming"])
+        self.incoming_delivered = 0
         self.line = self.endpoint
         self.port = SwitchedPort(env)
         self.stop = env.event()
@@ -122,6 +140,48 @@ class IspHost:
         self.pop3_sessions += 1
         server = Pop3Server(self.accounts, self.store, hostname=f"pop.{self.sc.isp.domain}", now=now)
         return AppBinding(conn, server)
+
+    def _next_name(self) -> str:
+        self._names += 1
+        return sim_name(self.env.now, self._names, "isp")
+
+    def _smtp_binding(self, conn, now):
+        # Connections arriving on a NAS port come from dial-up subscribers:
+        # they may relay to other domains (never an open relay to the Internet).
+        server = SmtpServer(
+            self.delivery,
+            hostname=f"mail.{self.sc.isp.domain}",
+            local_domains=(self.sc.isp.domain,),
+            subscriber_client=True,
+            now=now,
+        )
+        return AppBinding(conn, server)
+
+    def incoming(self):
+        """simpy process: mail for the subscriber arrives from the Internet by SMTP
+        (a Poisson process), is delivered durably into the maildrop and waits there."""
+        inc = self.sc.isp.incoming
+        user = self.sc.subscriber.user
+        seq = 0
+        while True:
+            yield self.env.timeout(float(self.incoming_rng.exponential(1.0 / inc.rate)))
+            seq += 1
+            (msg,) = synthesize_messages(
+                self.incoming_rng,
+                1,
+                median_size_octets=inc.size.median,
+                sigma=0.0 if inc.size.distribution == "fixed" else inc.size.sigma,
+                attachment_share=0.1,
+                to_addr=f"{user}@{self.sc.isp.domain}",
+                domain=f"sender{seq % 7}.example",
+                start_time=self.env.now,
+            )
+            if smtp_exchange(self.delivery, self.sc.isp.domain, f"friend{seq}@elsewhere.example",
+                             [f"{user}@{self.sc.isp.domain}"], msg, self.env.now):
+                data = to_crlf(msg)
+                sha = hashlib.sha256(data).hexdigest()
+                self.stored_sha[sha] = StoredMessage("", sha, len(data), self.env.now)
+                self.incoming_delivered += 1
 
     def answer(self, call, now: float) -> None:
         self.endpoint.framing = self._framing()
@@ -211,6 +271,19 @@ class Subscriber:
         self.ppp_rng = _pyrandom(streams["subscriber_ppp"])
         st = sc.subscriber.strategy
         self.policy = RetrievalPolicy(mode=st.mode, use_uidl=st.use_uidl)
+        self.outbox: list[bytes] = []
+        ob = sc.subscriber.outbox
+        if ob is not None and ob.messages:
+            self.outbox = synthesize_messages(
+                np.random.default_rng(streams["outbox"]),
+                ob.messages,
+                median_size_octets=ob.size.median,
+                sigma=0.0 if ob.size.distribution == "fixed" else ob.size.sigma,
+                attachment_share=0.1,
+                to_addr=ob.to[0],
+                domain=sc.isp.domain,
+                start_time=0.0,
+            )
 
     def _on_link_event(self, t, event, detail):
         self.rec.link_event(t_s=t, event=event, detail=detail)
@@ -313,8 +386,12 @@ class Subscriber:
 
         link_failure: list[str] = []
 
+        smtp_state = {"pop3_opened": False, "sent": 0, "octets": 0}
+
         def open_pop3(now):
-            row["t_link_up_s"] = now
+            if smtp_state["pop3_opened"]:
+                return
+            smtp_state["pop3_opened"] = True
             ep.connect(
                 ISP_ADDR,
                 POP3_PORT,
@@ -332,7 +409,7 @@ class Subscriber:
                 row["t_ipcp_up_s"] = now
                 if ev.local_ip:
                     stack.address = ev.local_ip
-                open_pop3(now)
+                link_up(now)
             elif name in ("AuthFailed", "LinkTerminated") and not stop.triggered:
                 link_failure.append("ppp_auth_failed" if name == "AuthFailed" else "ppp_terminated")
                 stop.succeed("link")
@@ -345,7 +422,57 @@ class Subscriber:
                 framing.lower_up(now)
                 framing.open(now)
             else:
+                link_up(now)
+
+        def link_up(now):
+            row["t_link_up_s"] = now
+            if not self.outbox:
                 open_pop3(now)
+                return
+            # Like Eudora's "Send queued messages, then check mail".
+            smtp = SmtpClient(helo_name=f"{sc.subscriber.user}-pc.{sc.isp.domain}", now=now)
+            queued = list(self.outbox)
+            for msg in queued:
+                smtp.send_mail(
+                    f"{sc.subscriber.user}@{sc.isp.domain}", list(sc.subscriber.outbox.to), msg, now
+                )
+            smtp.quit(now)
+
+            def on_smtp_event(ev, now):
+                name = type(ev).__name__
+                if name == "ReplyReceived":
+                    self.rec.command(
+                        session=self.session,
+                        protocol="smtp",
+                        command=ev.command,
+                        t_sent_s=ev.t_sent,
+                        t_first_byte_s=ev.t_first_byte,
+                        t_done_s=ev.t_done,
+                        bytes_up=ev.bytes_up,
+                        bytes_down=ev.bytes_down,
+                        ok=ev.code < 400,
+                    )
+                elif name == "MailSent" and ev.ok:
+                    msg = queued[ev.index]
+                    if msg in self.outbox:
+                        self.outbox.remove(msg)
+                    smtp_state["sent"] += 1
+                    smtp_state["octets"] += len(msg)
+                    self.rec.message(
+                        session=self.session,
+                        direction="sent",
+                        uidl="",
+                        size_octets=len(msg),
+                        sha256=hashlib.sha256(msg).hexdigest(),
+                        t_retrieved_s=now,
+                        duplicate=False,
+                        intact=True,
+                    )
+                elif name in ("Closed", "ConnectionReset", "ConnectionTimedOut"):
+                    open_pop3(now)
+
+            ep.connect(ISP_ADDR, SMTP_PORT, now,
+                       lambda conn, now: AppBinding(conn, smtp, on_event=on_smtp_event))
 
         if sc.login_chat:
             chat = ChatScript([(c.expect, c.send, c.timeout) for c in sc.login_chat], env.now)
@@ -382,6 +509,8 @@ class Subscriber:
             end_reason=reason,
             messages_retrieved=state["retrieved"],
             octets_retrieved=state["octets"],
+            messages_sent=smtp_state["sent"],
+            octets_sent=smtp_state["octets"],
             # Octets through the serial ports (framed, escaped), and the bits the
             # modems put on the line for them (start/stop or LAPM, after V.42bis).
             line_bytes_down=int(call.subscriber.counters["octets_in"]),
@@ -405,6 +534,7 @@ class Subscriber:
         stored = self.isp.stored_sha.get(sha)
         self.rec.message(
             session=self.session,
+            direction="retrieved",
             uidl=uidl or "",
             size_octets=len(data),
             sha256=sha,
@@ -412,6 +542,7 @@ class Subscriber:
             duplicate=n > 0,
             intact=stored is not None,
             t_arrived_s=stored.t_arrived_s if stored is not None else float("nan"),
+            latency_s=t_done - stored.t_arrived_s if stored is not None else float("nan"),
         )
 
 
@@ -435,23 +566,29 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
     log = FrameLog(packets_only=sc.framing in ("slip", "cslip")) if capture else None
     sub = Subscriber(env, sc, isp, workdir, streams, rec, log)
     env.process(sub.run())
+    if sc.isp.incoming is not None:
+        env.process(isp.incoming())
     env.run(until=sc.duration)
     # What is left in the maildrop after the replication?
-    remaining = isp.store.peek(sc.subscriber.user)
-    lost = 0
-    for uidl, msg in stored.items():
-        if uidl not in remaining and msg.sha256 not in sub.retrieved_count:
-            lost += 1
+    # A message is lost if it is no longer in the maildrop and never reached the
+    # subscriber intact (a DELE committed for mail the client does not have).
+    remaining = {hashlib.sha256(m).hexdigest() for m in isp.store.peek(sc.subscriber.user).values()}
+    lost = sum(
+        1 for sha in isp.stored_sha if sha not in remaining and sha not in sub.retrieved_count
+    )
     dup = sum(n - 1 for n in sub.retrieved_count.values() if n > 1)
     return ReplicationOutcome(
         recorder=rec,
-        stored=stored,
+        stored=dict(isp.stored_sha),
         retrieved_count=dict(sub.retrieved_count),
         messages_lost=lost,
         messages_duplicated=dup,
         capture=log,
         framing=sc.framing,
-        seeds={k: [int(x) for x in v.entropy] if isinstance(v.entropy, list) else [int(v.entropy)] for k, v in streams.items()},
+        seeds={
+            "seed_sequence_entropy": [int(sc.seed), int(replication)],
+            "streams": {k: list(v.spawn_key) for k, v in streams.items()},
+        },
     )
 
 
@@ -490,3 +627,24 @@ def _draw_sizes(rng, count: int, dist) -> list[int]:
     if dist.distribution == "fixed" or dist.sigma == 0:
         return [int(dist.median)] * count
     return [int(x) for x in rng.lognormal(np.log(dist.median), dist.sigma, size=count)]
+
+
+def smtp_exchange(sink, domain: str, sender: str, recipients: list[str], data: bytes,
+                  now: float) -> bool:
+    """One SMTP transaction between the ISP's mail exchanger and a sending host on the
+    Internet side, in memory and in no simulated time (that side is fast next to a
+    modem): real SMTP bytes through the same server the subscribers use."""
+    server = SmtpServer(sink, hostname=f"mx.{domain}", local_domains=(domain,),
+                        subscriber_client=False, now=now)
+    client = SmtpClient(helo_name="mta.elsewhere.example", now=now)
+    client.send_mail(sender, recipients, data, now)
+    client.quit(now)
+    for _ in range(10_000):
+        a, b = server.data_to_send(), client.data_to_send()
+        if not a and not b:
+            break
+        if a:
+            client.receive(a, now)
+        if b:
+            server.receive(b, now)
+    return any(type(e).__name__ == "MailSent" and e.ok for e in client.events())

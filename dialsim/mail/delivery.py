@@ -84,6 +84,7 @@ class MaildirDelivery:
         *,
         hostname: str | None = None,
         postmaster: str | None = None,
+        name_source: Callable[[], str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.local_domains = frozenset(d.lower() for d in local_domains)
@@ -91,6 +92,9 @@ class MaildirDelivery:
         self.hostname = (hostname or socket.gethostname()).replace("/", "_").replace(":", "_")
         self.postmaster = postmaster  # user who receives postmaster@ (RFC 5321 4.5.1)
         self.delivered = 0  # copies made durable (one per local user or queue file)
+        # Maildir file names; a simulation passes names from simulated time so
+        # UIDLs repeat for a seed (the default reads the wall clock and pid).
+        self.name_source = name_source
 
     # -- policy
     def user_for(self, address: str) -> str | None:
@@ -128,6 +132,8 @@ class MaildirDelivery:
         return self.root / OUTBOUND
 
     def _unique(self) -> str:
+        if self.name_source is not None:
+            return self.name_source()
         now = time.time()
         sec = int(now)
         usec = int((now - sec) * 1_000_000)

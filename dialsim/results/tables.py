@@ -72,6 +72,7 @@ SCHEMAS: dict[str, list[Column]] = {
     "messages": [
         ("replication", "int64", 0),
         ("session", "int64", 0),
+        ("direction", "string", None),
         ("uidl", "string", None),
         ("size_octets", "int64", 0),
         ("sha256", "string", None),
@@ -79,6 +80,7 @@ SCHEMAS: dict[str, list[Column]] = {
         ("duplicate", "bool", False),
         ("intact", "bool", False),
         ("t_arrived_s", "float64", NAN),
+        ("latency_s", "float64", NAN),
     ],
     "link_events": [
         ("replication", "int64", 0),

@@ -273,18 +273,20 @@ class Scenario(Section):
         """
         from dialsim.scenario.errors import ScenarioError, one_line
 
-        data = self.model_dump()
+        # Assign field by field on a deep copy: validate_assignment checks each new
+        # value, and the untouched, already-converted values are not re-parsed
+        # (a rate in events/s would not pass the "6 /h" parser again).
+        new = self.model_copy(deep=True)
         for key, value in overrides.items():
             if key not in type(self).model_fields:
                 raise ScenarioError(
                     f"(command line): {key}: unknown key; accepted keys: "
                     + ", ".join(type(self).model_fields)
                 )
-            data[key] = value
-        try:
-            new = type(self).model_validate(data)
-        except Exception as e:  # pydantic.ValidationError
-            raise ScenarioError(f"(command line): {one_line(e)}") from None
+            try:
+                setattr(new, key, value)
+            except Exception as e:  # pydantic.ValidationError
+                raise ScenarioError(f"(command line): {one_line(e)}") from None
         new._source_path = self._source_path
         new._scenario_text = _override_text(self._scenario_text, overrides)
         return new

@@ -79,4 +79,26 @@ def test_cli_run_prints_summary_and_writes_tables(tmp_path):
     assert "messages lost" in r.stdout
     for name in ("sessions", "commands", "messages", "link_events"):
         assert (tmp_path / "o" / f"{name}.parquet").exists()
-    assert list((tmp_path / "o").glob("*.pcap"))
+    assert list((tmp_path / "o").glob("line-rep0.pcap*"))
+
+
+def test_store_and_forward_reports_latency_and_sends_outbox(tmp_path):
+    sc = load_scenario(ROOT / "scenarios" / "store-and-forward.yaml").with_overrides(
+        replications=1, duration=8 * 3600.0
+    )
+    res = run_scenario(sc, tmp_path / "sf")
+    msgs = res.tables["messages"]
+    got = msgs[msgs["direction"] == "retrieved"]
+    sent = msgs[msgs["direction"] == "sent"]
+    assert len(sent) == 3
+    # Mail that arrived during the day waited for the next call: latency is
+    # positive and below one call interval plus a call's length.
+    arrived = got[got["t_arrived_s"] > 0]
+    assert len(arrived) > 5
+    assert (arrived["latency_s"] > 0).all()
+    assert (arrived["latency_s"] < 2 * 3600 + 600).all()
+    cmds = res.tables["commands"]
+    smtp = cmds[cmds["protocol"] == "smtp"]
+    assert {"EHLO", "MAIL", "RCPT", "DATA", "EOM", "QUIT"} <= set(smtp["command"])
+    assert smtp["ok"].all()
+    assert res.summary["messages_lost"] == 0
