@@ -33,7 +33,7 @@ import pytest
 
 from dialsim.drivers.realtime import FdLineDriver
 from dialsim.drivers.tun import TunFraming
-from dialsim.hosts.endpoint import AppBinding, IpEndpoint
+from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.maildrop import MaildirStore
 from dialsim.mail.synth import random_message, synthesize_messages
@@ -145,10 +145,67 @@ def test_endpoint_line_output_gives_each_datagram_its_own_chunk():
 # helpers for the kernel tests
 
 
-def _endpoint(tun, seed: int) -> tuple[IpEndpoint, NetStack, TunFraming]:
-    stack = NetStack(tun.peer_addr, mtu=tun.mtu, rng=random.Random(seed))
-    framing = TunFraming(mtu=tun.mtu)
-    return IpEndpoint(framing, stack), stack, framing
+def _endpoint(tun, seed: int, mtu: int | None = None) -> tuple[IpEndpoint, NetStack, TunFraming]:
+    mtu = mtu or tun.mtu
+    stack = NetStack(tun.peer_addr, mtu=mtu, rng=random.Random(seed))
+    framing = TunFraming(mtu=mtu)
+    endpoint = IpEndpoint(framing, stack, capture=FrameLog(packets_only=True))
+    return endpoint, stack, framing
+
+
+def _kernel_snmp(tun) -> dict[str, int]:
+    """The namespace's /proc/net/snmp and netstat counters, as "Tcp.InErrs" -> n."""
+    res = tun.run(["cat", "/proc/net/snmp", "/proc/net/netstat"], capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    out: dict[str, int] = {}
+    for head, vals in zip(lines[::2], lines[1::2], strict=False):
+        proto, *names = head.split()
+        _, *nums = vals.split()
+        for n, v in zip(names, nums, strict=False):
+            out[proto.rstrip(":") + "." + n] = int(v)
+    return out
+
+
+# Kernel counters that count datagrams/segments it refused from dialsim.
+KERNEL_ERRORS = ("Ip.InHdrErrors", "Ip.InAddrErrors", "Tcp.InErrs", "Tcp.InCsumErrors")
+
+
+def _check_capture(capture: FrameLog, mtu: int) -> dict[str, int]:
+    """Cross-check every datagram dialsim sent with scapy (an independent IPv4/TCP
+    implementation): checksums right, no datagram over ``mtu``, no TCP payload
+    over the MSS the kernel announced; and our SYN / SYN-ACK carried MSS = mtu-40.
+    Returns a few numbers for the report."""
+    from scapy.layers.inet import IP, TCP
+
+    kernel_mss = None
+    our_mss = None
+    sent = 0
+    for _t, outbound, pkt, _kind in capture.frames:
+        p = IP(pkt)
+        assert TCP in p, p.summary()
+        if p[TCP].flags.S:
+            mss = dict(o for o in p[TCP].options if isinstance(o, tuple)).get("MSS")
+            if outbound:
+                our_mss = mss
+            else:
+                kernel_mss = mss
+        if not outbound:
+            continue
+        sent += 1
+        assert len(pkt) <= mtu and p.len == len(pkt)
+        fresh = IP(pkt)
+        del fresh.chksum
+        del fresh[TCP].chksum
+        again = IP(bytes(fresh))
+        assert again.chksum == p.chksum, f"bad IP checksum: {p.summary()}"
+        assert again[TCP].chksum == p[TCP].chksum, f"bad TCP checksum: {p.summary()}"
+    assert our_mss == mtu - 40
+    assert kernel_mss is not None
+    max_payload = max(
+        (len(IP(pkt)[TCP].payload) for _t, out, pkt, _k in capture.frames if out), default=0
+    )
+    assert max_payload <= kernel_mss
+    return {"datagrams_sent": sent, "kernel_mss": kernel_mss, "max_payload": max_payload}
 
 
 def _diagnostics(stack, framing, driver, conns, proc=None, extra="") -> str:
@@ -241,6 +298,7 @@ def test_kernel_poplib_fetches_from_dialsim_pop3_server(tun_netns, tmp_path):
     assert len(stored) == 5 and max(len(m) for m in stored.values()) > 290 * 1024
 
     endpoint, stack, framing = _endpoint(tun, seed=110)
+    snmp_before = _kernel_snmp(tun)
     servers: list[Pop3Server] = []
 
     def pop3_binding(conn, now):
@@ -291,7 +349,17 @@ def test_kernel_poplib_fetches_from_dialsim_pop3_server(tun_netns, tmp_path):
     assert stack.counters["tcp_connections_accepted"] == 3, diag
     assert endpoint.sent.app > sum(len(m) for m in stored.values()), diag
     assert stack.counters["ip_bad_checksum"] == 0 and stack.counters["tcp_bad_segments"] == 0, diag
+    _assert_kernel_took_everything(tun, snmp_before, diag)
+    print(_check_capture(endpoint.capture, tun.mtu))
     print(diag)
+
+
+def _assert_kernel_took_everything(tun, before: dict[str, int], diag: str) -> None:
+    after = _kernel_snmp(tun)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    errors = {k: delta.get(k, 0) for k in KERNEL_ERRORS}
+    assert not any(errors.values()), f"the kernel refused datagrams: {errors}\n{diag}"
+    print("kernel:", {k: delta[k] for k in ("Tcp.InSegs", "Tcp.OutSegs", "Tcp.RetransSegs")})
 
 
 # --------------------------------------------------------------------------------------
@@ -301,10 +369,13 @@ def test_kernel_poplib_fetches_from_dialsim_pop3_server(tun_netns, tmp_path):
 KERNEL_SERVER = textwrap.dedent(
     """
     import hashlib, json, os, socket, sys
-    addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    import time
+    addr, port, n, slow = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "slow"
     data = os.urandom(n)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if slow:  # a small receive buffer, and nobody reading for a while: zero window
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.bind((addr, port))
     s.listen(1)
     s.settimeout(20)
@@ -312,6 +383,8 @@ KERNEL_SERVER = textwrap.dedent(
     conn, peer = s.accept()
     conn.settimeout(20)
     conn.sendall(data)
+    if slow:
+        time.sleep(2.5)
     got = bytearray()
     while len(got) < n:
         chunk = conn.recv(65536)
@@ -381,16 +454,26 @@ def _wait_line(proc: subprocess.Popen, want: str, timeout: float) -> bool:
     return False
 
 
-def test_dialsim_client_exchanges_300k_with_kernel_server(tun_netns):
+@pytest.mark.parametrize(
+    ("mtu", "reader"), [(1500, "fast"), (576, "fast"), (1500, "slow")], ids=["1500", "576", "zero-window"]
+)
+def test_dialsim_client_exchanges_300k_with_kernel_server(tun_netns, mtu, reader):
+    """300 KiB each way over a full-size link and over the dial-up era's 576-octet
+    MTU (set on the kernel's device too, so both ends announce MSS 536); and against
+    a kernel receiver with a tiny buffer that stops reading for 2.5 s, so dialsim
+    must sit out a zero window (persist timer, RFC 9293 3.8.6.1) and resume."""
     tun = tun_netns
     port = 5300
+    if mtu != tun.mtu:
+        tun.run(["ip", "link", "set", tun.ifname, "mtu", str(mtu)], check=True)
     proc = tun.popen(
-        [sys.executable, "-c", KERNEL_SERVER, tun.kernel_addr, str(port), str(BIG)],
+        [sys.executable, "-c", KERNEL_SERVER, tun.kernel_addr, str(port), str(BIG), reader],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert _wait_line(proc, "READY", 15.0), f"kernel server did not start: {_finish(proc)}"
 
-    endpoint, stack, framing = _endpoint(tun, seed=5300)
+    endpoint, stack, framing = _endpoint(tun, seed=5300, mtu=mtu)
+    snmp_before = _kernel_snmp(tun)
     reply = random.Random(42).randbytes(BIG)
     app = SinkThenSource(BIG, reply)
     binding = endpoint.connect(tun.kernel_addr, port, 0.0, lambda conn, now: AppBinding(conn, app))
@@ -411,6 +494,130 @@ def test_dialsim_client_exchanges_300k_with_kernel_server(tun_netns):
     assert res["recv_len"] == BIG and res["recv_sha"] == sha(reply), diag
     assert res["eof"] is True, diag
     assert res["peer"][0] == tun.peer_addr
-    assert binding.conn.counters is not None
     assert stack.counters["ip_bad_checksum"] == 0 and stack.counters["tcp_bad_segments"] == 0, diag
+    _assert_kernel_took_everything(tun, snmp_before, diag)
+    checked = _check_capture(endpoint.capture, mtu)
+    assert checked["kernel_mss"] == mtu - 40
+    if reader == "slow":
+        from scapy.layers.inet import IP, TCP
+
+        zero = [
+            pkt for _t, out, pkt, _k in endpoint.capture.frames
+            if not out and IP(pkt)[TCP].window == 0 and not IP(pkt)[TCP].flags.R
+        ]  # fmt: skip
+        assert zero, "the kernel never closed its window: the test did not test\n" + diag
+        checked["zero_window_segments"] = len(zero)
+    print(checked)
     print(diag)
+
+
+# --------------------------------------------------------------------------------------
+# resets, ICMP echo, and a proof that the kernel-side error check can fail
+
+
+def test_kernel_and_dialsim_refuse_closed_ports_with_rst(tun_netns):
+    """RFC 9293 3.10.7.1 both ways: the kernel's connect() to a port dialsim does
+    not listen on is refused by dialsim's RST; dialsim's connect() to a closed
+    kernel port ends in ConnectionReset from the kernel's RST."""
+    tun = tun_netns
+    endpoint, stack, framing = _endpoint(tun, seed=7)
+    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    client = tun.popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import socket, sys
+            try:
+                socket.create_connection((sys.argv[1], 4242), timeout=10)
+                print("connected")
+            except ConnectionRefusedError:
+                print("refused")
+            """), tun.peer_addr],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert driver.run_until(lambda: client.poll() is not None, timeout=15.0)
+    out, err = _finish(client)
+    diag = _diagnostics(stack, framing, driver, [], client, err)
+    assert out.strip() == "refused", diag
+    assert stack.counters["tcp_closed_port"] >= 1 and stack.counters["tcp_rst_sent"] >= 1, diag
+
+    names: list[str] = []
+
+    class Idle:
+        def receive(self, data, now): ...
+        def data_to_send(self): return b""  # noqa: E704
+        def events(self): return []  # noqa: E704
+
+    binding = endpoint.connect(
+        tun.kernel_addr, 4343, driver.now(),
+        lambda conn, now: AppBinding(conn, Idle(), lambda ev, now: names.append(type(ev).__name__)),
+    )  # fmt: skip
+    assert driver.run_until(lambda: binding.closed, timeout=10.0), _diagnostics(
+        stack, framing, driver, [binding.conn]
+    )
+    assert "ConnectionReset" in names and binding.conn.state == CLOSED
+    assert binding.conn.counters["rst_received"] == 1
+
+
+KERNEL_PINGER = textwrap.dedent(
+    """
+    import json, socket, sys
+    # an ICMP "ping socket" (what ping(8) uses unprivileged): the kernel checks the
+    # reply's ICMP checksum (icmp_rcv) and matches its identifier before we see it
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    s.settimeout(3)
+    got = []
+    for seq in range(1, 4):
+        payload = bytes(range(256)) * 4 + seq.to_bytes(2, "big")
+        s.sendto(bytes([8, 0, 0, 0, 0, 0, 0, seq]) + payload, (sys.argv[1], 0))
+        reply, _ = s.recvfrom(4096)
+        got.append({"type": reply[0], "seq": int.from_bytes(reply[6:8], "big"),
+                    "payload_ok": reply[8:] == payload})
+    print(json.dumps(got))
+    """
+)
+
+
+def test_kernel_ping_socket_gets_dialsim_echo_replies(tun_netns):
+    """RFC 792 echo through the kernel's ICMP checks: dialsim's replies carry the
+    request's sequence number and data and a checksum the kernel accepts."""
+    tun = tun_netns
+    tun.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
+    endpoint, stack, framing = _endpoint(tun, seed=8)
+    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    snmp_before = _kernel_snmp(tun)
+    pinger = tun.popen(
+        [sys.executable, "-c", KERNEL_PINGER, tun.peer_addr],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert driver.run_until(lambda: pinger.poll() is not None, timeout=15.0)
+    out, err = _finish(pinger)
+    diag = _diagnostics(stack, framing, driver, [], pinger, err)
+    assert pinger.returncode == 0, diag
+    assert json.loads(out) == [{"type": 0, "seq": n, "payload_ok": True} for n in (1, 2, 3)]
+    assert stack.counters["icmp_echo_replies_sent"] == 3
+    after = _kernel_snmp(tun)
+    assert after["Icmp.InCsumErrors"] == snmp_before["Icmp.InCsumErrors"]
+    assert after["Icmp.InEchoReps"] - snmp_before["Icmp.InEchoReps"] == 3
+
+
+def test_kernel_error_counters_do_see_a_bad_checksum(tun_netns):
+    """The harness's kernel-side check is not vacuous: one segment with a wrong TCP
+    checksum written to the device shows up in Tcp.InCsumErrors."""
+    from scapy.layers.inet import IP, TCP
+
+    tun = tun_netns
+    listener = tun.listen_tcp()
+    try:
+        before = _kernel_snmp(tun)
+        seg = IP(src=tun.peer_addr, dst=tun.kernel_addr) / TCP(
+            sport=40000, dport=listener.getsockname()[1], flags="S", seq=1, chksum=0x1234
+        )
+        tun.write(bytes(seg))
+        end = time.monotonic() + 5
+        delta = 0
+        while time.monotonic() < end and not delta:
+            delta = _kernel_snmp(tun)["Tcp.InCsumErrors"] - before["Tcp.InCsumErrors"]
+            time.sleep(0.05)
+        assert delta == 1
+    finally:
+        listener.close()
