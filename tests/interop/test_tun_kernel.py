@@ -511,6 +511,73 @@ def test_dialsim_client_exchanges_300k_with_kernel_server(tun_netns, mtu, reader
     print(diag)
 
 
+class LossyTunFraming(TunFraming):
+    """TunFraming that loses a seeded fraction of the datagrams dialsim sends."""
+
+    def __init__(self, *, loss: float, seed: int, **kw) -> None:
+        super().__init__(**kw)
+        self.loss = loss
+        self.rng = random.Random(seed)
+        self.dropped = 0
+
+    def data_to_send(self) -> bytes:
+        pkt = super().data_to_send()
+        if pkt and self.rng.random() < self.loss:
+            self.dropped += 1
+            return b""
+        return pkt
+
+
+def test_exchange_with_kernel_survives_loss_both_ways(tun_netns):
+    """3 % of datagrams lost in each direction (seeded): dialsim's retransmissions
+    (RTO, fast retransmit) and its reassembly of the kernel's retransmissions still
+    deliver 300 KiB each way intact."""
+    tun = tun_netns
+    port = 5301
+    proc = tun.popen(
+        [sys.executable, "-c", KERNEL_SERVER, tun.kernel_addr, str(port), str(BIG), "fast"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert _wait_line(proc, "READY", 15.0), f"kernel server did not start: {_finish(proc)}"
+    stack = NetStack(tun.peer_addr, mtu=tun.mtu, rng=random.Random(5301))
+    framing = LossyTunFraming(loss=0.03, seed=11, mtu=tun.mtu)
+    endpoint = IpEndpoint(framing, stack)
+    reply = random.Random(43).randbytes(BIG)
+    app = SinkThenSource(BIG, reply)
+    binding = endpoint.connect(tun.kernel_addr, port, 0.0, lambda conn, now: AppBinding(conn, app))
+    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    in_rng = random.Random(12)
+    dropped_in = [0]
+
+    def inbound(datagram: bytes) -> bool:
+        if in_rng.random() < 0.03:
+            dropped_in[0] += 1
+            return False
+        return True
+
+    driver.chunk_filter = inbound
+    snmp_before = _kernel_snmp(tun)
+
+    def done() -> bool:
+        return proc.poll() is not None and binding.conn.state in (CLOSED, TIME_WAIT)
+
+    finished = driver.run_until(done, timeout=45.0)
+    out, err = _finish(proc)
+    diag = _diagnostics(
+        stack, framing, driver, [binding.conn], proc,
+        f"dropped out/in: {framing.dropped}/{dropped_in[0]}\nserver stderr:\n{err}",
+    )  # fmt: skip
+    assert finished, "exchange did not finish in 45 s\n" + diag
+    assert proc.returncode == 0, diag
+    res = json.loads(out.strip().splitlines()[-1])
+    assert sha(bytes(app.received)) == res["sent_sha"], diag
+    assert res["recv_len"] == BIG and res["recv_sha"] == sha(reply), diag
+    assert framing.dropped > 0 and dropped_in[0] > 0, "no loss happened: the test did not test"
+    assert binding.conn.counters["segments_retransmitted"] > 0, diag
+    _assert_kernel_took_everything(tun, snmp_before, diag)
+    print(diag)
+
+
 # --------------------------------------------------------------------------------------
 # resets, ICMP echo, and a proof that the kernel-side error check can fail
 
