@@ -60,6 +60,7 @@ class SlipDecoder:
         self.frames_too_long = 0
         self.bad_escapes = 0
         self.last_wire_lengths: list[int] = []
+        self._spare_ends = 0
 
     def receive(self, data: bytes) -> list[bytes]:
         self.last_wire_lengths = []
@@ -75,6 +76,7 @@ class SlipDecoder:
         frames = []
         for raw in parts:
             if not raw:
+                self._spare_ends += 1  # the flushing END sent before a frame
                 continue
             frame = slip_unescape(raw)
             if len(frame) > self.max_frame:
@@ -83,7 +85,8 @@ class SlipDecoder:
             self.bad_escapes += (
                 raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
             )
-            self.last_wire_lengths.append(len(raw) + 1)
+            self.last_wire_lengths.append(len(raw) + 1 + self._spare_ends)
+            self._spare_ends = 0
             frames.append(frame)
         return frames
 
