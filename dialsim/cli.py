@@ -2,6 +2,7 @@
 
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
     dialsim validate SCENARIO [SCENARIO ...]
+    dialsim report RESULTS_DIR [--out DIR]
 
 A bad scenario stops with exit status 2 and one line ``file:line: field: problem``.
 """
@@ -74,6 +75,32 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import json
+
+    from rich.console import Console
+
+    from dialsim.results.plots import plot_command_timeline, plot_phases
+    from dialsim.results.summary import render_summary
+    from dialsim.results.tables import read_tables
+
+    folder = Path(args.results)
+    if not (folder / "sessions.parquet").exists():
+        print(f"dialsim: {folder}: not a results folder (no sessions.parquet)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    tables = read_tables(folder)
+    console = Console()
+    summary_path = folder / "summary.json"
+    if summary_path.exists():
+        console.print(render_summary(json.loads(summary_path.read_text())))
+    out = Path(args.out) if args.out else folder
+    out.mkdir(parents=True, exist_ok=True)
+    plot_phases(tables["sessions"], out / "phases.png")
+    plot_command_timeline(tables["commands"], replication=args.replication, path=out / "commands.png")
+    console.print(f"plots: [bold]{out / 'phases.png'}[/bold], [bold]{out / 'commands.png'}[/bold]")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dialsim", description="Dial-up remote access simulator")
     from dialsim import __version__
@@ -90,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--csv", action="store_true", help="also write CSV tables")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("report", help="summary and plots from a results folder")
+    rp.add_argument("results")
+    rp.add_argument("--out", help="where to write the plots (default: the results folder)")
+    rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
+    rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")

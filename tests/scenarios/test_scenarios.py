@@ -102,3 +102,16 @@ def test_store_and_forward_reports_latency_and_sends_outbox(tmp_path):
     assert {"EHLO", "MAIL", "RCPT", "DATA", "EOM", "QUIT"} <= set(smtp["command"])
     assert smtp["ok"].all()
     assert res.summary["messages_lost"] == 0
+
+
+def test_cli_report_writes_plots(tmp_path):
+    r = _cli("run", str(ROOT / "scenarios" / "slow-2400.yaml"), "--out", str(tmp_path / "o"),
+             "--replications", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    r = _cli("report", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    for name in ("phases.png", "commands.png"):
+        png = (tmp_path / "o" / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000
+    r = _cli("report", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and "not a results folder" in r.stderr
