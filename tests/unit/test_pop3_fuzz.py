@@ -161,3 +161,12 @@ def test_one_byte_at_a_time_matches_all_at_once():
     assert b"\r\n\r\n..dot\r\n..\r\n...\r\nend\r\n.\r\n" in outs[0]
     # TOP 2 1: headers, blank line, one body line
     assert b"+OK top of message follows\r\nSubject: b\r\n\r\n..dot\r\n.\r\n" in outs[0]
+
+
+def test_output_checker_rejects_malformed_replies():
+    import pytest
+
+    check_output(b"+OK\r\n+OK list\r\n1 20\r\n.\r\n-ERR no\r\n")
+    for bad in (b"hello\r\n", b"+OK\r\n+OK list\r\n1 20\r\n", b"+OK no crlf", b"+OK " + b"x" * 600 + b"\r\n"):
+        with pytest.raises(AssertionError):
+            check_output(bad)
