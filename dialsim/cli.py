@@ -3,6 +3,7 @@
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
     dialsim validate SCENARIO [SCENARIO ...]
     dialsim report RESULTS_DIR [--out DIR]
+    dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
 A bad scenario stops with exit status 2 and one line ``file:line: field: problem``.
 """
@@ -123,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="where to write the plots (default: the results folder)")
     rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
     rp.set_defaults(func=cmd_report)
+
+    from dialsim.mailhost import add_subcommand as add_mailhost
+
+    add_mailhost(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
