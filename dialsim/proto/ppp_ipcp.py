@@ -46,7 +46,8 @@ class IpcpPolicy(OptionPolicy):
     ``role``: "subscriber" or "isp".  ``local_ip``: our address (subscriber:
     the address to ask for, None for 0.0.0.0).  ``peer_ip_pool`` (isp): a str,
     a sequence (its first address), or an iterator (drawn once per link when
-    first needed).  ``dns``: isp: the addresses offered; subscriber: a true
+    first needed); subscriber: the ISP's address, offered in a Nak when the ISP
+    asks for 0.0.0.0 (None: reject that request).  ``dns``: isp: the addresses offered; subscriber: a true
     value means "ask for DNS servers".  ``vj_slots``: our decompressor's slots.
 
     After negotiation: ``got_address``, ``got_dns``, ``got_vj`` (ours acked by
@@ -122,7 +123,15 @@ class IpcpPolicy(OptionPolicy):
                     elif d != want:
                         naks.append((t, want))
                 elif d == _ZERO:
-                    rejects.append((t, d))  # we have no address to give the ISP
+                    # The ISP asks us for its address (slirp does).  Like pppd's
+                    # "local:remote" option: Nak with the address we were told the
+                    # peer has; without one, reject (pppd too).  A rejected slirp
+                    # closes IPCP at once ("could not determine local address").
+                    want = self._assigned_bytes()
+                    if want is None:
+                        rejects.append((t, d))
+                    else:
+                        naks.append((t, want))
             elif t == OPT_IP_COMPRESSION and len(d) >= 2:
                 if not self.vj:
                     rejects.append((t, d))
