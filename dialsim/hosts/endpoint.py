@@ -85,6 +85,7 @@ class AppBinding:
 
     def pump(self, now: float) -> bool:
         progressed = False
+        peer_closed = False
         for ev in self.conn.events():
             progressed = True
             name = _ev_name(ev)
@@ -92,13 +93,8 @@ class AppBinding:
                 self.machine.receive(ev.data, now)
             elif name == "Connected":
                 self.connected = True
-            elif name in ("PeerClosed",):
-                # The peer will send no more; a server answers by closing too.
-                if hasattr(self.machine, "connection_lost"):
-                    self.machine.connection_lost(now)
-                if not self.close_requested:
-                    self.close_requested = True
-                    self.conn.close()
+            elif name == "PeerClosed":
+                peer_closed = True
             elif name in ("Closed", "ConnectionReset", "ConnectionTimedOut"):
                 if not self.closed:
                     self.closed = True
@@ -106,22 +102,36 @@ class AppBinding:
                         self.machine.connection_lost(now)
             if self.on_event is not None:
                 self.on_event(ev, now)
-        out = self.machine.data_to_send()
-        if out and not self.closed:
-            self.conn.send(out)
-            progressed = True
+        # Answer what arrived (a QUIT may come in the same segment as the FIN)
+        # before any close: TCP takes no data after our own FIN.
+        progressed |= self._flush()
         for ev in self.machine.events():
             progressed = True
-            if _ev_name(ev) == "CloseRequested" and not self.close_requested:
-                self.close_requested = True
-                # Anything the machine still had to say was queued above.
-                out = self.machine.data_to_send()
-                if out:
-                    self.conn.send(out)
-                self.conn.close()
+            if _ev_name(ev) == "CloseRequested":
+                self._close()
             if self.on_event is not None:
                 self.on_event(ev, now)
+        if peer_closed:
+            # The peer will send no more: the session is over; close our side too.
+            if hasattr(self.machine, "connection_lost"):
+                self.machine.connection_lost(now)
+            self._flush()
+            self._close()
         return progressed
+
+    def _flush(self) -> bool:
+        out = self.machine.data_to_send()
+        if out and not self.closed and not self.close_requested:
+            self.conn.send(out)
+            return True
+        return False
+
+    def _close(self) -> None:
+        if not self.close_requested:
+            self._flush()
+            self.close_requested = True
+            if not self.closed:
+                self.conn.close()
 
     def next_deadline(self) -> float | None:
         f = getattr(self.machine, "next_deadline", None)
