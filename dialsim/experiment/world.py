@@ -116,6 +116,7 @@ class IspHost:
         self.port = SwitchedPort(env)
         self.stop = env.event()
         self.pop3_sessions = 0
+        self.last_logins: dict[str, float] = {}
         self.stored_sha: dict[str, StoredMessage] = {}
         self.process = env.process(serve_line(env, self, self.port, self.stop))
 
@@ -138,7 +139,15 @@ class IspHost:
 
     def _pop3_binding(self, conn, now):
         self.pop3_sessions += 1
-        server = Pop3Server(self.accounts, self.store, hostname=f"pop.{self.sc.isp.domain}", now=now)
+        server = Pop3Server(
+            self.accounts,
+            self.store,
+            hostname=f"pop.{self.sc.isp.domain}",
+            now=now,
+            idle_timeout=self.sc.isp.pop3.autologout,
+            login_delay=self.sc.isp.pop3.login_delay,
+            last_logins=self.last_logins,
+        )
         return AppBinding(conn, server)
 
     def _next_name(self) -> str:
@@ -523,6 +532,9 @@ class Subscriber:
         self.rec.session(**row)
         # A wrong password will not get better by redialling.
         return reason in ("quit", "auth", "ppp_auth_failed")
+
+    # login_delay: the server said when to come back; redialling sooner is futile,
+    # the redial delay of the scenario decides.
 
     def _keep(self, uidl, data: bytes, t_done: float) -> None:
         # Keyed by content: a client that does not track UIDLs cannot tell a

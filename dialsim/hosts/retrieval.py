@@ -68,6 +68,7 @@ class RetrievalSession:
         self.seen_uidls = seen_uidls
         self.use_apop = use_apop
         self.pipelining = pipelining
+        self.server_pipelining = False  # learnt from CAPA when pipelining is wanted
 
         self.retrieved: list[tuple[str | None, int, bytes, float]] = []
         self.skipped: list[int] = []
@@ -109,6 +110,16 @@ class RetrievalSession:
             self.error = "greeting"
             self._quit(now)
             return
+        if self.pipelining and self._phase != "capa":
+            # RFC 2449: pipeline only if the server says it may; ask first.
+            self._greeting = ev
+            self._phase = "capa"
+            self.pipelining = False
+            self.client.capa(now=now)
+            return
+        self._login(ev, now)
+
+    def _login(self, ev: GreetingReceived, now: float) -> None:
         if self.use_apop and ev.apop_challenge:
             self._phase = "auth"
             self.client.apop(self.user, self._password, ev.apop_challenge, now=now)
@@ -124,6 +135,11 @@ class RetrievalSession:
                 self.error = "quit"
             self.done = True
             self._phase = "done"
+        elif self._phase == "capa" and verb == "CAPA":
+            caps = (ev.body or b"").decode("latin-1").upper().split("\r\n")
+            self.server_pipelining = ev.ok and any(c.split(" ")[0] == "PIPELINING" for c in caps)
+            self.pipelining = self.server_pipelining
+            self._login(self._greeting, now)
         elif self._phase == "user" and verb == "USER":
             if not ev.ok:
                 self.error = "auth"
@@ -133,7 +149,12 @@ class RetrievalSession:
             self.client.pass_(self._password, now=now)
         elif self._phase == "auth" and verb in ("PASS", "APOP"):
             if not ev.ok:
-                self.error = "in_use" if "[IN-USE]" in ev.text else "auth"
+                if "[IN-USE]" in ev.text:
+                    self.error = "in_use"
+                elif "[LOGIN-DELAY]" in ev.text:
+                    self.error = "login_delay"
+                else:
+                    self.error = "auth"
                 self._quit(now)
                 return
             self._phase = "stat"

@@ -230,7 +230,6 @@ _CAPABILITIES = (
     "RESP-CODES",
     "PIPELINING",
     "EXPIRE NEVER",
-    "LOGIN-DELAY 0",
     "IMPLEMENTATION dialsim",
 )
 
@@ -257,6 +256,8 @@ class Pop3Server:
         idle_timeout: float = 600.0,
         login_failure_delay: float = 2.0,
         max_errors: int = 10,
+        login_delay: float = 0.0,
+        last_logins: dict[str, float] | None = None,
     ) -> None:
         self._auth = authenticator
         self._store = store
@@ -267,6 +268,11 @@ class Pop3Server:
         self.idle_timeout = idle_timeout
         self.login_failure_delay = login_failure_delay
         self.max_errors = max_errors
+        # RFC 2449 LOGIN-DELAY: the least time between two logins of one user;
+        # ``last_logins`` (user -> time of the last login) outlives a session,
+        # so the caller keeps it and hands the same dict to every server.
+        self.login_delay = login_delay
+        self.last_logins = last_logins if last_logins is not None else {}
 
         self.state = AUTHORIZATION
         self.user: str | None = None
@@ -475,6 +481,12 @@ class Pop3Server:
         self._open_maildrop(user, now)
 
     def _open_maildrop(self, user: str, now: float) -> None:
+        last = self.last_logins.get(user)
+        if self.login_delay and last is not None and now - last < self.login_delay:
+            wait = self.login_delay - (now - last)
+            self._error(f"[LOGIN-DELAY] minimum time between logins is "
+                        f"{self.login_delay:g} s; try again in {wait:.0f} s", now)
+            return
         drop = self._store.open(user)
         if drop is None:
             self._error("[IN-USE] maildrop already locked", now)
@@ -491,6 +503,7 @@ class Pop3Server:
         self._uidls = [uidl for _, uidl in listing]
         self._deleted = set()
         self._transition("logged_in")
+        self.last_logins[user] = now
         n, octets = self._totals()
         self._reply(f"+OK {user}'s maildrop has {n} messages ({octets} octets)")
 
@@ -602,7 +615,12 @@ class Pop3Server:
         self._reply("+OK")
 
     def cmd_CAPA(self, arg: str, now: float) -> None:
-        lines = ["+OK Capability list follows", *_CAPABILITIES, "."]
+        lines = [
+            "+OK Capability list follows",
+            *_CAPABILITIES,
+            f"LOGIN-DELAY {int(self.login_delay)}",
+            ".",
+        ]
         self._out += ("\r\n".join(lines) + "\r\n").encode()
 
     def cmd_QUIT(self, arg: str, now: float) -> None:

@@ -223,10 +223,18 @@ class Incoming(Section):
     size: SizeDistribution = Field(default_factory=SizeDistribution)
 
 
+class Pop3Service(Section):
+    """The ISP's POP3 server policy (RFC 1939 autologout, RFC 2449 LOGIN-DELAY)."""
+
+    autologout: Duration = Field(600.0, gt=0)
+    login_delay: Duration = 0.0
+
+
 class Isp(Section):
     domain: str = "isp.example"
     maildrop: Maildrop
     incoming: Incoming | None = None
+    pop3: Pop3Service = Field(default_factory=Pop3Service)
 
 
 class Scenario(Section):
