@@ -429,6 +429,24 @@ class PppConnection:
         self._now = now
         self._c["octets_received"] += len(data)
         dec = self._decoder
+        # Decode one frame at a time: a frame that opens LCP changes the receive
+        # ACCM, and the frames after it in the same read were sent with the new
+        # ACCM (found with slirp, whose IPCP request follows its LCP Ack at once;
+        # decoded with the old ACCM its raw control octets were dropped: bad FCS).
+        pieces = data.split(b"\x7e")
+        last = pieces.pop()
+        for piece in pieces:
+            self._decode(piece + b"\x7e", now)
+        if last:
+            self._decode(last, now)
+        bad = dec.bad_fcs + dec.aborts + dec.runts + dec.too_long
+        if bad != self._bad_seen:
+            self._bad_seen = bad
+            if self._decompressor is not None:
+                self._decompressor.toss()
+
+    def _decode(self, data: bytes, now: float) -> None:
+        dec = self._decoder
         for f in dec.receive_frames(data):
             bad = dec.bad_fcs + dec.aborts + dec.runts + dec.too_long
             if bad != self._bad_seen:
