@@ -609,7 +609,9 @@ def _fill_maildrop(isp: IspHost, sc, rng, base: Path) -> dict[str, StoredMessage
     md_cfg = sc.isp.maildrop
     msgs: list[bytes] = []
     if md_cfg.path is not None:
-        isp.store.import_messages(user, base / md_cfg.path)
+        isp.store.import_messages(
+            user, base / md_cfg.path, name_for=lambda seq: sim_name(0.0, seq, "isp")
+        )
     elif md_cfg.content == "random":
         sizes = _draw_sizes(rng, md_cfg.messages, md_cfg.size)
         msgs = [

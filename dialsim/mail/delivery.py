@@ -24,43 +24,19 @@ before it can name a file.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
 import socket
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from dialsim.mail.maildrop import _ensure_maildir, _fsync_dir, unique_name
 
 __all__ = ["MaildirDelivery", "read_queued", "OUTBOUND"]
 
 OUTBOUND = ".outbound"
 _USER_RE = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
-_counter = itertools.count()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ensure_maildir(folder: Path) -> None:
-    """Create ``folder/{tmp,new,cur}`` durably if missing."""
-    if (folder / "new").is_dir() and (folder / "tmp").is_dir() and (folder / "cur").is_dir():
-        return
-    created_top = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    for sub in ("tmp", "new", "cur"):
-        (folder / sub).mkdir(exist_ok=True)
-    _fsync_dir(folder)
-    if created_top:
-        _fsync_dir(folder.parent)
-
-
 def read_queued(path: Path) -> tuple[str, list[str], bytes]:
     """Parse one relay-queue file back into (sender, recipients, message bytes)."""
     raw = Path(path).read_bytes()
@@ -134,10 +110,7 @@ class MaildirDelivery:
     def _unique(self) -> str:
         if self.name_source is not None:
             return self.name_source()
-        now = time.time()
-        sec = int(now)
-        usec = int((now - sec) * 1_000_000)
-        return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{self.hostname}"
+        return unique_name(self.hostname)
 
     def deliver(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Make the message durable for every recipient before returning."""

@@ -95,17 +95,18 @@ def _ensure_maildir(folder: Path) -> None:
         _fsync_dir(folder.parent)
 
 
-def _unique_name() -> str:
+def unique_name(host: str | None = None) -> str:
+    """A Maildir file name unique on this machine (wall clock, pid, counter, host)."""
     now = time.time()
     sec = int(now)
     usec = int((now - sec) * 1_000_000)
-    host = socket.gethostname().replace("/", "_").replace(":", "_").replace(",", "_")
+    host = (host or socket.gethostname()).replace("/", "_").replace(":", "_").replace(",", "_")
     return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{host}"
 
 
 def sim_name(t: float, seq: int, host: str = "sim") -> str:
     """A Maildir file name for simulated time ``t``: reproducible for a seed,
-    unlike :func:`_unique_name`, which reads the wall clock and the pid."""
+    unlike :func:`unique_name`, which reads the wall clock and the pid."""
     sec = int(t)
     usec = int(round((t - sec) * 1_000_000))
     return f"{sec}.M{usec}P0Q{seq}.{host}"
@@ -120,7 +121,7 @@ def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
     """
     folder = Path(folder)
     _ensure_maildir(folder)
-    name = name or _unique_name()
+    name = name or unique_name()
     tmp = folder / "tmp" / name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -296,10 +297,11 @@ class MaildirStore:
         """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
         return write_durably(self.folder(user), to_crlf(message), name)
 
-    def import_messages(self, user: str, source: Path | str) -> int:
+    def import_messages(self, user: str, source: Path | str, *, name_for=None) -> int:
         """Copy every message of an mbox file or a Maildir folder into ``user``'s maildrop.
 
         Returns the number of messages copied.  The source is not modified.
+        ``name_for(seq)`` names the copies (simulations: :func:`sim_name`).
         """
         src = Path(source)
         if src.is_dir():
@@ -311,8 +313,9 @@ class MaildirStore:
         else:
             raise FileNotFoundError(f"{src}: no such mbox file or Maildir folder")
         try:
-            for k in keys:
-                self.deliver(user, box.get_bytes(k))
+            for seq, k in enumerate(keys):
+                name = name_for(seq) if name_for is not None else None
+                self.deliver(user, box.get_bytes(k), name=name)
         finally:
             box.close()
         return len(keys)
