@@ -106,8 +106,9 @@ def subscriber_stack(
     ``rng`` seeds TCP (ISS, ports) and PPP (magic numbers).  ``mtu``: SLIP's
     frame limit (default 1006, RFC 1055) or PPP's MRU (default 1500).
     ``local_ip``: SLIP: our (static) address, required; PPP: the address to
-    ask IPCP for (None: let the peer assign one).  ``peer_ip``: SLIP only,
-    recorded as the far end.  ``ppp_options`` go to
+    ask IPCP for (None: let the peer assign one).  ``peer_ip``: SLIP: recorded
+    as the far end; PPP: the ISP's address, given to it when its IPCP asks for
+    0.0.0.0 (slirp does; pppd's "local:remote").  ``ppp_options`` go to
     :class:`dialsim.proto.ppp.PppConnection` (auth, username, password, vj,
     accm, pfc, acfc, restart_timer, echo_interval, ...; ``dns`` defaults to
     asking for none).  PPP is opened at ``now`` with the carrier up, so its
@@ -130,9 +131,9 @@ def subscriber_stack(
     else:
         mtu = 1500 if mtu is None else mtu
         ppp_options.setdefault("dns", None)
-        link = PppConnection(
-            "subscriber", rng=rng, mru=mtu, local_ip=local_ip, **ppp_options
-        )
+        if peer_ip is not None:
+            ppp_options.setdefault("peer_ip_pool", peer_ip)
+        link = PppConnection("subscriber", rng=rng, mru=mtu, local_ip=local_ip, **ppp_options)
         # "0.0.0.0" until IPCP assigns one (the stack then accepts any dst).
         stack = NetStack(local_ip or "0.0.0.0", mtu=mtu, rng=rng, tcp_options=tcp_options)
     ep = IpEndpoint(link, stack, capture=capture)
