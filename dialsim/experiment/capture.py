@@ -19,8 +19,14 @@ def capture_name(framing: str, replication: int) -> str:
     return f"line-rep{replication}.{ext}"
 
 
-def write_capture(path: Path, outcome) -> int:
+def write_capture(path: Path, outcome, secret: str = "") -> int:
+    """Write the frames; the subscriber's password, wherever it crosses the line in
+    clear (PAP, POP3 PASS), is replaced by as many '*' so lengths stay true (the
+    TCP checksum of that one segment then no longer matches its bytes)."""
     frames = sorted(outcome.capture.frames, key=lambda f: f[0])
+    if secret:
+        needle, mask = secret.encode(), b"*" * len(secret.encode())
+        frames = [(t, sent, f.replace(needle, mask), k) for t, sent, f, k in frames]
     if outcome.framing == "ppp":
         with PcapWriter(path, LINKTYPE_PPP_WITH_DIR) as w:
             for t, sent, frame, _kind in frames:

@@ -8,6 +8,7 @@ and give the same tables.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,14 @@ from dialsim.experiment.capture import capture_name, write_capture
 from dialsim.experiment.world import ReplicationOutcome, run_replication
 from dialsim.results.summary import summarize
 from dialsim.results.tables import build_tables, write_results
+
+
+def mask_secret(text: str, secret: str) -> str:
+    """The scenario as run, without the subscriber's password (results are shared;
+    passwords never go into them)."""
+    if not secret:
+        return text
+    return re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", "****", text)
 
 
 @dataclass
@@ -70,9 +79,11 @@ def run_scenario(
     def write_captures(folder: Path) -> None:
         for o in outcomes:
             if o.capture is not None:
-                write_capture(folder / capture_name(o.framing, o.recorder.replication), o)
+                write_capture(folder / capture_name(o.framing, o.recorder.replication), o,
+                              secret=sc.subscriber.password)
 
     # Captures go into the results folder before it is renamed into place.
-    write_results(out_dir, tables, summary, sc.scenario_text, meta, csv=csv,
+    write_results(out_dir, tables, summary, mask_secret(sc.scenario_text, sc.subscriber.password),
+                  meta, csv=csv,
                   before_commit=write_captures if pcap else None)
     return RunResult(out_dir, tables, summary, outcomes)

@@ -115,3 +115,14 @@ def test_cli_report_writes_plots(tmp_path):
         assert png.startswith(b"\x89PNG") and len(png) > 5000
     r = _cli("report", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "not a results folder" in r.stderr
+
+
+def test_password_never_in_results(tmp_path):
+    sc = load_scenario(ROOT / "scenarios" / "cslip-login.yaml").with_overrides(replications=1)
+    run_scenario(sc, tmp_path / "o", pcap=True, csv=True)
+    secret = sc.subscriber.password.encode()
+    files = [p for p in (tmp_path / "o").iterdir() if p.is_file()]
+    assert any(p.suffix == ".pcapng" for p in files)
+    for p in files:
+        assert secret not in p.read_bytes(), p.name
+    assert "****" in (tmp_path / "o" / "scenario.yaml").read_text()
