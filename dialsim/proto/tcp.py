@@ -364,6 +364,7 @@ class TcpConnection:
         # ACK policy
         self._ack_now = False
         self._full_segments_unacked = 0
+        self._rcv_mss_est = self.mss  # lowered to the sender's segment size as seen
 
         self._out: list[bytes] = []
         self._events: list = []
@@ -790,7 +791,16 @@ class TcpConnection:
         had_hole = bool(self._ooo) or self._ooo_fin is not None
         if data:
             self._deliver(data)
-            if len(data) >= min(self.mss, self.snd_mss):
+            # "Full-sized" is judged against the sender's segment size as seen
+            # (as Linux estimates rcv_mss): a peer whose segments are smaller
+            # than our MSS (slirp sends 512) still gets an ACK every second one.
+            # A segment without PSH is the middle of a bulk write: its length is
+            # the sender's segment size.
+            n = min(len(data), self.mss)
+            if not seg.flags & PSH and n < self._rcv_mss_est:
+                self._rcv_mss_est = n
+            self._rcv_mss_est = max(self._rcv_mss_est, n)
+            if len(data) >= self._rcv_mss_est:
                 self._full_segments_unacked += 1
         if had_hole:
             self._drain_ooo()
