@@ -138,6 +138,13 @@ class AppBinding:
         return f() if f else None
 
     def on_timer(self, now: float) -> None:
+        # A server whose reply is still queued or in flight in TCP is writing,
+        # not idle: its inactivity timer must not log the client out mid-RETR.
+        busy = getattr(self.machine, "transport_busy", None)
+        if busy is not None and not self.closed and (
+            getattr(self.conn, "send_queue_length", 0) or getattr(self.conn, "bytes_in_flight", 0)
+        ):
+            busy(now)
         f = getattr(self.machine, "on_timer", None)
         if f:
             f(now)

@@ -325,6 +325,12 @@ class Pop3Server:
         self._events = []
         return evs
 
+    def transport_busy(self, now: float) -> None:
+        """The transport is still carrying our output (a real server would be
+        blocked in write(), not waiting for a command): not idle, so the
+        inactivity timer restarts from ``now``."""
+        self._last_activity = max(self._last_activity, now)
+
     def next_deadline(self) -> float | None:
         if self.state in (CLOSED, UPDATE):
             return None

@@ -360,6 +360,12 @@ class SmtpServer:
         ev, self._events = self._events, []
         return ev
 
+    def transport_busy(self, now: float) -> None:
+        """The transport is still carrying our output (a real server would be
+        blocked in write(), not waiting for a command): not idle, so the
+        inactivity timer restarts from ``now``."""
+        self._last_activity = max(self._last_activity, now)
+
     def next_deadline(self) -> float | None:
         return None if self.state == CLOSED else self._last_activity + self.timeout
 
