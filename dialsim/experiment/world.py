@@ -31,7 +31,7 @@ from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost, TerminalServer
 from dialsim.link import call as linkcall
 from dialsim.mail.accounts import Accounts
-from dialsim.mail.delivery import MaildirDelivery
+from dialsim.mail.delivery import MaildirDelivery, read_queued
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name, to_crlf
 from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
@@ -281,6 +281,7 @@ class Subscriber:
         st = sc.subscriber.strategy
         self.policy = RetrievalPolicy(mode=st.mode, use_uidl=st.use_uidl)
         self.outbox: list[bytes] = []
+        self.sent_sha: set[str] = set()  # outbox mail the ISP answered 250 to
         ob = sc.subscriber.outbox
         if ob is not None and ob.messages:
             self.outbox = synthesize_messages(
@@ -467,6 +468,7 @@ class Subscriber:
                         self.outbox.remove(msg)
                     smtp_state["sent"] += 1
                     smtp_state["octets"] += len(msg)
+                    self.sent_sha.add(hashlib.sha256(msg).hexdigest())
                     self.rec.message(
                         session=self.session,
                         direction="sent",
@@ -589,6 +591,12 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
         1 for sha in isp.stored_sha if sha not in remaining and sha not in sub.retrieved_count
     )
     dup = sum(n - 1 for n in sub.retrieved_count.values() if n > 1)
+    # Mail the ISP accepted with 250 must be in its relay queue.
+    queue = isp.delivery.outbound() / "new"
+    queued = {
+        hashlib.sha256(read_queued(p)[2]).hexdigest() for p in sorted(queue.glob("*"))
+    } if queue.is_dir() else set()
+    lost += len(sub.sent_sha - queued)
     return ReplicationOutcome(
         recorder=rec,
         stored=dict(isp.stored_sha),
