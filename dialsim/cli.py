@@ -31,6 +31,9 @@ def _load(path: str, **overrides):
     except FileNotFoundError:
         print(f"dialsim: {path}: no such scenario file", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    except OSError as e:
+        print(f"dialsim: {path}: cannot read scenario: {e.strerror or e}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
 
 
 def cmd_run(args) -> int:
@@ -42,6 +45,15 @@ def cmd_run(args) -> int:
 
     sc = _load(args.scenario, seed=args.seed, replications=args.replications)
     out = Path(args.out) if args.out else Path("results") / sc.name
+    try:  # fail before simulating, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        print(f"dialsim: --out {out}: cannot write results there: {e.strerror or e}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     console = Console(stderr=False)
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -16,6 +16,7 @@ the section it belongs to, or a new :class:`Section` subclass; document it in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -185,7 +186,17 @@ class Outbox(Section):
 
 class Subscriber(Section):
     user: str
-    password: str = Field(repr=False)
+    password: str = Field(repr=False, min_length=1)
+
+    @field_validator("user")
+    @classmethod
+    def _mailbox_name(cls, v: str) -> str:
+        # The user names a Maildir under the ISP's mail root: never a path.
+        if not re.fullmatch(r"[a-z0-9_-][a-z0-9._-]{0,63}", v):
+            raise ValueError(
+                f"bad user name {v!r}; use 1-64 of a-z 0-9 . _ - (not starting with '.')"
+            )
+        return v
     strategy: Strategy = Field(default_factory=Strategy)
     redial: Redial = Field(default_factory=Redial)
     calls: Calls | None = None

@@ -126,3 +126,31 @@ def test_password_never_in_results(tmp_path):
     for p in files:
         assert secret not in p.read_bytes(), p.name
     assert "****" in (tmp_path / "o" / "scenario.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda d: d, "cannot read scenario"),
+        (lambda d: d / "missing.yaml", "no such scenario file"),
+    ],
+)
+def test_cli_unreadable_scenario_one_line(tmp_path, make, expect):
+    r = _cli("run", str(make(tmp_path)))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr
+
+
+def test_cli_unwritable_out_fails_before_simulating(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = _cli("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(blocker / "sub"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "cannot write results there" in r.stderr
+
+
+def test_user_name_cannot_be_a_path(tmp_path):
+    bad = tmp_path / "u.yaml"
+    bad.write_text('subscriber: {user: "../etc", password: b}\nisp: {maildrop: {messages: 1}}\n')
+    r = _cli("validate", str(bad))
+    assert r.returncode == 2 and f"{bad}:1: subscriber.user: bad user name" in r.stderr
