@@ -46,6 +46,12 @@ SUBSCRIBER_ADDR = "10.0.0.2"
 POP3_PORT = 110
 SMTP_PORT = 25
 DNS_SERVERS = ("10.0.0.53", "10.0.0.54")
+# The stacks of the era: RFC 1122 4.2.3.1 / RFC 2988 start the retransmission
+# timer at 3 s (RFC 6298 lowered it to 1 s in 2011), and BSD's retransmit timer
+# ticked every 500 ms, the G of RFC 6298's RTO = SRTT + max(G, 4*RTTVAR).  On a
+# 2400 bps line one 1006-octet SLIP frame alone takes 4 s: a modern 1 s RTO
+# with millisecond clocks would retransmit spuriously far more than they did.
+TCP_1990S = {"initial_rto": 3.0, "clock_granularity": 0.5}
 
 # Append only: a stream's draws depend on its position, so new components go last.
 STREAMS = (
@@ -98,7 +104,9 @@ class IspHost:
         self.store = MaildirStore(workdir / "isp-mail")
         self.accounts = Accounts({sc.subscriber.user: sc.subscriber.password})
         self.ppp_rng = _pyrandom(streams["isp_ppp"])
-        self.stack = NetStack(ISP_ADDR, mtu=_mtu(sc), rng=_pyrandom(streams["isp_tcp"]))
+        self.stack = NetStack(
+            ISP_ADDR, mtu=_mtu(sc), rng=_pyrandom(streams["isp_tcp"]), tcp_options=TCP_1990S
+        )
         self.endpoint = IpEndpoint(self._framing(), self.stack)
         self.endpoint.listen(POP3_PORT, self._pop3_binding)
         self.endpoint.listen(SMTP_PORT, self._smtp_binding)
@@ -349,7 +357,7 @@ class Subscriber:
             )
         else:
             framing = _slip_framing(sc)
-        stack = NetStack(SUBSCRIBER_ADDR, mtu=_mtu(sc), rng=self.tcp_rng)
+        stack = NetStack(SUBSCRIBER_ADDR, mtu=_mtu(sc), rng=self.tcp_rng, tcp_options=TCP_1990S)
         ep = IpEndpoint(framing, stack, capture=self.capture)
         client = Pop3Client(now=env.now)
         st = sc.subscriber.strategy

@@ -297,6 +297,7 @@ class TcpConnection:
         max_retries: int = 12,
         max_syn_retries: int = 6,
         msl: float = 30.0,
+        clock_granularity: float = 0.001,
     ) -> None:
         self.local_addr = local_addr
         self.local_port = local_port
@@ -311,6 +312,9 @@ class TcpConnection:
         self.max_retries = max_retries
         self.max_syn_retries = max_syn_retries
         self.msl = msl
+        # RFC 6298 2.3: RTO = SRTT + max(G, 4*RTTVAR).  A BSD stack of the 1990s
+        # ticked its retransmit timer every 500 ms (tcp_slowtimo): G = 0.5.
+        self.clock_granularity = clock_granularity
         self.state = CLOSED
         self.counters: dict[str, int] = dict.fromkeys(_COUNTER_NAMES, 0)
 
@@ -875,7 +879,7 @@ class TcpConnection:
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
             self.srtt = 0.875 * self.srtt + 0.125 * r
-        self.rto = min(max(self.srtt + max(0.001, 4 * self.rttvar), self.min_rto), self.max_rto)
+        self.rto = min(max(self.srtt + max(self.clock_granularity, 4 * self.rttvar), self.min_rto), self.max_rto)
 
     # --------------------------------------------------------------- timers
 
