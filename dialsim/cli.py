@@ -2,6 +2,7 @@
 
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
     dialsim validate SCENARIO [SCENARIO ...]
+    dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
     dialsim report RESULTS_DIR [--out DIR]
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
@@ -81,6 +82,49 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from dialsim.experiment.sweep import parse_vary, run_sweep, sweep_points
+    from dialsim.scenario.errors import ScenarioError
+
+    sc = _load(args.scenario, seed=args.seed, replications=args.replications)
+    try:
+        varies = [parse_vary(v) for v in args.vary]
+        n_points = len(sweep_points(sc, varies))
+    except ScenarioError as e:
+        print(f"dialsim: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
+    console = Console()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=args.quiet) as progress:
+        task = progress.add_task(f"{sc.name}: sweep points", total=n_points)
+        summary = run_sweep(sc, varies, out, workers=args.workers,
+                            on_point_done=lambda: progress.advance(task))
+    if not args.quiet:
+        table = Table(title=f"{sc.name}: {n_points} point(s) x {sc.replications} replication(s)")
+        keys = summary["varied"]
+        for k in keys:
+            table.add_column(k)
+        for col in ("time to retrieve all (mean)", "goodput B/s (mean)", "lost", "duplicated"):
+            table.add_column(col, justify="right")
+        for p in summary["points"]:
+            m = p["metrics"]
+            t_all = (m.get("time_to_retrieve_all_s") or {}).get("mean")
+            gp = (m.get("goodput_Bps") or {}).get("mean")
+            table.add_row(*[str(p[k]) for k in keys],
+                          "-" if t_all is None else f"{t_all:,.1f} s",
+                          "-" if gp is None else f"{gp:,.0f}",
+                          str(p["messages_lost"]), str(p["messages_duplicated"]))
+        console.print(table)
+        console.print(f"results in [bold]{out}[/bold]")
+    return 0
+
+
 def cmd_validate(args) -> int:
     for path in args.scenarios:
         sc = _load(path)
@@ -130,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--csv", action="store_true", help="also write CSV tables")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser("sweep", help="run a scenario over the product of some keys' values")
+    sw.add_argument("scenario")
+    sw.add_argument("--vary", action="append", required=True, metavar="KEY=V1,V2,...",
+                    help="a dotted scenario key and its values, e.g. link.profile=v22bis,v34")
+    sw.add_argument("--out", help="results directory (default results/<scenario name>-sweep/)")
+    sw.add_argument("--seed", type=int)
+    sw.add_argument("--replications", type=int)
+    sw.add_argument("--workers", type=int, default=1, help="parallel Dask worker processes")
+    sw.add_argument("-q", "--quiet", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
 
     rp = sub.add_parser("report", help="summary and plots from a results folder")
     rp.add_argument("results")

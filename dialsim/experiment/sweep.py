@@ -1,0 +1,185 @@
+"""Parameter sweeps: one scenario, the cartesian product of some of its keys.
+
+    dialsim sweep SCENARIO --vary link.profile=v22bis,v32bis,v34 \
+                           --vary subscriber.strategy.mode=delete,keep [--workers 2]
+
+Every point is the scenario with those keys set (validated exactly as the file
+is, units and all) and runs all its replications with the scenario's seed, so a
+point's tables equal those of ``dialsim run`` on the same settings.  Points are
+independent; with ``--workers N`` they run in parallel as Dask tasks (local
+processes; a ``distributed`` scheduler address works the same way), and the
+result does not depend on the order they finish in.
+
+The sweep's tables are the run tables of every point concatenated, with a
+``point`` column and one column per varied key (named by its dotted path).
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from dialsim.scenario.errors import ScenarioError
+
+
+def parse_vary(spec: str) -> tuple[str, list[Any]]:
+    """``"link.profile=v22bis,v34"`` -> ("link.profile", ["v22bis", "v34"]); values are YAML scalars."""
+    path, sep, values = spec.partition("=")
+    path = path.strip()
+    if not sep or not path or not values.strip():
+        raise ScenarioError(
+            f"(command line): --vary {spec!r}: expected KEY=V1,V2,... (e.g. link.profile=v22bis,v34)"
+        )
+    parsed = []
+    for raw in values.split(","):
+        try:
+            parsed.append(yaml.safe_load(raw.strip()))
+        except yaml.YAMLError:
+            parsed.append(raw.strip())
+    return path, parsed
+
+
+def set_path(sc, path: str, value: Any):
+    """A deep copy of ``sc`` with the dotted key set, validated like the file."""
+    from dialsim.scenario.errors import one_line
+
+    new = sc.model_copy(deep=True)
+    parts = path.split(".")
+    obj = new
+    for i, part in enumerate(parts[:-1]):
+        nxt = getattr(obj, part, None) if part in type(obj).model_fields else None
+        if nxt is None:
+            where = ".".join(parts[: i + 1])
+            raise ScenarioError(
+                f"(command line): --vary {path}: {where} is not a section of this scenario"
+                + (f"; sections here: {', '.join(type(obj).model_fields)}" if hasattr(obj, "model_fields") else "")
+            )
+        obj = nxt
+    last = parts[-1]
+    if last not in type(obj).model_fields:
+        raise ScenarioError(
+            f"(command line): --vary {path}: unknown key {last!r}; accepted keys: "
+            + ", ".join(type(obj).model_fields)
+        )
+    try:
+        setattr(obj, last, value)
+    except Exception as e:  # pydantic.ValidationError
+        raise ScenarioError(f"(command line): --vary {path}={value}: {one_line(e)}") from None
+    new._source_path = sc._source_path
+    new._scenario_text = sc._scenario_text + f"\n# sweep point: {path} = {value!r}\n"
+    return new
+
+
+def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str, Any], Any]]:
+    """Every combination, validated up front (a bad value fails before any run)."""
+    points = []
+    for combo in itertools.product(*(values for _path, values in varies)):
+        point_sc = sc
+        settings = {}
+        for (path, _values), value in zip(varies, combo, strict=True):
+            point_sc = set_path(point_sc, path, value)
+            settings[path] = value
+        points.append((settings, point_sc))
+    return points
+
+
+def _run_point(point_sc, index: int) -> dict[str, pd.DataFrame]:
+    # Runs in a worker process: everything it needs comes in as arguments.
+    from dialsim.experiment.world import run_replication
+    from dialsim.results.tables import build_tables
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"dialsim-sweep{index}-"))
+    try:
+        recs, lost, dup = [], 0, 0
+        for rep in range(point_sc.replications):
+            o = run_replication(point_sc, rep, scratch / f"rep{rep}")
+            recs.append(o.recorder)
+            lost += o.messages_lost
+            dup += o.messages_duplicated
+        tables = build_tables(recs)
+        tables["_extra"] = pd.DataFrame([{"messages_lost": lost, "messages_duplicated": dup}])
+        return tables
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_sweep(
+    sc,
+    varies: list[tuple[str, list[Any]]],
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_point_done: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run every point; write ``out_dir`` (tables with ``point`` + varied columns,
+    ``points.parquet``, ``summary.json``); return the summary."""
+    import dask
+    from dask.callbacks import Callback
+
+    from dialsim.results.summary import summarize
+    from dialsim.results.tables import write_results
+
+    points = sweep_points(sc, varies)
+    tasks = [dask.delayed(_run_point)(psc, i) for i, (_s, psc) in enumerate(points)]
+
+    class _Progress(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if on_point_done is not None and isinstance(key, tuple | str) and "_run_point" in str(key):
+                on_point_done()
+
+    if scheduler is None:
+        scheduler = "processes" if workers > 1 else "synchronous"
+    kwargs = {"scheduler": scheduler}
+    if scheduler == "processes":
+        kwargs["num_workers"] = workers
+    with _Progress():
+        results = dask.compute(*tasks, **kwargs)
+
+    tables: dict[str, list[pd.DataFrame]] = {}
+    summaries = []
+    for i, ((settings, psc), t) in enumerate(zip(points, results, strict=True)):
+        extra = t.pop("_extra").iloc[0].to_dict()
+        s = summarize(t, {**extra, "seed": psc.seed, "replications": psc.replications})
+        summaries.append({"point": i, **{k: _plain(v) for k, v in settings.items()},
+                          "messages_lost": int(extra["messages_lost"]),
+                          "messages_duplicated": int(extra["messages_duplicated"]),
+                          "metrics": s.get("metrics", {})})
+        for name, df in t.items():
+            df = df.copy()
+            df.insert(0, "point", i)
+            for col, (path, value) in enumerate(settings.items(), start=1):
+                df.insert(col, path, str(_plain(value)))
+            tables.setdefault(name, []).append(df)
+    merged = {name: pd.concat(dfs, ignore_index=True) for name, dfs in tables.items()}
+    summary = {
+        "scenario": sc.name,
+        "varied": [p for p, _ in varies],
+        "points": summaries,
+        "messages_lost": sum(p["messages_lost"] for p in summaries),
+        "messages_duplicated": sum(p["messages_duplicated"] for p in summaries),
+    }
+    point_rows = [{"point": p["point"], **{k: str(p[k]) for k in summary["varied"]},
+                   "messages_lost": p["messages_lost"],
+                   "messages_duplicated": p["messages_duplicated"],
+                   **{f"{m}_mean": v.get("mean") for m, v in p["metrics"].items()}}
+                  for p in summaries]
+
+    def add_points(folder: Path) -> None:
+        pd.DataFrame(point_rows).to_parquet(folder / "points.parquet", index=False)
+
+    write_results(out_dir, merged, summary, sc.scenario_text,
+                  {"sweep": [[p, [_plain(v) for v in vs]] for p, vs in varies]},
+                  before_commit=add_points)
+    return summary
+
+
+def _plain(v: Any) -> Any:
+    return v if isinstance(v, int | float | str | bool) or v is None else str(v)
