@@ -37,9 +37,23 @@ def _load(path: str, **overrides):
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
+def _progress(console, quiet: bool):
+    """The progress bar of long commands (rich): what, how far, how long."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )
+
+
 def cmd_run(args) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dialsim.experiment.run import run_scenario
     from dialsim.results.summary import render_summary
@@ -56,15 +70,7 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return EXIT_BAD_INPUT
     console = Console(stderr=False)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=args.quiet,
-    ) as progress:
+    with _progress(console, args.quiet) as progress:
         task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
         result = run_scenario(
             sc,
@@ -84,7 +90,6 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from dialsim.experiment.sweep import parse_vary, run_sweep, sweep_points
@@ -99,9 +104,7 @@ def cmd_sweep(args) -> int:
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
     console = Console()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  disable=args.quiet) as progress:
+    with _progress(console, args.quiet) as progress:
         task = progress.add_task(f"{sc.name}: sweep points", total=n_points)
         summary = run_sweep(sc, varies, out, workers=args.workers,
                             on_point_done=lambda: progress.advance(task))

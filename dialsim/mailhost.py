@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialsim.drivers.sockets import Connection, abort_all, serve
+from dialsim.drivers.sockets import Connection, abort_all, peer_address, serve
 from dialsim.mail.accounts import Accounts, AccountsFileError
 from dialsim.mail.delivery import MaildirDelivery
 from dialsim.mail.maildrop import MaildirStore
@@ -127,15 +127,10 @@ class MailHost:
 
     def is_subscriber(self, peer: object) -> bool:
         """True when ``peer`` is in one of the subscriber networks (may relay)."""
-        host = peer[0] if isinstance(peer, tuple) else peer
-        try:
-            addr = ipaddress.ip_address(str(host).split("%", 1)[0])
-        except ValueError:
-            return False
-        mapped = getattr(addr, "ipv4_mapped", None)
-        if mapped is not None:
-            addr = mapped
-        return any(addr.version == n.version and addr in n for n in self._nets)
+        addr = peer_address(peer)
+        return addr is not None and any(
+            addr.version == n.version and addr in n for n in self._nets
+        )
 
     def pop3_server(self, now: float) -> Pop3Server:
         self.sessions["pop3"] += 1

@@ -35,18 +35,22 @@ READ_SIZE = 65536
 EventCallback = Callable[[Any, object, float], None]  # (machine, event, now)
 
 
-def is_loopback(peer: Any) -> bool:
-    """True when ``peer`` (a peername tuple or a host string) is a loopback address
-    (127.0.0.0/8, ::1, or 127.x mapped into IPv6)."""
+def peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of ``peer`` (a peername tuple or a host string), an
+    IPv4-mapped IPv6 address as its IPv4 address; None if it is not one."""
     host = peer[0] if isinstance(peer, tuple) else peer
     try:
         addr = ipaddress.ip_address(str(host).split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     mapped = getattr(addr, "ipv4_mapped", None)
-    if mapped is not None:
-        addr = mapped
-    return addr.is_loopback
+    return mapped if mapped is not None else addr
+
+
+def is_loopback(peer: Any) -> bool:
+    """True when ``peer`` is a loopback address (127.0.0.0/8, ::1, or 127.x mapped into IPv6)."""
+    addr = peer_address(peer)
+    return addr is not None and addr.is_loopback
 
 
 def _is_close(event: object) -> bool:

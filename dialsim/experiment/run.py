@@ -39,6 +39,35 @@ class RunResult:
     outcomes: list[ReplicationOutcome]
 
 
+def run_replications(
+    sc, *, capture: bool = False, on_replication_done: Callable[[int], None] | None = None
+) -> list[ReplicationOutcome]:
+    """Every replication of ``sc``, each in its own scratch Maildirs (removed after)."""
+    outcomes: list[ReplicationOutcome] = []
+    scratch = Path(tempfile.mkdtemp(prefix="dialsim-"))
+    try:
+        for rep in range(sc.replications):
+            outcomes.append(run_replication(sc, rep, scratch / f"rep{rep}", capture=capture))
+            if on_replication_done is not None:
+                on_replication_done(rep)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return outcomes
+
+
+def outcome_totals(sc, outcomes: list[ReplicationOutcome]) -> dict:
+    """What the tables cannot say on their own: mail lost and duplicated, seeds."""
+    return {
+        "messages_lost": sum(o.messages_lost for o in outcomes),
+        "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
+        "messages_stored": sum(len(o.stored) for o in outcomes),
+        "seed": sc.seed,
+        "replications": sc.replications,
+        "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
+        "scenario": sc.name,
+    }
+
+
 def run_scenario(
     sc,
     out_dir: Path,
@@ -48,25 +77,9 @@ def run_scenario(
     on_replication_done: Callable[[int], None] | None = None,
     argv: list[str] | None = None,
 ) -> RunResult:
-    outcomes: list[ReplicationOutcome] = []
-    scratch = Path(tempfile.mkdtemp(prefix="dialsim-"))
-    try:
-        for rep in range(sc.replications):
-            outcomes.append(run_replication(sc, rep, scratch / f"rep{rep}", capture=pcap))
-            if on_replication_done is not None:
-                on_replication_done(rep)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    outcomes = run_replications(sc, capture=pcap, on_replication_done=on_replication_done)
     tables = build_tables([o.recorder for o in outcomes])
-    extra = {
-        "messages_lost": sum(o.messages_lost for o in outcomes),
-        "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
-        "messages_stored": sum(len(o.stored) for o in outcomes),
-        "seed": sc.seed,
-        "replications": sc.replications,
-        "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
-        "scenario": sc.name,
-    }
+    extra = outcome_totals(sc, outcomes)
     summary = summarize(tables, extra)
     meta = {
         "dialsim_version": dialsim.__version__,

@@ -17,8 +17,6 @@ The sweep's tables are the run tables of every point concatenated, with a
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,24 +88,13 @@ def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str
     return points
 
 
-def _run_point(point_sc, index: int) -> dict[str, pd.DataFrame]:
+def _run_point(point_sc) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     # Runs in a worker process: everything it needs comes in as arguments.
-    from dialsim.experiment.world import run_replication
+    from dialsim.experiment.run import outcome_totals, run_replications
     from dialsim.results.tables import build_tables
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"dialsim-sweep{index}-"))
-    try:
-        recs, lost, dup = [], 0, 0
-        for rep in range(point_sc.replications):
-            o = run_replication(point_sc, rep, scratch / f"rep{rep}")
-            recs.append(o.recorder)
-            lost += o.messages_lost
-            dup += o.messages_duplicated
-        tables = build_tables(recs)
-        tables["_extra"] = pd.DataFrame([{"messages_lost": lost, "messages_duplicated": dup}])
-        return tables
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    outcomes = run_replications(point_sc)
+    return build_tables([o.recorder for o in outcomes]), outcome_totals(point_sc, outcomes)
 
 
 def run_sweep(
@@ -128,7 +115,7 @@ def run_sweep(
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
-    tasks = [dask.delayed(_run_point)(psc, i) for i, (_s, psc) in enumerate(points)]
+    tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
 
     class _Progress(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
@@ -145,9 +132,8 @@ def run_sweep(
 
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
-    for i, ((settings, psc), t) in enumerate(zip(points, results, strict=True)):
-        extra = t.pop("_extra").iloc[0].to_dict()
-        s = summarize(t, {**extra, "seed": psc.seed, "replications": psc.replications})
+    for i, ((settings, _psc), (t, extra)) in enumerate(zip(points, results, strict=True)):
+        s = summarize(t, extra)
         summaries.append({"point": i, **{k: _plain(v) for k, v in settings.items()},
                           "messages_lost": int(extra["messages_lost"]),
                           "messages_duplicated": int(extra["messages_duplicated"]),

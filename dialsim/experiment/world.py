@@ -391,8 +391,6 @@ class Subscriber:
                 )
                 if ev.verb in ("PASS", "APOP") and ev.ok:
                     row["t_logged_in_s"] = now
-                if ev.verb == "RETR" and ev.ok and ev.body is not None:
-                    pass
             before = len(retrieval.retrieved)
             retrieval.on_event(ev, now)
             for uidl, _n, data, t_done in retrieval.retrieved[before:]:
@@ -542,9 +540,6 @@ class Subscriber:
         self.rec.session(**row)
         # A wrong password will not get better by redialling.
         return reason in ("quit", "auth", "ppp_auth_failed")
-
-    # login_delay: the server said when to come back; redialling sooner is futile,
-    # the redial delay of the scenario decides.
 
     def _keep(self, uidl, data: bytes, t_done: float) -> None:
         # Keyed by content: a client that does not track UIDLs cannot tell a

@@ -31,7 +31,7 @@ import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from dialsim.mail.maildrop import _ensure_maildir, _fsync_dir, unique_name
+from dialsim.mail.maildrop import _ensure_maildir, _fsync_dir, unique_name, write_synced
 
 __all__ = ["MaildirDelivery", "read_queued", "OUTBOUND"]
 
@@ -137,15 +137,8 @@ class MaildirDelivery:
                 _ensure_maildir(folder)
                 name = self._unique()
                 tmp = folder / "tmp" / name
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                write_synced(tmp, content)
                 written.append((tmp, folder / "new" / name))
-                try:
-                    view = memoryview(content)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
         except BaseException:
             for tmp, _ in written:
                 try:

@@ -112,6 +112,23 @@ def sim_name(t: float, seq: int, host: str = "sim") -> str:
     return f"{sec}.M{usec}P0Q{seq}.{host}"
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist), write all of ``data`` and fsync it;
+    on failure after creating it, remove it again."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
     """Write one message into Maildir ``folder``: tmp/, fsync, rename to new/, fsync new/.
 
@@ -123,15 +140,8 @@ def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
     _ensure_maildir(folder)
     name = name or unique_name()
     tmp = folder / "tmp" / name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_synced(tmp, data)
         os.rename(tmp, folder / "new" / name)
     except BaseException:
         try:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dialsim.proto import vj as vjmod
+
 END = 0xC0
 ESC = 0xDB
 ESC_END = 0xDC
@@ -151,18 +153,15 @@ class SlipLink:
         self._events: list = []
         self.counters = SlipCounters()
         if vj:
-            from dialsim.proto import vj as _vj
-
-            self._vjmod = _vj
-            self._compressor = _vj.VjCompressor(slots=vj_slots)
-            self._decompressor = _vj.VjDecompressor(slots=vj_slots)
+            self._compressor = vjmod.VjCompressor(slots=vj_slots)
+            self._decompressor = vjmod.VjDecompressor(slots=vj_slots)
 
     # -- sending
     def send_ip(self, packet: bytes, now: float = 0.0) -> None:
         if self.vj:
             kind_code, data = self._compressor.compress(packet)
-            frame = self._vjmod.cslip_encode(kind_code, data)
-            kind = _kind_name(self._vjmod, kind_code)
+            frame = vjmod.cslip_encode(kind_code, data)
+            kind = vjmod.KIND_NAMES[kind_code]
         else:
             frame, kind = packet, "ip"
         wire = slip_encode(frame)
@@ -188,9 +187,9 @@ class SlipLink:
             c.frames_received += 1
             c.octets_frame_received += len(frame)
             if self.vj:
-                kind_code, body = self._vjmod.cslip_decode(frame)
+                kind_code, body = vjmod.cslip_decode(frame)
                 packet = self._decompressor.decompress(kind_code, body)
-                kind = _kind_name(self._vjmod, kind_code)
+                kind = vjmod.KIND_NAMES.get(kind_code, "error")
             else:
                 packet, kind = frame, "ip"
             self._events.append(FrameReceived(frame, wire_len, kind))
@@ -209,13 +208,3 @@ class SlipLink:
 
     def on_timer(self, now: float) -> None:
         return None
-
-
-def _kind_name(vjmod, code) -> str:
-    if code == vjmod.TYPE_IP:
-        return "ip"
-    if code == vjmod.TYPE_UNCOMPRESSED_TCP:
-        return "uncompressed_tcp"
-    if code == vjmod.TYPE_COMPRESSED_TCP:
-        return "compressed_tcp"
-    return "error"
