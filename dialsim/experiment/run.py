@@ -8,7 +8,6 @@ and give the same tables.
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import tempfile
@@ -21,14 +20,7 @@ from dialsim.experiment.capture import capture_name, write_capture
 from dialsim.experiment.world import ReplicationOutcome, run_replication
 from dialsim.results.summary import summarize
 from dialsim.results.tables import build_tables, write_results
-
-
-def mask_secret(text: str, secret: str) -> str:
-    """The scenario as run, without the subscriber's password (results are shared;
-    passwords never go into them)."""
-    if not secret:
-        return text
-    return re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", "****", text)
+from dialsim.scenario.load import masked_text
 
 
 @dataclass
@@ -61,6 +53,12 @@ def outcome_totals(sc, outcomes: list[ReplicationOutcome]) -> dict:
         "messages_lost": sum(o.messages_lost for o in outcomes),
         "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
         "messages_stored": sum(len(o.stored) for o in outcomes),
+        # Mail stored at the ISP and never retrieved intact: "time to retrieve all"
+        # is undefined for such a replication.
+        "messages_unretrieved_per_replication": {
+            i: sum(1 for sha in o.stored if sha not in o.retrieved_count)
+            for i, o in enumerate(outcomes)
+        },
         "seed": sc.seed,
         "replications": sc.replications,
         "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
@@ -96,7 +94,7 @@ def run_scenario(
                               secret=sc.subscriber.password)
 
     # Captures go into the results folder before it is renamed into place.
-    write_results(out_dir, tables, summary, mask_secret(sc.scenario_text, sc.subscriber.password),
+    write_results(out_dir, tables, summary, masked_text(sc),
                   meta, csv=csv,
                   before_commit=write_captures if pcap else None)
     return RunResult(out_dir, tables, summary, outcomes)

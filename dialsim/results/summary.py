@@ -11,8 +11,8 @@ e.g. no call ever connected).  Definitions (times in seconds, from the tables):
 - ``login_time_s``: mean of ``t_logged_in_s - t_connect_s`` over logged-in sessions;
 - ``online_time_s``: sum of ``t_end_s - t_connect_s`` over connected sessions;
 - ``time_to_retrieve_all_s``: ``t_retrieved_s`` of the last first-time retrieval;
-  NaN when nothing was retrieved, or when ``extra["messages_stored_per_replication"]``
-  says more messages were waiting than were retrieved;
+  NaN when nothing was retrieved, or when ``extra["messages_unretrieved_per_replication"]``
+  says mail stored at the ISP was never retrieved (then not all mail was);
 - ``messages_retrieved`` / ``messages_duplicated``: rows of ``messages`` without /
   with ``duplicate``;
 - ``octets_retrieved``, ``line_bytes_down``, ``line_bytes_up``: sums over sessions;
@@ -62,7 +62,8 @@ def _mean(s: pd.Series) -> float:
 
 
 def per_replication_metrics(
-    tables: Mapping[str, pd.DataFrame], replications: list[int], stored: Mapping[int, int] | None = None
+    tables: Mapping[str, pd.DataFrame], replications: list[int],
+    unretrieved: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """One row per replication, one column per metric in :data:`METRICS`."""
     sessions = tables["sessions"]
@@ -78,7 +79,7 @@ def per_replication_metrics(
         first_time = m[~m["duplicate"]]
         octets = float(s["octets_retrieved"].sum())
         t_all = float(first_time["t_retrieved_s"].max()) if len(first_time) else NAN
-        if stored is not None and rep in stored and len(first_time) < int(stored[rep]):
+        if unretrieved is not None and unretrieved.get(rep, 0) > 0:
             t_all = NAN
         rows.append(
             {
@@ -120,7 +121,7 @@ def _stats(values: pd.Series) -> dict[str, float | int | None]:
 def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | None = None) -> dict:
     """The ``summary.json`` content.  ``extra`` keys are copied to the top level;
     recognised: ``replications`` (count), ``seeds``, ``scenario``, ``messages_lost``,
-    ``messages_duplicated``, ``messages_stored_per_replication`` ({rep: n})."""
+    ``messages_duplicated``, ``messages_unretrieved_per_replication`` ({rep: n})."""
     import dialsim
 
     extra = dict(extra or {})
@@ -129,9 +130,9 @@ def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | Non
         reps = sorted(set(range(int(extra["replications"]))) | present)
     else:
         reps = sorted(present)
-    stored_raw = extra.get("messages_stored_per_replication")
-    stored = {int(k): int(v) for k, v in stored_raw.items()} if stored_raw else None
-    per = per_replication_metrics(tables, reps, stored)
+    left = extra.get("messages_unretrieved_per_replication")
+    unretrieved = {int(k): int(v) for k, v in left.items()} if left is not None else None
+    per = per_replication_metrics(tables, reps, unretrieved)
     dup_in_tables = int(tables["messages"]["duplicate"].sum())
     summary: dict[str, Any] = {
         "dialsim_version": dialsim.__version__,

@@ -197,7 +197,7 @@ def test_per_replication_metrics_by_hand():
 
 def test_time_to_all_is_undefined_when_mail_was_left():
     t = build_tables(hand_made())
-    per = per_replication_metrics(t, [0, 1], stored={0: 4, 1: 5}).set_index("replication")
+    per = per_replication_metrics(t, [0, 1], unretrieved={0: 0, 1: 1}).set_index("replication")
     assert per.loc[0, "time_to_retrieve_all_s"] == 310.0
     assert math.isnan(per.loc[1, "time_to_retrieve_all_s"])
 
