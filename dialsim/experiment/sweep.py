@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from dialsim.scenario.errors import ScenarioError
+from dialsim.scenario.load import masked_text
 
 
 def parse_vary(spec: str) -> tuple[str, list[Any]]:
@@ -44,47 +45,15 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
     return path, parsed
 
 
-def set_path(sc, path: str, value: Any):
-    """A deep copy of ``sc`` with the dotted key set, validated like the file."""
-    from dialsim.scenario.errors import one_line
-
-    new = sc.model_copy(deep=True)
-    parts = path.split(".")
-    obj = new
-    for i, part in enumerate(parts[:-1]):
-        nxt = getattr(obj, part, None) if part in type(obj).model_fields else None
-        if nxt is None:
-            where = ".".join(parts[: i + 1])
-            raise ScenarioError(
-                f"(command line): --vary {path}: {where} is not a section of this scenario"
-                + (f"; sections here: {', '.join(type(obj).model_fields)}" if hasattr(obj, "model_fields") else "")
-            )
-        obj = nxt
-    last = parts[-1]
-    if last not in type(obj).model_fields:
-        raise ScenarioError(
-            f"(command line): --vary {path}: unknown key {last!r}; accepted keys: "
-            + ", ".join(type(obj).model_fields)
-        )
-    try:
-        setattr(obj, last, value)
-    except Exception as e:  # pydantic.ValidationError
-        raise ScenarioError(f"(command line): --vary {path}={value}: {one_line(e)}") from None
-    new._source_path = sc._source_path
-    new._scenario_text = sc._scenario_text + f"\n# sweep point: {path} = {value!r}\n"
-    return new
-
-
 def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str, Any], Any]]:
-    """Every combination, validated up front (a bad value fails before any run)."""
+    """Every combination as (settings, scenario), each validated exactly as the file
+    is, cross-field checks included, before anything runs: a bad point raises a
+    one-line :class:`ScenarioError` naming the point and the field."""
     points = []
-    for combo in itertools.product(*(values for _path, values in varies)):
-        point_sc = sc
-        settings = {}
-        for (path, _values), value in zip(varies, combo, strict=True):
-            point_sc = set_path(point_sc, path, value)
-            settings[path] = value
-        points.append((settings, point_sc))
+    for i, combo in enumerate(itertools.product(*(values for _path, values in varies))):
+        settings = {path: value for (path, _values), value in zip(varies, combo, strict=True)}
+        shown = ", ".join(f"{k}={_plain(v)}" for k, v in settings.items())
+        points.append((settings, sc.with_overrides(settings, origin=f"sweep point {i} ({shown})")))
     return points
 
 
@@ -161,7 +130,7 @@ def run_sweep(
     def add_points(folder: Path) -> None:
         pd.DataFrame(point_rows).to_parquet(folder / "points.parquet", index=False)
 
-    write_results(out_dir, merged, summary, sc.scenario_text,
+    write_results(out_dir, merged, summary, masked_text(sc),
                   {"sweep": [[p, [_plain(v) for v in vs]] for p, vs in varies]},
                   before_commit=add_points)
     return summary

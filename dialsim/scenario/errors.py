@@ -7,6 +7,7 @@ itself, so the messages cannot drift from the models.
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ScenarioError", "describe_error", "field_path", "one_line"]
+__all__ = ["ScenarioError", "describe_error", "field_path", "model_keys", "one_line", "unknown_key"]
 
 
 class ScenarioError(Exception):
@@ -83,7 +84,7 @@ def _annotation_at(root: type[BaseModel], loc: Sequence[Any]) -> tuple[Any, Any]
     return tp, meta
 
 
-def _model_keys(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+def model_keys(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     tp, _ = _annotation_at(root, loc)
     tp = _strip_optional(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -146,6 +147,14 @@ _EXPECTED = {
 }
 
 
+def unknown_key(key: str, accepted: Sequence[str], what: str = "key") -> str:
+    """``unknown key; did you mean connect_rate? accepted keys: ...`` (the nearest
+    accepted name, when one is close enough to be a typo)."""
+    near = difflib.get_close_matches(key, list(accepted), n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return f"unknown {what}; {hint}accepted {what}s: " + ", ".join(accepted)
+
+
 def describe_error(err: dict[str, Any], root: type[BaseModel]) -> tuple[tuple[Any, ...], str]:
     """(loc, "problem; accepted") for one entry of ``ValidationError.errors()``."""
     loc = tuple(err.get("loc", ()))
@@ -154,8 +163,8 @@ def describe_error(err: dict[str, Any], root: type[BaseModel]) -> tuple[tuple[An
     ctx = err.get("ctx") or {}
     tp, meta = _annotation_at(root, loc)
     if kind == "extra_forbidden":
-        keys = _model_keys(root, loc[:-1])
-        return loc, "unknown key; accepted keys: " + ", ".join(keys)
+        keys = model_keys(root, loc[:-1])
+        return loc, unknown_key(str(loc[-1]) if loc else "", keys)
     if kind == "missing":
         return loc, "missing required key; expected " + _describe(tp, meta)
     if kind in ("literal_error", "enum"):

@@ -11,16 +11,31 @@ resolve to the last one, are refused.
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from dialsim.scenario.errors import ScenarioError, field_path, one_line
+from dialsim.scenario.errors import (
+    ScenarioError,
+    describe_error,
+    field_path,
+    model_keys,
+    unknown_key,
+)
 from dialsim.scenario.schema import Scenario
 
-__all__ = ["LineLoader", "ScenarioError", "load_scenario", "scenario_from_text"]
+__all__ = [
+    "LineLoader",
+    "ScenarioError",
+    "apply_overrides",
+    "load_scenario",
+    "masked_text",
+    "scenario_from_text",
+]
 
 Path_ = tuple[Any, ...]
 
@@ -114,28 +129,105 @@ def scenario_from_text(text: str, path: str | Path = "<scenario>") -> Scenario:
         )
     if data.get("name") is None:
         data["name"] = path.stem
+    source = path.resolve() if path.name != "<scenario>" else None
+    return _validated(data, loader.lines, text, where, source, {}, "")
+
+
+def _validated(data: dict, lines: dict, text: str, where: str, source: Path | None,
+               overrides: dict[str, Any], origin: str) -> Scenario:
+    """The one validation of a scenario mapping, for a file and for overrides alike.
+
+    An error on a key that ``overrides`` set is blamed on ``origin``; any other
+    (say a connect rate in the file that an overridden profile cannot reach) on
+    its line in the file, naming ``origin`` too.
+    """
+    def line_of(loc: Path_) -> int:
+        return _line_for(lines, loc)
+
+    def fail(loc: Path_, problem: str) -> ScenarioError:
+        fp = field_path(loc)
+        mine = [k for k in overrides if fp == k or fp.startswith(k + ".") or k.startswith(fp + ".")]
+        if mine:
+            return ScenarioError(f"{origin}: {fp}: {problem}", field=fp, problem=problem)
+        line = line_of(loc)
+        via = f" {origin}:" if origin else ""
+        return ScenarioError(f"{where}:{line}:{via} {fp}: {problem}", file=where, line=line,
+                             field=fp, problem=problem)
+
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
-        text_ = one_line(e, Scenario, lambda loc: _line_for(loader.lines, loc))
-        line_s, fp, problem = text_.split(": ", 2)
-        raise ScenarioError(
-            f"{where}:{text_}", file=where, line=int(line_s), field=fp, problem=problem
-        ) from None
-    sc._scenario_text = text
-    sc._source_path = path.resolve() if path.name != "<scenario>" else None
+        loc, problem = min((describe_error(err, Scenario) for err in e.errors()),
+                           key=lambda d: line_of(d[0]))
+        raise fail(loc, problem) from None
+    sc._data = data
+    sc._lines = lines
+    sc._overrides = dict(overrides)
+    sc._source_path = source
+    sc._scenario_text = text if not overrides else _text_as_run(data, overrides)
     md_path = sc.isp.maildrop.path
     if md_path is not None and not (sc.source_dir / md_path).exists():
-        loc = ("isp", "maildrop", "path")
-        line = _line_for(loader.lines, loc)
-        raise ScenarioError(
-            f"{where}:{line}: isp.maildrop.path: no such Maildir or mbox {md_path!r}; "
-            "give a path relative to the scenario file",
-            file=where,
-            line=line,
-            field="isp.maildrop.path",
-        )
+        raise fail(("isp", "maildrop", "path"),
+                   f"no such Maildir or mbox {md_path!r}; give a path relative to the scenario file")
     return sc
+
+
+def _text_as_run(data: dict, overrides: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    head = f"# scenario as run, with {shown}\n" if overrides else ""
+    return head + yaml.safe_dump(data, sort_keys=False)
+
+
+def _set_in(data: dict, path: str, value: Any, origin: str) -> None:
+    """Set a dotted key in the raw mapping, refusing a key the schema does not have."""
+    parts = path.split(".")
+    node = data
+    for i, part in enumerate(parts):
+        keys = model_keys(Scenario, tuple(parts[:i]))
+        if part not in keys:
+            where = ".".join(parts[: i + 1])
+            if i < len(parts) - 1 or not keys:
+                raise ScenarioError(f"{origin}: {path}: {where} is not a section of this "
+                                    f"scenario; {unknown_key(part, keys, 'section')}")
+            raise ScenarioError(f"{origin}: {path}: {unknown_key(part, keys)}")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+
+
+def apply_overrides(sc: Scenario, overrides: dict[str, Any], origin: str) -> Scenario:
+    """``sc`` with dotted keys set as the file would set them, validated exactly as the file."""
+    data = copy.deepcopy(sc._data)
+    for path, value in overrides.items():
+        _set_in(data, path, value, origin)
+    where = str(sc.source_path) if sc.source_path is not None else "<scenario>"
+    return _validated(data, sc._lines, sc._scenario_text, where, sc.source_path,
+                      {**sc._overrides, **overrides}, origin)
+
+
+def masked_text(sc: Scenario) -> str:
+    """The scenario as run with the subscriber's password masked, as valid YAML that
+    ``dialsim validate`` accepts and that re-runs to the same tables: the mask has the
+    password's length (PAP, CHAP and POP3 carry the same octet counts).  The file's
+    own text (comments and all) is kept when nothing overrode it."""
+    mask = "*" * len(sc.subscriber.password)
+    line = sc._lines.get(("subscriber", "password"))
+    if not sc._overrides and line is not None:
+        expected = yaml.safe_load(sc.scenario_text)
+        expected["subscriber"]["password"] = mask
+        rows = sc.scenario_text.split("\n")
+        rows[line - 1] = re.sub(r"(password\s*:\s*).*$", rf"\g<1>'{mask}'", rows[line - 1], count=1)
+        candidate = "\n".join(rows)
+        if yaml.safe_load(candidate) == expected:
+            return candidate
+    data = copy.deepcopy(sc._data)
+    data["subscriber"]["password"] = mask
+    return "# password masked (same length)\n" + _text_as_run(data, sc._overrides)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -270,6 +270,9 @@ class Scenario(Section):
 
     _scenario_text: str = PrivateAttr("")
     _source_path: Path | None = PrivateAttr(None)
+    _data: dict = PrivateAttr(default_factory=dict)  # the mapping as read (human units)
+    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line in the file
+    _overrides: dict = PrivateAttr(default_factory=dict)
 
     @property
     def scenario_text(self) -> str:
@@ -284,45 +287,23 @@ class Scenario(Section):
     def source_dir(self) -> Path:
         return self._source_path.parent if self._source_path is not None else Path.cwd()
 
-    def with_overrides(self, **overrides: Any) -> Scenario:
-        """A copy with top-level keys replaced (``seed=``, ``replications=``, ...), validated.
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The dotted keys set on top of the file (command line, sweep point), in order."""
+        return dict(self._overrides)
 
-        Raises :class:`dialsim.scenario.errors.ScenarioError` with a one-line message
-        for a bad value.  ``scenario_text`` is rewritten so it stays the scenario as run.
+    def with_overrides(
+        self, overrides: dict[str, Any] | None = None, /, *, origin: str = "(command line)",
+        **top_level: Any,
+    ) -> Scenario:
+        """A copy with keys replaced, validated exactly as the file is (units, every
+        cross-field check), e.g. ``with_overrides(seed=9)`` or
+        ``with_overrides({"link.profile": "v22bis"}, origin="sweep point 1")``.
+
+        Values are what the file would hold ("28.8k", "45 s").  Raises
+        :class:`dialsim.scenario.errors.ScenarioError` with one line naming
+        ``origin`` and the field.  ``scenario_text`` becomes the scenario as run.
         """
-        from dialsim.scenario.errors import ScenarioError, one_line
+        from dialsim.scenario.load import apply_overrides
 
-        # Assign field by field on a deep copy: validate_assignment checks each new
-        # value, and the untouched, already-converted values are not re-parsed
-        # (a rate in events/s would not pass the "6 /h" parser again).
-        new = self.model_copy(deep=True)
-        for key, value in overrides.items():
-            if key not in type(self).model_fields:
-                raise ScenarioError(
-                    f"(command line): {key}: unknown key; accepted keys: "
-                    + ", ".join(type(self).model_fields)
-                )
-            try:
-                setattr(new, key, value)
-            except Exception as e:  # pydantic.ValidationError
-                raise ScenarioError(f"(command line): {one_line(e)}") from None
-        new._source_path = self._source_path
-        new._scenario_text = _override_text(self._scenario_text, overrides)
-        return new
-
-
-def _override_text(text: str, overrides: dict[str, Any]) -> str:
-    """Replace top-level ``key: value`` lines in the YAML text, or append them."""
-    import re
-
-    import yaml
-
-    for key, value in overrides.items():
-        rendered = yaml.safe_dump({key: value}, default_flow_style=True).strip()[1:-1]
-        line = f"{rendered}  # set on the command line"
-        pattern = re.compile(rf"^{re.escape(key)}\s*:.*$", re.MULTILINE)
-        if pattern.search(text):
-            text = pattern.sub(lambda _m, line=line: line, text, count=1)
-        else:
-            text = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
-    return text
+        return apply_overrides(self, {**(overrides or {}), **top_level}, origin)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from dialsim.experiment.run import run_scenario
-from dialsim.experiment.sweep import parse_vary, run_sweep, set_path
+from dialsim.experiment.sweep import parse_vary, run_sweep
 from dialsim.results.tables import read_tables
 from dialsim.scenario.load import load_scenario
 
@@ -30,21 +30,23 @@ def test_sweep_points_equal_runs_and_parallel_equals_serial(tmp_path):
     points = pd.read_parquet(tmp_path / "serial" / "points.parquet")
     assert list(points["link.profile"]) == ["v22bis", "v22bis", "v32bis", "v32bis"]
     # Point 2 is v32bis + delete: the same tables as a plain run of that scenario.
-    single = run_scenario(set_path(set_path(sc, "link.profile", "v32bis"),
-                                   "subscriber.strategy.mode", "delete"), tmp_path / "one").tables
+    single = run_scenario(sc.with_overrides({"link.profile": "v32bis",
+                                             "subscriber.strategy.mode": "delete"}),
+                          tmp_path / "one").tables
     got = a["sessions"][a["sessions"]["point"] == 2].drop(
         columns=["point", "link.profile", "subscriber.strategy.mode"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, single["sessions"], check_dtype=False)
 
 
 def test_sweep_units_are_parsed_like_the_file(tmp_path):
-    sc = set_path(_sc(), "link.connect_rate", "1200")
+    sc = _sc().with_overrides({"link.connect_rate": "1200"})
     assert sc.link.connect_rate == 1200.0
-    assert set_path(_sc(), "link.carrier_loss", {"at": ["30 s"]}).link.carrier_loss.at == [30.0]
+    sc = _sc().with_overrides({"link.carrier_loss": {"at": ["30 s"]}})
+    assert sc.link.carrier_loss.at == [30.0]
 
 
 def test_cli_bad_vary_one_line(tmp_path):
-    for spec, expect in [("link.profle=v34", "unknown key 'profle'"),
+    for spec, expect in [("link.profle=v34", "link.profle: unknown key; did you mean profile?"),
                          ("link.profile=v99", "link.profile"),
                          ("nolink.x=1", "not a section"),
                          ("link.profile", "expected KEY=V1,V2")]:

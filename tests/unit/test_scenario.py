@@ -182,7 +182,7 @@ def test_with_overrides_rejects_bad_values(tmp_path):
     with pytest.raises(ScenarioError) as e:
         sc.with_overrides(replications=0)
     assert str(e.value) == "(command line): replications: bad value 0; must be >= 1"
-    with pytest.raises(ScenarioError, match=r"seeds: unknown key; accepted keys: name, "):
+    with pytest.raises(ScenarioError, match=r"seeds: unknown key; did you mean seed\? accepted keys: name, "):
         sc.with_overrides(seeds=3)
 
 
@@ -210,7 +210,7 @@ LINK_KEYS = (
     [
         pytest.param(
             MINIMAL + "link:\n  profle: v34\n",
-            f":8: link.profle: unknown key; accepted keys: {LINK_KEYS}",
+            f":8: link.profle: unknown key; did you mean profile? accepted keys: {LINK_KEYS}",
             id="unknown-key-nested",
         ),
         pytest.param(
