@@ -31,7 +31,6 @@ __all__ = [
     "SLIP_TYPE_UNCOMPRESSED_TCP",
     "PcapWriter",
     "ppp_record",
-    "read_pcap",
     "slip_record",
 ]
 
@@ -105,22 +104,6 @@ class PcapWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def read_pcap(path: str | Path) -> tuple[int, list[tuple[float, bytes]]]:
-    """(linktype, [(time, record data), ...]) of a classic little-endian pcap file."""
-    raw = Path(path).read_bytes()
-    magic, _vmaj, _vmin, _tz, _sig, _snap, linktype = _GLOBAL.unpack_from(raw, 0)
-    if magic != _MAGIC:
-        raise ValueError("not a little-endian microsecond pcap file")
-    out = []
-    pos = _GLOBAL.size
-    while pos + _RECORD.size <= len(raw):
-        sec, usec, caplen, _orig = _RECORD.unpack_from(raw, pos)
-        pos += _RECORD.size
-        out.append((sec + usec / 1e6, raw[pos : pos + caplen]))
-        pos += caplen
-    return linktype, out
 
 
 # -- pcapng with per-packet direction (for SLIP and CSLIP) ------------------
