@@ -30,7 +30,7 @@ import simpy
 from dialsim.link.pipeline import Delivery, Direction, DirectionConfig
 from dialsim.link.profiles import DialTiming, ModemProfile, get_profile
 
-__all__ = ["Call", "DialResult", "LinkConfig", "Port", "dial"]
+__all__ = ["Call", "DialResult", "LinkConfig", "Port", "connected_call", "dial"]
 
 OnEvent = Callable[[float, str, str], None]
 
@@ -331,3 +331,18 @@ def dial(env: simpy.Environment, cfg: LinkConfig, rng: np.random.Generator, on_e
     rate_txt = _fmt_rate(down) if down == up else f"{_fmt_rate(down)}/{_fmt_rate(up)}"
     on_event(env.now, "connect", f"CONNECT {rate_txt}{suffix}")
     return DialResult("connect", call, t_dial, env.now, down, up)
+
+
+def connected_call(
+    env: simpy.Environment, cfg: LinkConfig, rng: np.random.Generator,
+    on_event: OnEvent | None = None,
+) -> Call:
+    """A call that is up at ``env.now`` without dialing (a leased line, a test bench):
+    the rates are ``cfg.connect_rate_bps`` or drawn as :func:`dial` would."""
+    profile = get_profile(cfg.profile)
+    streams = dict(zip(STREAM_NAMES, rng.spawn(len(STREAM_NAMES)), strict=True))
+    if cfg.connect_rate_bps is None:
+        down, up = profile.draw_rates(streams["rate"])
+    else:
+        down, up = profile.fixed_rates(float(cfg.connect_rate_bps))
+    return Call(env, cfg, profile, down, up, streams, on_event or (lambda _t, _e, _d: None))
