@@ -137,3 +137,28 @@ class FdStream:
         if self._writing:
             loop.remove_writer(self.fd)
 
+
+
+def attach_port(clock: WallClock, port, fd: int, on_close: Callable[[], None] | None = None,
+                on_delivery: Callable[[float, bytes], None] | None = None) -> FdStream:
+    """A program on ``fd`` becomes the DTE of ``port`` (a :class:`~dialsim.link.call.Port`)
+    for the rest of the call: what it writes goes into the modem, what the line
+    delivers is written to it at the delivery time.  ``on_delivery(t, data)`` sees
+    each delivery as it is released."""
+    stream = FdStream(clock, fd, port.write, on_close)
+    env = clock.env
+
+    def deliveries():
+        ended = port.call.carrier_lost
+        while not ended.triggered:
+            get = port.read()
+            yield get | ended
+            if not get.triggered:
+                get.cancel()
+                break
+            if on_delivery is not None:
+                on_delivery(env.now, get.value)
+            stream.write(get.value)
+
+    env.process(deliveries())
+    return stream

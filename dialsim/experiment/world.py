@@ -30,6 +30,7 @@ from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost, TerminalServer
 from dialsim.link import call as linkcall
+from dialsim.link.profiles import DialTiming
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.delivery import MaildirDelivery, read_queued
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name, to_crlf
@@ -266,6 +267,14 @@ def _link_config(sc):
         phone_number=lk.phone_number,
         carrier_loss_at=list(lk.carrier_loss.at) if lk.carrier_loss else [],
         carrier_loss_mtbf_s=lk.carrier_loss.mean_time_between if lk.carrier_loss else None,
+        timing=DialTiming(
+            dial_tone_wait_s=lk.dial.dial_tone_wait,
+            dtmf_tone_s=lk.dial.dtmf_tone,
+            carrier_wait_s=lk.dial.carrier_wait,
+            answer_after_rings=lk.dial.answer_after_rings,
+            post_dial_delay_s=tuple(lk.dial.post_dial_delay),
+        ),
+        handshake_s=lk.handshake,
     )
 
 

@@ -54,6 +54,7 @@ class LinkConfig:
     training_failure_probability: float = 0.0
     tx_buffer_bytes: int | None = None  # None: the profile's
     timing: DialTiming = field(default_factory=DialTiming)
+    handshake_s: float | None = None  # None: drawn from the profile's range
 
     def __post_init__(self) -> None:
         get_profile(self.profile)
@@ -311,7 +312,9 @@ def dial(env: simpy.Environment, cfg: LinkConfig, rng: np.random.Generator, on_e
         return DialResult("no_answer", None, t_dial, None, None, None)
 
     on_event(env.now, "answer", f"after {ring} rings")
-    handshake = profile.draw_handshake(streams["handshake"])
+    handshake = profile.draw_handshake(streams["handshake"])  # drawn always: fixed stream use
+    if cfg.handshake_s is not None:
+        handshake = cfg.handshake_s
     if cfg.connect_rate_bps is None:
         down, up = profile.draw_rates(streams["rate"])
     else:

@@ -211,23 +211,35 @@ def apply_overrides(sc: Scenario, overrides: dict[str, Any], origin: str) -> Sce
 
 
 def masked_text(sc: Scenario) -> str:
-    """The scenario as run with the subscriber's password masked, as valid YAML that
-    ``dialsim validate`` accepts and that re-runs to the same tables: the mask has the
-    password's length (PAP, CHAP and POP3 carry the same octet counts).  The file's
-    own text (comments and all) is kept when nothing overrode it."""
-    mask = "*" * len(sc.subscriber.password)
+    """The scenario as run with the subscriber's password masked wherever it appears
+    (the password key, a login chat's send step), as valid YAML that ``dialsim
+    validate`` accepts and that re-runs: the mask has the password's length (PAP,
+    CHAP, the chat and POP3 carry the same octet counts).  The file's own text,
+    comments and all, is kept when nothing overrode it and the password appears
+    only on its own line."""
+    secret = sc.subscriber.password
+    mask = "*" * len(secret)
     line = sc._lines.get(("subscriber", "password"))
-    if not sc._overrides and line is not None:
-        expected = yaml.safe_load(sc.scenario_text)
-        expected["subscriber"]["password"] = mask
-        rows = sc.scenario_text.split("\n")
+    text = sc.scenario_text
+    if not sc._overrides and line is not None and text.count(secret) == 1:
+        rows = text.split("\n")
         rows[line - 1] = re.sub(r"(password\s*:\s*).*$", rf"\g<1>'{mask}'", rows[line - 1], count=1)
         candidate = "\n".join(rows)
-        if yaml.safe_load(candidate) == expected:
+        if secret not in candidate and _masked(yaml.safe_load(text), secret, mask) == yaml.safe_load(
+                candidate):
             return candidate
-    data = copy.deepcopy(sc._data)
-    data["subscriber"]["password"] = mask
+    data = _masked(sc._data, secret, mask)
     return "# password masked (same length)\n" + _text_as_run(data, sc._overrides)
+
+
+def _masked(value: Any, secret: str, mask: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, mask)
+    if isinstance(value, dict):
+        return {k: _masked(v, secret, mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, secret, mask) for v in value]
+    return value
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -32,6 +32,7 @@ __all__ = [
     "CarrierLoss",
     "Calls",
     "ChatStep",
+    "DialSettings",
     "Incoming",
     "Isp",
     "Link",
@@ -109,6 +110,25 @@ class CarrierLoss(Section):
     mean_time_between: Duration | None = Field(None, gt=0)
 
 
+class DialSettings(Section):
+    """Call progress of a dial (V.250 S-registers of the subscriber's modem, the ISP's
+    answering modem, and the phone network); defaults are the link model's."""
+
+    dial_tone_wait: Duration = Field(2.0, ge=0.0)  # S6
+    dtmf_tone: Duration = Field(0.095, gt=0.0)  # S11
+    carrier_wait: Duration = Field(50.0, gt=0.0)  # S7
+    answer_after_rings: int = Field(1, ge=1, le=20)  # S0 of the ISP's modem
+    post_dial_delay: list[Duration] = Field(default_factory=lambda: [1.0, 3.0],
+                                           min_length=2, max_length=2)
+
+    @field_validator("post_dial_delay")
+    @classmethod
+    def _ordered(cls, v: list[float]) -> list[float]:
+        if v[0] > v[1] or v[0] < 0:
+            raise ValueError(f"bad range {v}; give [shortest, longest], both >= 0")
+        return v
+
+
 class Link(Section):
     """The modems and the phone line between them (ITU-T V.22bis .. V.90, V.42, V.42bis)."""
 
@@ -123,6 +143,8 @@ class Link(Section):
     phone_number: Text = "555-0123"
     mtu: int = Field(1006, ge=68, le=65535)
     carrier_loss: CarrierLoss | None = None
+    dial: DialSettings = Field(default_factory=DialSettings)
+    handshake: Duration | None = Field(None, ge=0.0)  # None: drawn from the profile
 
     @field_validator("connect_rate")
     @classmethod

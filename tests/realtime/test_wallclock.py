@@ -13,7 +13,7 @@ import tty
 import numpy as np
 import simpy
 
-from dialsim.drivers.dte import FdStream
+from dialsim.drivers.dte import attach_port
 from dialsim.drivers.wallclock import WallClock
 from dialsim.link.call import LinkConfig, connected_call
 from dialsim.link.pipeline import Direction
@@ -27,17 +27,9 @@ def _pty():
 
 def _bridge(clock, port, fd, log):
     """Octets the program writes go into ``port``; what the port delivers goes to the
-    program at the delivery time, stamped in ``log`` as (model t, wall t)."""
-    stream = FdStream(clock, fd, port.write)
-
-    def pump(env):
-        while True:
-            data = yield port.read()
-            log.append((env.now, clock.now(), data))
-            stream.write(data)
-
-    clock.env.process(pump(clock.env))
-    return stream
+    program at the delivery time, stamped in ``log`` as (model t, wall t, octets)."""
+    return attach_port(clock, port, fd,
+                       on_delivery=lambda t, data: log.append((t, clock.now(), data)))
 
 
 def _read_all(fd, n, loop, timeout):

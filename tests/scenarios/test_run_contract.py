@@ -35,7 +35,7 @@ def test_no_time_to_retrieve_all_when_mail_was_left(tmp_path):
     assert full.summary["metrics"]["time_to_retrieve_all_s"]["mean"] > 0
 
 
-@pytest.mark.parametrize("name", ["quickstart", "slow-2400"])
+@pytest.mark.parametrize("name", ["quickstart", "slow-2400", "cslip-login"])
 def test_scenario_as_run_is_valid_yaml_masked_and_reruns(tmp_path, name):
     src = ROOT / "scenarios" / f"{name}.yaml"
     first = tmp_path / "first"

@@ -201,7 +201,7 @@ def test_connect_rate_profile_hook(tmp_path, monkeypatch):
 
 LINK_KEYS = (
     "profile, connect_rate, error_correction, compression, serial_rate, isp_serial_rate, "
-    "bit_error_rate, busy_probability, phone_number, mtu, carrier_loss"
+    "bit_error_rate, busy_probability, phone_number, mtu, carrier_loss, dial, handshake"
 )
 
 
