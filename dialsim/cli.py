@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mailhost(sub)
 
+    from dialsim.commands import modem
+
+    modem.add_subcommand(sub)
+
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
     v.set_defaults(func=cmd_validate)

@@ -304,17 +304,21 @@ class VirtualModem:
 
     def _timing(self, ev: DialRequested) -> DialTiming:
         s = self.modem.s_register
-        return replace(self.link.timing, dial_tone_wait_s=float(s(6)), dtmf_tone_s=s(11) / 1000.0,
-                       comma_pause_s=float(s(8)), carrier_wait_s=float(s(7)) + ev.pause_s)
+        timing = replace(self.link.timing, dial_tone_wait_s=float(s(6)),
+                         dtmf_tone_s=s(11) / 1000.0, comma_pause_s=float(s(8)))
+        # The modem's own S7 runs from ATD; the network's wait runs from the last
+        # digit, and gives up a moment before the modem does, so an unanswered call
+        # is reported as one (NO ANSWER with X3/X4) rather than as the S7 timeout.
+        dialing = timing.dial_tone_wait_s + timing.dialing_time(ev.dial_string)
+        return replace(timing, carrier_wait_s=max(0.0, s(7) + ev.pause_s - dialing - 0.01))
 
     def _place_call(self, ev: DialRequested):
         env = self.env
-        self.log(env.now, "dial", ev.dial_string)
         answerer = self.phonebook.lookup(ev)
         reachable = True
         if answerer is not None:
             reachable = yield answerer.reachable(self.clock)
-        cfg = replace(self.link, phone_number=ev.number, timing=self._timing(ev),
+        cfg = replace(self.link, phone_number=ev.dial_string, timing=self._timing(ev),
                       busy_probability=0.0 if reachable else 1.0,
                       no_answer_probability=0.0 if answerer is not None else 1.0)
         me = self._dialing
