@@ -223,19 +223,58 @@ static int bit_length(int v)
     return n;
 }
 
+/* ---- what an encoder and a decoder both hold --------------------------- */
+
+#define CODER_FIELDS                                                     \
+    dictionary d;                                                        \
+    int p1, p2;                                                          \
+    char transparent; /* char: read as T_BOOL */                         \
+    int escape;       /* the escape character */                         \
+    uint32_t bits;    /* codeword bits, least significant first */       \
+    int nbits;                                                           \
+    long long octets_in, octets_out;                                     \
+    long long switches_to_compressed, switches_to_transparent;
+
+typedef struct {
+    PyObject_HEAD
+    CODER_FIELDS
+} Coder; /* the common initial part of Encoder and Decoder */
+
+static int coder_init(Coder *c, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"p1", "p2", NULL};
+    int p1 = 2048, p2 = 32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ii", names, &p1, &p2))
+        return -1;
+    if (check_parameters(p1, p2) < 0)
+        return -1;
+    dict_init(&c->d, p1, p2);
+    c->p1 = p1;
+    c->p2 = p2;
+    c->transparent = 1;
+    c->escape = 0;
+    c->bits = 0;
+    c->nbits = 0;
+    c->octets_in = c->octets_out = 0;
+    c->switches_to_compressed = c->switches_to_transparent = 0;
+    return 0;
+}
+
+#define RO(type, name, kind) {#name, kind, offsetof(type, name), READONLY, NULL}
+#define CODER_MEMBERS(type)                                              \
+    RO(type, p1, T_INT), RO(type, p2, T_INT),                            \
+    RO(type, transparent, T_BOOL),                                       \
+    RO(type, octets_in, T_LONGLONG), RO(type, octets_out, T_LONGLONG),   \
+    RO(type, switches_to_compressed, T_LONGLONG),                        \
+    RO(type, switches_to_transparent, T_LONGLONG)
+
 /* ---- the encoder ------------------------------------------------------- */
 
 typedef struct {
     PyObject_HEAD
-    dictionary d;
-    int p1, p2;
-    char transparent; /* char: read as T_BOOL */
-    int escape;
-    uint32_t bits;
-    int nbits;
-    long long test_octets, test_bits;
-    long long octets_in, octets_out, compressed_octets_in;
-    long long switches_to_compressed, switches_to_transparent;
+    CODER_FIELDS
+    long long test_octets, test_bits; /* the compressibility test's window */
+    long long compressed_octets_in;
 } Encoder;
 
 /* the output of one encode() call; sized so that it cannot overflow */
@@ -353,9 +392,10 @@ static PyObject *Encoder_encode(Encoder *e, PyObject *arg)
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     Py_ssize_t n = view.len;
-    /* per octet at most 2 octets (transparent: octet + EID) or one codeword;
-       per test window a mode switch; STEPUPs and FLUSH are a few octets */
-    Py_ssize_t bound = 2 * n + n / 64 + 64;
+    /* per octet at most 2 octets (transparent: octet + EID) or one codeword
+       (<= 12 bits); at most one mode switch (<= 5 octets) per 256 octets;
+       STEPUPs and the flush are a few octets */
+    Py_ssize_t bound = 2 * n + n / 16 + 64;
     PyObject *result = PyBytes_FromStringAndSize(NULL, bound);
     if (result == NULL) {
         PyBuffer_Release(&view);
@@ -375,22 +415,10 @@ static PyObject *Encoder_encode(Encoder *e, PyObject *arg)
 
 static int Encoder_init(Encoder *e, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"p1", "p2", NULL};
-    int p1 = 2048, p2 = 32;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ii", names, &p1, &p2))
+    if (coder_init((Coder *)e, args, kwds) < 0)
         return -1;
-    if (check_parameters(p1, p2) < 0)
-        return -1;
-    dict_init(&e->d, p1, p2);
-    e->p1 = p1;
-    e->p2 = p2;
-    e->transparent = 1;
-    e->escape = 0;
-    e->bits = 0;
-    e->nbits = 0;
     e->test_octets = e->test_bits = 0;
-    e->octets_in = e->octets_out = e->compressed_octets_in = 0;
-    e->switches_to_compressed = e->switches_to_transparent = 0;
+    e->compressed_octets_in = 0;
     return 0;
 }
 
@@ -400,17 +428,9 @@ static PyMethodDef Encoder_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define RO(type, name, kind) {#name, kind, offsetof(type, name), READONLY, NULL}
-
 static PyMemberDef Encoder_members[] = {
-    RO(Encoder, p1, T_INT),
-    RO(Encoder, p2, T_INT),
-    RO(Encoder, transparent, T_BOOL),
-    RO(Encoder, octets_in, T_LONGLONG),
-    RO(Encoder, octets_out, T_LONGLONG),
+    CODER_MEMBERS(Encoder),
     RO(Encoder, compressed_octets_in, T_LONGLONG),
-    RO(Encoder, switches_to_compressed, T_LONGLONG),
-    RO(Encoder, switches_to_transparent, T_LONGLONG),
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -430,15 +450,8 @@ static PyTypeObject EncoderType = {
 
 typedef struct {
     PyObject_HEAD
-    dictionary d;
-    int p1, p2;
-    char transparent; /* char: read as T_BOOL */
-    int escape;
-    int escaped;
-    uint32_t bits;
-    int nbits;
-    long long octets_in, octets_out;
-    long long switches_to_compressed, switches_to_transparent;
+    CODER_FIELDS
+    int escaped; /* the escape character came, its command code is next */
 } Decoder;
 
 /* a growable output buffer (a codeword can stand for up to 250 octets) */
@@ -588,22 +601,9 @@ static PyObject *Decoder_decode(Decoder *s, PyObject *arg)
 
 static int Decoder_init(Decoder *s, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"p1", "p2", NULL};
-    int p1 = 2048, p2 = 32;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ii", names, &p1, &p2))
+    if (coder_init((Coder *)s, args, kwds) < 0)
         return -1;
-    if (check_parameters(p1, p2) < 0)
-        return -1;
-    dict_init(&s->d, p1, p2);
-    s->p1 = p1;
-    s->p2 = p2;
-    s->transparent = 1;
-    s->escape = 0;
     s->escaped = 0;
-    s->bits = 0;
-    s->nbits = 0;
-    s->octets_in = s->octets_out = 0;
-    s->switches_to_compressed = s->switches_to_transparent = 0;
     return 0;
 }
 
@@ -614,13 +614,7 @@ static PyMethodDef Decoder_methods[] = {
 };
 
 static PyMemberDef Decoder_members[] = {
-    RO(Decoder, p1, T_INT),
-    RO(Decoder, p2, T_INT),
-    RO(Decoder, transparent, T_BOOL),
-    RO(Decoder, octets_in, T_LONGLONG),
-    RO(Decoder, octets_out, T_LONGLONG),
-    RO(Decoder, switches_to_compressed, T_LONGLONG),
-    RO(Decoder, switches_to_transparent, T_LONGLONG),
+    CODER_MEMBERS(Decoder),
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -203,33 +203,36 @@ class _Dictionary:
         return bytes(out)
 
 
-class V42bisEncoder(Counters):
-    """The encoder of one direction: ``encode(chunk)`` returns the chunk's
-    octets on the line, flushed (V.42bis 7.9) so the chunk decodes on its own."""
+class _Coder(Counters):
+    """What an encoder and a decoder both hold."""
 
-    COUNTERS = (
-        "octets_in",
-        "octets_out",
-        "compressed_octets_in",
-        "switches_to_compressed",
-        "switches_to_transparent",
-    )
+    COUNTERS = ("octets_in", "octets_out", "switches_to_compressed", "switches_to_transparent")
 
     def __init__(self, p1: int = P1_DEFAULT, p2: int = P2_DEFAULT) -> None:
         self.p1 = p1
         self.p2 = p2
         self._dict = _Dictionary(p1, p2)
         self.transparent = True
-        self._escape = 0
-        self._bits = 0  # bit accumulator, least significant bit first
+        self._escape = 0  # the escape character
+        self._bits = 0  # codeword bits, least significant first
         self._nbits = 0
-        self._test_octets = 0
-        self._test_bits = 0
         self.octets_in = 0
         self.octets_out = 0
-        self.compressed_octets_in = 0
         self.switches_to_compressed = 0
         self.switches_to_transparent = 0
+
+
+class V42bisEncoder(_Coder):
+    """The encoder of one direction: ``encode(chunk)`` returns the chunk's
+    octets on the line, flushed (V.42bis 7.9) so the chunk decodes on its own."""
+
+    COUNTERS = (*_Coder.COUNTERS, "compressed_octets_in")
+
+    def __init__(self, p1: int = P1_DEFAULT, p2: int = P2_DEFAULT) -> None:
+        super().__init__(p1, p2)
+        self._test_octets = 0  # the compressibility test's window
+        self._test_bits = 0
+        self.compressed_octets_in = 0
 
     def encode(self, chunk: bytes) -> bytes:
         out = bytearray()
@@ -310,26 +313,14 @@ class V42bisEncoder(Counters):
             self._align(out)
 
 
-class V42bisDecoder(Counters):
+class V42bisDecoder(_Coder):
     """The decoder of one direction: ``decode(data)`` returns the octets that
     ``data`` completes.  The input may be split anywhere; an invalid stream
     raises :class:`V42bisError` (the state is then undefined)."""
 
-    COUNTERS = ("octets_in", "octets_out", "switches_to_compressed", "switches_to_transparent")
-
     def __init__(self, p1: int = P1_DEFAULT, p2: int = P2_DEFAULT) -> None:
-        self.p1 = p1
-        self.p2 = p2
-        self._dict = _Dictionary(p1, p2)
-        self.transparent = True
-        self._escape = 0
-        self._escaped = False
-        self._bits = 0
-        self._nbits = 0
-        self.octets_in = 0
-        self.octets_out = 0
-        self.switches_to_compressed = 0
-        self.switches_to_transparent = 0
+        super().__init__(p1, p2)
+        self._escaped = False  # the escape character came, its command code is next
 
     def decode(self, data: bytes) -> bytes:
         out = bytearray()

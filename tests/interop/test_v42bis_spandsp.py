@@ -41,9 +41,10 @@ CHUNKINGS = {
 }
 
 
-@pytest.mark.parametrize("p1, p2", PARAMETERS)
-@pytest.mark.parametrize("chunking", list(CHUNKINGS))
-@pytest.mark.parametrize("corpus", list(CORPORA))
+CASES = [(c, k, p1, p2) for c in CORPORA for k in CHUNKINGS for p1, p2 in PARAMETERS]
+
+
+@pytest.mark.parametrize("corpus, chunking, p1, p2", CASES)
 def test_dialsim_encodes_spandsp_decodes(lib, corpus, chunking, p1, p2):
     chunks = CHUNKINGS[chunking](CORPORA[corpus](60_000))
     enc = V42bisEncoder(p1, p2)
@@ -53,9 +54,7 @@ def test_dialsim_encodes_spandsp_decodes(lib, corpus, chunking, p1, p2):
         assert peer.decompress(enc.encode(chunk)) == chunk
 
 
-@pytest.mark.parametrize("p1, p2", PARAMETERS)
-@pytest.mark.parametrize("chunking", list(CHUNKINGS))
-@pytest.mark.parametrize("corpus", list(CORPORA))
+@pytest.mark.parametrize("corpus, chunking, p1, p2", CASES)
 def test_spandsp_encodes_dialsim_decodes(lib, corpus, chunking, p1, p2):
     chunks = CHUNKINGS[chunking](CORPORA[corpus](60_000))
     dec = V42bisDecoder(p1, p2)

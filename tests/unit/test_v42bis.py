@@ -77,6 +77,26 @@ def test_compiled_and_reference_give_the_same_bytes(chunks, p1, p2, split):
     assert c_dec.counters() == py_dec.counters()
 
 
+def _decode_or_error(impl: str, pieces: list[bytes], p1: int, p2: int):
+    _, dec_cls = implementation(impl)
+    dec, out = dec_cls(p1, p2), []
+    try:
+        for piece in pieces:
+            out.append(dec.decode(piece))
+    except V42bisError as exc:
+        return out, str(exc)
+    return out, None
+
+
+@given(garbage=st.lists(st.binary(max_size=200), max_size=10), p1=p1s, p2=p2s)
+@settings(max_examples=200, deadline=None)
+def test_garbage_gets_the_same_answer_from_both_decoders(garbage, p1, p2):
+    """Random input: the same octets, then the same V.42bis error (5.8) or none."""
+    # start in compressed mode half of the time: ESC ECM
+    pieces = [b"\x00\x00", *garbage] if p1 % 2 else garbage
+    assert _decode_or_error("c", pieces, p1, p2) == _decode_or_error("python", pieces, p1, p2)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_long_streams_round_trip_with_a_full_dictionary(impl):
     data = english_text(60_000) + base64_of_random(30_000) + english_text(90_000)[60_000:]
