@@ -2,7 +2,8 @@
 # Install the real peers dialsim's interop tests run against (tests/interop/,
 # facts in the interop README): slirp (SLIP/CSLIP/PPP), Dovecot POP3, fetchmail,
 # swaks, tshark, socat, chat (ppp), gcc + libc headers (for slirp's select() fix),
-# iproute2 (network namespaces for the TUN tests).  Debian 12 package names.
+# iproute2 (network namespaces for the TUN tests), libspandsp2 (spandsp's V.42bis,
+# loaded with ctypes).  Debian 12 package names.
 #
 # Idempotent and non-interactive: does nothing when every command is already
 # present; never fails because Dovecot's service cannot start without systemd
@@ -14,10 +15,10 @@ set -euo pipefail
 
 PACKAGES=(
     slirp dovecot-core dovecot-pop3d fetchmail swaks tshark socat ppp
-    gcc libc6-dev iproute2
+    gcc libc6-dev iproute2 libspandsp2
 )
 
-# command (or file) -> what proves it is installed
+# command (or file, or shared library) -> what proves it is installed
 have_all() {
     local missing=0
     for cmd in slirp socat dovecot doveadm fetchmail swaks tshark chat gcc ip; do
@@ -29,6 +30,12 @@ have_all() {
     for f in /usr/lib/dovecot/pop3 /usr/include/dlfcn.h; do
         if [ ! -e "$f" ]; then
             echo "install-peers: missing file: $f" >&2
+            missing=1
+        fi
+    done
+    for lib in libspandsp.so.2; do
+        if ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
+            echo "install-peers: missing library: $lib" >&2
             missing=1
         fi
     done

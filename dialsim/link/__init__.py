@@ -2,6 +2,8 @@
 
 - :mod:`dialsim.link.pipeline`: the pure per-chunk timing core (no simpy), one
   :class:`~dialsim.link.pipeline.Direction` per direction of a call.
+- :mod:`dialsim.link.v42bis`: ITU-T V.42bis, the encoder each direction runs
+  (compiled; the pure-Python reference is :mod:`dialsim.link.v42bis_ref`).
 - :mod:`dialsim.link.profiles`: modem generations and dial timing.
 - :mod:`dialsim.link.call`: the simpy layer (``dial`` -> ``Call`` with two ``Port``\\ s).
 
@@ -10,7 +12,7 @@ it reports call progress through an ``on_event(t, event, detail)`` callback.
 See ``docs/link-model.md``.
 """
 
-from dialsim.link.pipeline import Delivery, Direction, DirectionConfig, V42bisEstimator
+from dialsim.link.pipeline import Delivery, Direction, DirectionConfig
 from dialsim.link.profiles import (
     CONNECT_RATE_LIMITS,
     PROFILES,
@@ -27,6 +29,5 @@ __all__ = [
     "Direction",
     "DirectionConfig",
     "ModemProfile",
-    "V42bisEstimator",
     "get_profile",
 ]

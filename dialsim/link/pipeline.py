@@ -7,8 +7,9 @@ never per byte.  The numbers behind the model come from ITU-T V.24/V.28
 (asynchronous start-stop characters, 10 bits per byte on the serial port),
 ITU-T V.42 (LAPM: HDLC frames with flag, address, control, FCS and zero-bit
 insertion; N401 = 128 octets by default; REJ/SREJ recovery) and ITU-T V.42bis
-(data compression, approximated here).  ``docs/link-model.md`` gives every
-parameter and formula.
+(data compression: each direction runs a real V.42bis encoder, see
+:mod:`dialsim.link.v42bis`).  ``docs/link-model.md`` gives every parameter and
+formula.
 
 Stages, for a chunk of ``n`` DTE bytes written at ``now``:
 
@@ -18,7 +19,8 @@ Stages, for a chunk of ``n`` DTE bytes written at ``now``:
 3. the line at ``line_rate_bps``: 10 bits per byte without error correction
    (async characters carried as is); with V.42 8 bits per byte plus LAPM frame
    overhead and the expected zero-bit insertion of 1/62 per bit; with V.42bis
-   the compressed size of the chunk (see :class:`V42bisEstimator`);
+   the octets the direction's V.42bis encoder makes of the chunk (its
+   dictionary lives as long as the call; the far DTE gets the original data);
 4. a fixed one-way latency (both modems' modulation/DSP delay + propagation);
    with V.42 and line errors, each retransmitted frame adds one frame time on
    the line and one recovery round trip to the chunk's delivery;
@@ -44,18 +46,19 @@ data arrives intact but later.
 from __future__ import annotations
 
 import math
-import zlib
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from dialsim.link import v42bis
+from dialsim.link.v42bis import P1_DEFAULT, P2_DEFAULT, check_parameters
 
 __all__ = [
     "ASYNC_BITS_PER_BYTE",
     "Delivery",
     "Direction",
     "DirectionConfig",
-    "V42bisEstimator",
     "lapm_bits",
 ]
 
@@ -105,8 +108,8 @@ class DirectionConfig:
     lapm_n401: int = 128
     lapm_fcs_bits: int = 16
     recovery_rtt_s: float | None = None
-    v42bis_max_ratio: float = 4.0
-    v42bis_window_bits: int = 10
+    v42bis_p1: int = P1_DEFAULT
+    v42bis_p2: int = P2_DEFAULT
 
     def __post_init__(self) -> None:
         for name in ("line_rate_bps", "dte_rate_in_bps", "dte_rate_out_bps"):
@@ -124,10 +127,7 @@ class DirectionConfig:
             raise ValueError(f"lapm_n401 must be >= 1, got {self.lapm_n401}")
         if self.lapm_fcs_bits not in (16, 32):
             raise ValueError(f"lapm_fcs_bits must be 16 or 32, got {self.lapm_fcs_bits}")
-        if self.v42bis_max_ratio < 1.0:
-            raise ValueError("v42bis_max_ratio must be >= 1")
-        if not 9 <= self.v42bis_window_bits <= 15:
-            raise ValueError("v42bis_window_bits must be in 9..15")
+        check_parameters(self.v42bis_p1, self.v42bis_p2)
 
     @property
     def full_frame_bits(self) -> float:
@@ -142,36 +142,6 @@ class DirectionConfig:
         return 2.0 * self.latency_s + self.full_frame_bits / self.line_rate_bps
 
 
-class V42bisEstimator:
-    """Approximate V.42bis: the compressed size of a chunk, with stream history.
-
-    V.42bis is an LZW variant with a dictionary (default 2048 codewords) that
-    persists across the whole call and a transparent mode for incompressible
-    data.  We use raw deflate (``zlib``, level 1, a ``2**window_bits`` byte
-    window) flushed at each chunk as a proxy for the compressed size; the
-    4-octet sync-flush marker is not counted.  The result is capped at
-    ``max_ratio`` (V.42bis' practical 4:1) and never exceeds the transparent
-    mode size ``n + ceil(n/256)`` (escape octets doubled on random data).
-    This is an approximation: deflate is usually a little stronger than LZW on
-    text.
-    """
-
-    __slots__ = ("_z", "max_ratio")
-
-    def __init__(self, max_ratio: float = 4.0, window_bits: int = 10) -> None:
-        self._z = zlib.compressobj(1, zlib.DEFLATED, -window_bits)
-        self.max_ratio = max_ratio
-
-    def compressed_size(self, data: bytes) -> int:
-        n = len(data)
-        if n == 0:
-            return 0
-        out = len(self._z.compress(data)) + len(self._z.flush(zlib.Z_SYNC_FLUSH)) - 4
-        floor = math.ceil(n / self.max_ratio)
-        transparent = n + math.ceil(n / 256)
-        return max(floor, min(out, transparent))
-
-
 class Direction:
     """One direction of one call: chunks in, timed deliveries out.
 
@@ -184,10 +154,9 @@ class Direction:
     def __init__(self, cfg: DirectionConfig, rng: np.random.Generator | None = None) -> None:
         self.cfg = cfg
         self._rng = rng if rng is not None else np.random.default_rng(0)
+        # V.42bis: one encoder per direction, its dictionary kept for the call
         self._v42bis = (
-            V42bisEstimator(cfg.v42bis_max_ratio, cfg.v42bis_window_bits)
-            if cfg.compression
-            else None
+            v42bis.V42bisEncoder(cfg.v42bis_p1, cfg.v42bis_p2) if cfg.compression else None
         )
         self._ser_in_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_in_bps
         self._ser_out_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_out_bps
@@ -276,7 +245,7 @@ class Direction:
         if not cfg.error_correction:
             bits = float(n * ASYNC_BITS_PER_BYTE)
             return bits, float(ASYNC_BITS_PER_BYTE), float(ASYNC_BITS_PER_BYTE), n
-        info = self._v42bis.compressed_size(data) if self._v42bis is not None else n
+        info = len(self._v42bis.encode(data)) if self._v42bis is not None else n
         n401 = cfg.lapm_n401
         whole = math.ceil(info / n401)
         # Queued data fills frames across chunk boundaries; a chunk that finds

@@ -1,7 +1,8 @@
 """pytest fixtures for interop tests against real peers (see peers.py and
 /work/shared/interop/README.md): slirp (RFC 1055 SLIP / RFC 1661-1662 PPP) on a pty
 pair, Dovecot POP3 (RFC 1939), the Linux kernel's TCP/IP behind TUN in a network
-namespace, and availability of fetchmail, getmail6, swaks, tshark and aiosmtpd.
+namespace, spandsp's V.42bis (ITU-T V.42bis, through ctypes: spandsp.py), and
+availability of fetchmail, getmail6, swaks, tshark and aiosmtpd.
 
 Every fixture skips with a clear reason when its peer is missing, and fails instead
 when the environment variable CI is non-empty.  Teardown always runs (process
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from . import peers
+from . import peers, spandsp
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +95,9 @@ def tshark_bin() -> str:
 @pytest.fixture
 def aiosmtpd_mod():
     return peers.require_aiosmtpd()
+
+
+@pytest.fixture(scope="session")
+def spandsp_lib():
+    """Debian's libspandsp2 with its V.42bis prototypes (see spandsp.py)."""
+    return spandsp.load()
