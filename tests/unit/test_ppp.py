@@ -243,13 +243,13 @@ PATHS = {
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(list(PATHS.values())), st.lists(st.sampled_from(EVENTS), max_size=60))
-def test_any_event_sequence_follows_the_rfc_table(path, events):
+@given(st.sampled_from(list(PATHS.values())), st.sampled_from(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=60))
+def test_any_event_sequence_follows_the_rfc_table(path, first, events):
     """Arbitrary events, applied directly from any state: every step is the RFC's
     cell (next state, actions, restart counter, timer), nothing raises."""
     a = _automaton()
     layer = []
-    for i, ev in enumerate([FsmEvent(p) for p in path] + events):
+    for i, ev in enumerate([FsmEvent(p) for p in path] + [first] + events):
         before, count = a.state, a.restart_count
         illegal = a.counters["illegal_events"]
         a.event(ev, float(i))
