@@ -6,16 +6,16 @@ tuntap.rst``), so dialsim's user-space IPv4/TCP stack talks to the kernel's.  A 
 device carries exactly one IP datagram per ``read``/``write`` and adds no
 framing, header or checksum of its own, so this machine only:
 
-- turns each datagram handed to :meth:`TunFraming.send_ip` into one chunk for
-  :meth:`TunFraming.data_to_send` (a queue: one datagram per call, never two
-  merged, since the driver writes each chunk as one datagram);
+- turns each datagram handed to :meth:`TunFraming.send_ip` into one item of
+  :meth:`TunFraming.output` (never two merged, since the driver writes each
+  item as one datagram);
 - turns each chunk read (:meth:`TunFraming.receive`) into one
-  :class:`~dialsim.proto.slip.IpPacketReceived`; anything that is not IPv4
+  :class:`~dialsim.proto.events.IpPacketReceived`; anything that is not IPv4
   (IPv6 router solicitations and other kernel housekeeping, empty reads) is
   dropped and counted, never raised;
-- reports :class:`~dialsim.proto.slip.FrameSent` and
-  :class:`~dialsim.proto.slip.FrameReceived` with ``wire_octets`` equal to the
-  datagram length (zero framing octets) and ``kind == "ip"``, so the
+- reports :class:`~dialsim.proto.events.FrameSent` and
+  :class:`~dialsim.proto.events.FrameReceived` with ``wire_octets`` equal to
+  the datagram length (zero framing octets) and ``kind == "ip"``, so the
   endpoint's per-layer byte account works unchanged.
 
 It is sans-IO like the framings in :mod:`dialsim.proto` (no clock, no fd): the
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from dialsim.proto.slip import FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
 
 TUN_DEFAULT_MTU = 1500
 
@@ -46,9 +46,8 @@ class TunCounters:
 class TunFraming:
     """One end of a TUN "line": a datagram in is a datagram out (sans-IO).
 
-    ``send_ip(packet, now)`` queues one datagram; ``data_to_send()`` returns the
-    oldest queued datagram (or ``b""``) — exactly one per call;
-    ``receive(data, now)`` takes ONE datagram as read from the device;
+    ``send_ip(packet, now)`` queues one datagram; ``output(now)`` returns the
+    queued datagrams, one per item; ``receive(data, now)`` takes ONE datagram as read from the device;
     ``events()`` drains :class:`IpPacketReceived`, :class:`FrameSent`,
     :class:`FrameReceived`.  ``mtu`` bounds what is accepted from the device
     (``max_datagram``, default 65535 since the kernel never sends more than the
@@ -60,7 +59,7 @@ class TunFraming:
         self.max_datagram = max_datagram
         self.counters = TunCounters()
         self._out: deque[bytes] = deque()
-        self._events: list = []
+        self._events: list[Event] = []
 
     def __repr__(self) -> str:
         return f"<TunFraming mtu={self.mtu} queued={len(self._out)}>"
@@ -72,15 +71,17 @@ class TunFraming:
         c = self.counters
         c.frames_sent += 1
         c.octets_sent += len(packet)
-        self._events.append(FrameSent(packet, packet, len(packet), "ip"))
+        self._events.append(FrameSent(0x0021, "ip", packet, packet, packet, len(packet)))
 
-    def data_to_send(self) -> bytes:
-        """The oldest queued datagram, or ``b""``: never two datagrams in one chunk."""
-        return self._out.popleft() if self._out else b""
+    def output(self, now: float) -> list[bytes]:
+        """The queued datagrams, oldest first, one per item: never two in one chunk."""
+        out = list(self._out)
+        self._out.clear()
+        return out
 
     @property
     def queued(self) -> int:
-        """Datagrams waiting for :meth:`data_to_send`."""
+        """Datagrams waiting for :meth:`output`."""
         return len(self._out)
 
     # -- receiving
@@ -96,10 +97,10 @@ class TunFraming:
         packet = bytes(data)
         c.frames_received += 1
         c.octets_received += len(packet)
-        self._events.append(FrameReceived(packet, len(packet), "ip"))
+        self._events.append(FrameReceived(0x0021, "ip", packet, packet, packet, len(packet)))
         self._events.append(IpPacketReceived(packet))
 
-    def events(self) -> list:
+    def events(self) -> list[Event]:
         ev, self._events = self._events, []
         return ev
 

@@ -37,7 +37,14 @@ from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name, to_crlf
 from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Client, Pop3Server
-from dialsim.proto.ppp import PppConnection
+from dialsim.proto.ppp import (
+    AuthFailed,
+    AuthSucceeded,
+    IpcpUp,
+    LcpUp,
+    LinkTerminated,
+    PppConnection,
+)
 from dialsim.proto.slip import SlipLink
 from dialsim.proto.smtp import SmtpClient, SmtpServer
 from dialsim.results.recorder import Recorder
@@ -425,18 +432,17 @@ class Subscriber:
             )
 
         def on_link_event(ev, now):
-            name = type(ev).__name__
-            if name == "LcpUp":
+            if isinstance(ev, LcpUp):
                 row["t_lcp_up_s"] = now
-            elif name == "AuthSucceeded":
+            elif isinstance(ev, AuthSucceeded):
                 row["t_auth_s"] = now
-            elif name == "IpcpUp":
+            elif isinstance(ev, IpcpUp):
                 row["t_ipcp_up_s"] = now
                 if ev.local_ip:
                     stack.address = ev.local_ip
                 link_up(now)
-            elif name in ("AuthFailed", "LinkTerminated") and not stop.triggered:
-                link_failure.append("ppp_auth_failed" if name == "AuthFailed" else "ppp_terminated")
+            elif isinstance(ev, AuthFailed | LinkTerminated) and not stop.triggered:
+                link_failure.append("ppp_auth_failed" if isinstance(ev, AuthFailed) else "ppp_terminated")
                 stop.succeed("link")
 
         ep.link_event_handler = on_link_event

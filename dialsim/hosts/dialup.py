@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from dialsim.hosts.endpoint import FrameLog, IpEndpoint
 from dialsim.proto.netstack import NetStack
-from dialsim.proto.ppp import PppConnection
+from dialsim.proto.ppp import IpcpDown, IpcpUp, LcpDown, LinkTerminated, PppConnection
 from dialsim.proto.slip import SLIP_DEFAULT_MTU, SlipLink
 
 FRAMINGS = ("slip", "cslip", "ppp")
@@ -56,8 +56,7 @@ class LinkStatus:
 
     def __call__(self, ev: object, now: float) -> None:
         self.events.append((now, ev))
-        name = type(ev).__name__
-        if name == "IpcpUp":
+        if isinstance(ev, IpcpUp):
             if ev.local_ip:
                 self.local_ip = ev.local_ip
                 if self.endpoint is not None:
@@ -70,9 +69,12 @@ class LinkStatus:
             self.dns = tuple(ev.dns)
             self.vj = bool(ev.vj)
             self._set_up(now)
-        elif name in ("IpcpDown", "LcpDown", "LinkTerminated"):
-            if self.up or name == "LinkTerminated":
-                self.down_reason = getattr(ev, "reason", None) or name
+        elif isinstance(ev, IpcpDown | LcpDown | LinkTerminated):
+            if self.up or isinstance(ev, LinkTerminated):
+                if isinstance(ev, LinkTerminated):
+                    self.down_reason = ev.reason
+                else:
+                    self.down_reason = "IPCP down" if isinstance(ev, IpcpDown) else "LCP down"
             self.up = False
             if self.endpoint is not None:
                 self.endpoint.link_up = False

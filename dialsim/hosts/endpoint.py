@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived
+
 
 def _ev_name(ev) -> str:
     return type(ev).__name__
@@ -202,16 +204,14 @@ class IpEndpoint:
             for b in self.bindings:
                 progressed |= b.pump(now)
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
-            ctl = self.framing.data_to_send()
+            ctl = self.framing.output(now)
             if ctl:
-                chunks.append(ctl)
+                chunks += ctl
                 progressed = True
             for pkt in self.stack.packets_to_send(now):
                 progressed = True
                 self.framing.send_ip(pkt, now)
-                chunk = self.framing.data_to_send()
-                if chunk:
-                    chunks.append(chunk)
+                chunks += self.framing.output(now)
             progressed |= self._framing_events(now)
             if not progressed:
                 break
@@ -220,8 +220,7 @@ class IpEndpoint:
     def _framing_events(self, now: float) -> bool:
         progressed = False
         for ev in self.framing.events():
-            name = _ev_name(ev)
-            if name == "IpPacketReceived":
+            if isinstance(ev, IpPacketReceived):
                 progressed = True
                 pkt = ev.packet
                 self.received.packets += 1
@@ -229,7 +228,7 @@ class IpEndpoint:
                 if self.capture is not None and self.capture.packets_only:
                     self.capture.frames.append((now, False, pkt, "ip"))
                 self.stack.receive_packet(pkt, now)
-            elif name == "FrameSent":
+            elif isinstance(ev, FrameSent):
                 self._account(self.sent, ev)
                 if ev.packet:
                     self.sent.packets += 1
@@ -239,11 +238,11 @@ class IpEndpoint:
                         if ev.packet:
                             self.capture.frames.append((now, True, ev.packet, "ip"))
                     else:
-                        self.capture.frames.append((now, True, _capture_bytes(ev), ev.kind))
-            elif name == "FrameReceived":
+                        self.capture.frames.append((now, True, ev.capture or ev.frame, ev.kind))
+            elif isinstance(ev, FrameReceived):
                 self._account(self.received, ev)
                 if self.capture is not None and not self.capture.packets_only:
-                    self.capture.frames.append((now, False, _capture_bytes(ev), ev.kind))
+                    self.capture.frames.append((now, False, ev.capture or ev.frame, ev.kind))
             else:
                 progressed = True
                 if self.link_event_handler is not None:
@@ -251,8 +250,8 @@ class IpEndpoint:
         return progressed
 
     @staticmethod
-    def _account(side: LayerBytes, ev) -> None:
-        if getattr(ev, "protocol", 0x21) not in (0x21, 0x2D, 0x2F):
+    def _account(side: LayerBytes, ev: FrameSent | FrameReceived) -> None:
+        if ev.protocol not in (0x21, 0x2D, 0x2F):
             side.control_octets += ev.wire_octets
             return
         side.frame_octets += len(ev.frame)
@@ -276,10 +275,6 @@ class IpEndpoint:
             d = b.next_deadline()
             if d is not None and d <= now:
                 b.on_timer(now)
-
-
-def _capture_bytes(ev) -> bytes:
-    return getattr(ev, "capture", None) or ev.frame
 
 
 __all__ = ["IpEndpoint", "AppBinding", "LayerBytes", "FrameLog", "ip_payload_length"]

@@ -1,9 +1,10 @@
-"""The two error types every protocol machine uses (after h11).
+"""The error a protocol machine raises: our own code misused it (after h11's LocalProtocolError).
 
-``LocalProtocolError``: our own code misused a machine (sent in the wrong state).
-``RemoteProtocolError``: kept for machines that must report a peer's violation
-to their caller; machines never raise it out of ``receive`` -- they answer as
-their RFC says and count the fault instead.
+``LocalProtocolError``: this side called a machine wrongly (sent in the wrong
+state, gave a bad option).  A peer's garbage never raises: every machine
+answers it as its RFC says (-ERR, a 5xx reply, Configure-Reject, RST,
+discarding the frame), counts it and carries on, so there is no error type for
+the peer's faults.
 """
 
 
@@ -13,7 +14,3 @@ class ProtocolError(Exception):
 
 class LocalProtocolError(ProtocolError):
     """This side used a protocol machine wrongly."""
-
-
-class RemoteProtocolError(ProtocolError):
-    """The peer broke the protocol."""

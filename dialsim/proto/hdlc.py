@@ -12,9 +12,17 @@ present), the Protocol field and the Information field.  The Address/Control
 and Protocol Field Compression (ACFC/PFC) of RFC 1661 are done by
 :func:`ppp_header`; the decoder hands back what was on the line.
 
-No per-byte Python loops: escaping is ``bytes.replace`` over the (few) escape
-octets actually present, un-escaping is one ``re.sub`` per frame, the FCS is
-``binascii.crc_hqx``/``zlib.crc32``.
+No per-octet Python work: a frame with few escapes is escaped with
+``bytes.replace`` per distinct octet present and un-escaped with one
+``re.split`` whose escaped octets are mapped through a dict by ``map`` (in C);
+an escape-heavy frame goes through numpy in a fixed number of array
+operations.  The FCS is ``binascii.crc_hqx``/``zlib.crc32``.
+
+FCS size: 16 bits unless RFC 1570's FCS-Alternatives negotiated 32 bits
+(:meth:`HdlcDecoder.set_fcs_size`).  A decoder in 32-bit mode also takes an LCP
+frame (FF 03 C0 21) whose 16-bit FCS is good: the peer's LCP goes back to the
+default FCS when it leaves Opened, before it sends the Terminate-Request or the
+new Configure-Request that the link must still understand.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import binascii
 import re
 import zlib
 from dataclasses import dataclass
+
+import numpy as np
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -34,6 +44,7 @@ PPP_INITFCS32 = 0xFFFFFFFF
 PPP_GOODFCS32 = 0xDEBB20E3
 
 _FLAG = b"\x7e"
+_LCP_HEADER = b"\xff\x03\xc0\x21"  # LCP frames always carry address, control and 2 protocol octets
 
 # Bit-reversal of every octet: the reflected CRC-16 of RFC 1662 equals the
 # non-reflected CCITT CRC (binascii.crc_hqx) over bit-reversed octets.
@@ -100,26 +111,35 @@ def _escape_set(accm: int) -> bytes:
     return bytes([c for c in range(32) if accm >> c & 1] + [ESCAPE, FLAG])
 
 
-_ESCAPE_SETS: dict[int, tuple[bytes, bytes]] = {}
+# Frames with more escaped octets than this go through numpy, whose fixed cost
+# (some 15 us a frame) only pays off when there are many.
+_NUMPY_ESCAPES = 48
+
+_ESCAPE_SETS: dict[int, tuple[bytes, np.ndarray]] = {}
 
 
-def _escape_tables(accm: int) -> tuple[bytes, bytes]:
-    """(octets to escape, octets not to escape) for a transmit ACCM, cached."""
+def _escape_tables(accm: int) -> tuple[bytes, np.ndarray]:
+    """(octets that need no escape, a 256-entry mask of those that do) for a transmit ACCM, cached."""
     t = _ESCAPE_SETS.get(accm)
     if t is None:
         esc = _escape_set(accm)
-        keep = bytes(c for c in range(256) if c not in esc)
-        t = _ESCAPE_SETS[accm] = (esc, keep)
+        mask = np.zeros(256, dtype=bool)
+        mask[list(esc)] = True
+        t = _ESCAPE_SETS[accm] = (bytes(c for c in range(256) if c not in esc), mask)
     return t
 
 
 def hdlc_escape(data: bytes, accm: int = DEFAULT_ACCM) -> bytes:
     """Octet-stuff ``data`` (RFC 1662 4.2): 0x7D, 0x7E and ACCM-flagged control chars."""
-    esc, keep = _escape_tables(accm)
-    present = set(data.translate(None, keep))  # escape octets that occur, at C speed
-    if not present:
-        return bytes(data)
-    out = bytes(data)
+    keep, mask = _escape_tables(accm)
+    data = bytes(data)
+    to_escape = data.translate(None, keep)  # the octets that need escaping, at C speed
+    if not to_escape:
+        return data
+    if len(to_escape) > _NUMPY_ESCAPES:
+        return _escape_numpy(data, mask, len(to_escape))
+    present = set(to_escape)
+    out = data
     if ESCAPE in present:  # first, so later inserted 0x7D are not re-escaped
         out = out.replace(b"\x7d", b"\x7d\x5d")
         present.discard(ESCAPE)
@@ -128,18 +148,53 @@ def hdlc_escape(data: bytes, accm: int = DEFAULT_ACCM) -> bytes:
     return out
 
 
+def _escape_numpy(data: bytes, mask: np.ndarray, count: int) -> bytes:
+    octets = np.frombuffer(data, dtype=np.uint8)
+    escaped = mask[octets]
+    # each octet moves right by the number of escapes inserted before it (and at it)
+    where = np.arange(len(octets)) + np.cumsum(escaped)
+    out = np.full(len(octets) + count, ESCAPE, dtype=np.uint8)
+    out[where] = octets ^ (escaped.astype(np.uint8) << 5)
+    return out.tobytes()
+
+
 _UNESCAPE_RE = re.compile(rb"\x7d(.)", re.DOTALL)
-
-
-def _unescape_one(m: re.Match) -> bytes:
-    return bytes([m.group(1)[0] ^ 0x20])
+_UNESCAPED = {bytes([c]): bytes([c ^ 0x20]) for c in range(256)}
 
 
 def hdlc_unescape(data: bytes) -> bytes:
-    """Undo octet stuffing: 0x7D x -> x ^ 0x20 (any x, as RFC 1662 requires)."""
-    if b"\x7d" not in data:
-        return bytes(data)
-    return _UNESCAPE_RE.sub(_unescape_one, data)
+    """Undo octet stuffing: 0x7D x -> x ^ 0x20 (any x, as RFC 1662 requires).
+
+    A 0x7D at the very end (the first half of an abort sequence) is dropped.
+    """
+    data = bytes(data)
+    count = data.count(b"\x7d")
+    if not count:
+        return data
+    if count > _NUMPY_ESCAPES:
+        return _unescape_numpy(data)
+    # re.split scans left to right, so in 7D 7D 7D 5D the first 7D escapes the
+    # second and the third escapes 5D; the escaped octets land at odd indexes.
+    pieces = _UNESCAPE_RE.split(data)
+    pieces[1::2] = map(_UNESCAPED.__getitem__, pieces[1::2])
+    # only an escape with nothing after it is left in a piece: the last one
+    pieces[-1] = pieces[-1].removesuffix(b"\x7d")
+    return b"".join(pieces)
+
+
+def _unescape_numpy(data: bytes) -> bytes:
+    octets = np.frombuffer(data, dtype=np.uint8)
+    is_escape = octets == ESCAPE
+    index = np.arange(len(octets))
+    # In a run of 0x7D octets the 1st, 3rd, ... are Control Escapes and the
+    # 2nd, 4th, ... escaped data: the parity of the position in the run decides.
+    starts = is_escape.copy()
+    starts[1:] &= ~is_escape[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, index, 0))
+    marker = is_escape & ((index - run_start) & 1 == 0)
+    flipped = np.zeros(len(octets), dtype=np.uint8)
+    flipped[1:] = marker[:-1]
+    return (octets ^ (flipped << 5))[~marker].tobytes()
 
 
 def hdlc_encode(
@@ -157,6 +212,7 @@ class DecodedFrame:
     frame: bytes
     wire_octets: int  # escaped frame + FCS + closing flag
     escapes: int  # Control Escape octets in it
+    fcs_octets: int = 2  # 4 with a 32-bit FCS
 
 
 class HdlcDecoder:
@@ -164,13 +220,15 @@ class HdlcDecoder:
 
     ``receive(data)`` returns the good frames (without FCS) completed by ``data``.
     ``receive_frames(data)`` does the same with :class:`DecodedFrame` records.
-    Counters: ``bad_fcs``, ``runts``, ``aborts``, ``too_long``, ``frames``.
+    Counters: ``bad_fcs``, ``runts``, ``aborts``, ``too_long``, ``frames``,
+    ``lcp_fcs16_accepted`` (LCP frames taken with a 16-bit FCS in 32-bit mode).
     """
 
     def __init__(self, *, accm: int = DEFAULT_ACCM, max_frame: int = 1500 + 8, fcs_size: int = 16) -> None:
         self.max_frame = max_frame  # longest frame (address .. FCS) accepted
-        self.fcs_size = fcs_size
+        self.set_fcs_size(fcs_size)
         self.frames = 0
+        self.lcp_fcs16_accepted = 0
         self.bad_fcs = 0
         self.runts = 0
         self.aborts = 0
@@ -184,6 +242,12 @@ class HdlcDecoder:
         """Receive ACCM: control chars flagged here are dropped if they arrive un-escaped."""
         self.accm = accm
         self._drop = bytes(c for c in range(32) if accm >> c & 1)
+
+    def set_fcs_size(self, bits: int) -> None:
+        """The FCS the peer sends: 16 (the default) or 32 bits (RFC 1570 FCS-Alternatives)."""
+        if bits not in (16, 32):
+            raise ValueError(f"FCS size must be 16 or 32 bits, not {bits!r}")
+        self.fcs_size = bits
 
     def receive(self, data: bytes) -> list[bytes]:
         return [f.frame for f in self.receive_frames(data)]
@@ -227,7 +291,7 @@ class HdlcDecoder:
         return out
 
     def _frame(self, raw: bytes) -> DecodedFrame | None:
-        if raw.endswith(b"\x7d"):  # 0x7D 0x7E: abort sequence (RFC 1662 4.4.1)
+        if (len(raw) - len(raw.rstrip(b"\x7d"))) & 1:  # 0x7D 0x7E: abort sequence (RFC 1662 4.4.1)
             self.aborts += 1
             self.octets_discarded += len(raw) + 1
             return None
@@ -242,16 +306,20 @@ class HdlcDecoder:
             self.too_long += 1
             self.octets_discarded += len(raw) + 1
             return None
-        if self.fcs_size == 32:
-            good = fcs32(body) == PPP_GOODFCS32
-        else:
-            good = fcs16(body) == PPP_GOODFCS16
-        if not good:
+        if self.fcs_size == 32 and fcs32(body) != PPP_GOODFCS32:
+            n_fcs = 2  # the peer's LCP may already be back on the default FCS
+            if not (body.startswith(_LCP_HEADER) and fcs16(body) == PPP_GOODFCS16):
+                n_fcs = 0
+            else:
+                self.lcp_fcs16_accepted += 1
+        elif self.fcs_size == 16 and fcs16(body) != PPP_GOODFCS16:
+            n_fcs = 0
+        if not n_fcs:
             self.bad_fcs += 1
             self.octets_discarded += len(raw) + 1
             return None
         self.frames += 1
-        return DecodedFrame(body[:-n_fcs], len(raw) + 1, clean.count(b"\x7d"))
+        return DecodedFrame(body[:-n_fcs], len(raw) + 1, len(clean) - len(body), n_fcs)
 
     def clear(self) -> None:
         """Forget a partly received frame (the line dropped); counters are kept."""

@@ -1,17 +1,25 @@
 """PPP link end (RFC 1661) over async HDLC framing (RFC 1662), sans-IO.
 
 Scope: :class:`PppConnection` composes the RFC 1661 phases (Dead, Establish,
-Authenticate, Network, Terminate), LCP and IPCP (:mod:`dialsim.proto.ppp_lcp`,
-:mod:`dialsim.proto.ppp_ipcp`, RFC 1332 + RFC 1877), PAP / CHAP-MD5
-(:mod:`dialsim.proto.ppp_auth`, RFC 1334 / RFC 1994), Van Jacobson TCP/IP
-header compression (:mod:`dialsim.proto.vj`, RFC 1144) and the framing of
-:mod:`dialsim.proto.hdlc`.  Protocol-Reject for unknown protocols in the
-Network phase, Echo-Request keepalives, loop-back detection by Magic-Number.
+Authenticate, Network, Terminate), the option negotiation automaton of
+:mod:`dialsim.proto.ppp_fsm` running LCP (:mod:`dialsim.proto.ppp_lcp`, with
+RFC 1570's FCS-Alternatives) and IPCP (:mod:`dialsim.proto.ppp_ipcp`, RFC 1332
++ RFC 1877), PAP / CHAP-MD5 (:mod:`dialsim.proto.ppp_auth`, RFC 1334 / RFC
+1994), Van Jacobson TCP/IP header compression (:mod:`dialsim.proto.vj`, RFC
+1144) and the framing of :mod:`dialsim.proto.hdlc`.  Protocol-Reject for
+unknown protocols in the Network phase, Echo-Request keepalives, loop-back
+detection by Magic-Number.
+
+The automata and the authentication machines call nothing back: they queue
+what they produce (packets, This-Layer-Up/Down/Finished, the authentication
+outcome) and the connection drains each right after it fed it, so effects
+follow their causes in order.
 
 LCP packets always go out with Address/Control, a two-octet Protocol field and
 the default ACCM (RFC 1662 7.1, RFC 1661 6.6); other frames use what the peer
-acked (ACCM, PFC, ACFC) once LCP is Opened.  The receiver accepts compressed
-and uncompressed headers at any time.
+acked (ACCM, PFC, ACFC) once LCP is Opened.  The FCS the peer acked (16 bits
+unless FCS-Alternatives chose 32) applies to every frame while LCP is Opened.
+The receiver accepts compressed and uncompressed headers at any time.
 """
 
 from __future__ import annotations
@@ -21,12 +29,42 @@ from dataclasses import dataclass
 
 from dialsim.proto import vj as vjmod
 from dialsim.proto.errors import LocalProtocolError
-from dialsim.proto.hdlc import DEFAULT_ACCM, HdlcDecoder, hdlc_encode, parse_ppp_header, ppp_header
-from dialsim.proto.ppp_auth import ChapAuthenticator, ChapPeer, PapAuthenticator, PapPeer
-from dialsim.proto.ppp_ipcp import IpcpPolicy
-from dialsim.proto.ppp_lcp import (
+from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived, LinkEvent
+from dialsim.proto.hdlc import (
+    DEFAULT_ACCM,
+    DecodedFrame,
+    HdlcDecoder,
+    hdlc_encode,
+    parse_ppp_header,
+    ppp_header,
+)
+from dialsim.proto.machine import earliest
+from dialsim.proto.ppp_auth import (
+    AuthFailed,
+    AuthSucceeded,
+    ChapAuthenticator,
+    ChapPeer,
+    PapAuthenticator,
+    PapPeer,
+)
+from dialsim.proto.ppp_fsm import (
     ECHO_REPLY,
     ECHO_REQUEST,
+    NEGOTIATING,
+    PROTOCOL_REJECT,
+    AutomatonOutput,
+    ExtendedCodeReceived,
+    FsmEvent,
+    NegotiationAutomaton,
+    PacketToSend,
+    State,
+    ThisLayerDown,
+    ThisLayerFinished,
+    ThisLayerUp,
+    encode_packet,
+)
+from dialsim.proto.ppp_ipcp import IpcpPolicy
+from dialsim.proto.ppp_lcp import (
     PROTO_CHAP,
     PROTO_IP,
     PROTO_IPCP,
@@ -34,10 +72,7 @@ from dialsim.proto.ppp_lcp import (
     PROTO_PAP,
     PROTO_VJ_COMP,
     PROTO_VJ_UNCOMP,
-    PROTOCOL_REJECT,
     LcpPolicy,
-    NegotiationAutomaton,
-    encode_packet,
 )
 
 PROTOCOL_KINDS = {
@@ -55,108 +90,87 @@ _VJ_PROTO = {
     vjmod.TYPE_UNCOMPRESSED_TCP: PROTO_VJ_UNCOMP,
 }
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
+# PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
+_TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 
 FLAG_TIME = 1.0  # send an opening flag when the line was idle this long (as Linux ppp_async)
 
 
-# -- events ---------------------------------------------------------------
+# -- link events ------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class LcpUp:
+class LcpUp(LinkEvent):
+    """LCP reached Opened (This-Layer-Up)."""
+
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class LcpDown:
+class LcpDown(LinkEvent):
+    """LCP left Opened (This-Layer-Down)."""
+
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class AuthSucceeded:
-    user: str
-    now: float = 0.0
+class IpcpUp(LinkEvent):
+    """IPCP reached Opened: the link carries IP (``vj``: we send VJ-compressed TCP)."""
 
-
-@dataclass(frozen=True, slots=True)
-class AuthFailed:
-    reason: str
-    now: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class IpcpUp:
     local_ip: str | None
     peer_ip: str | None
     dns: tuple[str, ...]
-    vj: bool = False  # we send VJ-compressed TCP
-    now: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class IpcpDown:
+    vj: bool
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class IpPacketReceived:
-    """An IPv4 datagram arrived (already VJ-decompressed)."""
+class IpcpDown(LinkEvent):
+    """IPCP left Opened."""
 
-    packet: bytes
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
-class LinkTerminated:
+class LinkTerminated(LinkEvent):
+    """The link is dead (``reason``: carrier lost, terminated by peer, ...)."""
+
     reason: str
-    now: float = 0.0
+    now: float
 
 
-@dataclass(frozen=True, slots=True)
-class FrameSent:
-    """A frame went to the line.
-
-    ``packet``: the IPv4 datagram carried (b"" for control frames); ``frame``:
-    the Information field (after VJ compression); ``capture``: the PPP frame
-    as on the line, un-escaped, without FCS (for a LINKTYPE_PPP_WITH_DIR pcap);
-    ``wire_octets``: flags + escaped frame + FCS.  So the overhead splits into
-    ``header_octets`` (address/control/protocol), ``fcs_octets``,
-    ``escape_octets`` and ``flag_octets``.
-    """
-
-    protocol: int
-    kind: str
-    packet: bytes
-    frame: bytes
-    capture: bytes
-    wire_octets: int
-    header_octets: int
-    fcs_octets: int
-    escape_octets: int
-    flag_octets: int
+def _new_counters() -> dict[str, int]:
+    names = (
+        "frames_sent frames_received octets_sent octets_received ip_packets_sent "
+        "ip_packets_received ip_dropped_not_up ip_dropped_too_big vj_tossed frames_discarded "
+        "protocol_rejects_sent protocol_rejects_received malformed_frames echo_requests_sent "
+        "echo_replies_received loopback_echoes"
+    )
+    return dict.fromkeys(names.split(), 0)
 
 
-@dataclass(frozen=True, slots=True)
-class FrameReceived:
-    """A good frame arrived (fields as in :class:`FrameSent`; ``packet`` is the datagram
-    after VJ decompression, b"" for control frames or if it was tossed)."""
-
-    protocol: int
-    kind: str
-    packet: bytes
-    frame: bytes
-    capture: bytes
-    wire_octets: int
-    header_octets: int
-    fcs_octets: int
-    escape_octets: int
-    flag_octets: int
+def _lcp_policy(role: str, auth: str, rng: random.Random, **options) -> LcpPolicy:
+    """The ISP demands ``auth`` (and would switch to the other of PAP/CHAP); the subscriber accepts it."""
+    demand = auth if role == "isp" and auth != "none" else None
+    alt = tuple(a for a in ("pap", "chap") if a != auth) if demand else ()
+    accept = auth if role == "subscriber" and auth != "none" else None
+    return LcpPolicy(rng, demand_auth=demand, accept_auth=accept, alt_auth=alt, **options)
 
 
 # -- the connection ---------------------------------------------------------
 
 
 class PppConnection:
-    """One end of a PPP link (sans-IO).  See module docstring and docs/ppp.md."""
+    """One end of a PPP link (sans-IO); the machine shape of :mod:`dialsim.proto.machine`.
+
+    ``receive(data, now)`` takes line octets; ``output(now)`` gives the frames
+    to write, one per item; ``send_ip(packet, now)`` queues a datagram;
+    ``events()`` hands out the link events (:class:`LcpUp`, ...),
+    :class:`FrameSent`, :class:`FrameReceived` and :class:`IpPacketReceived`.
+    ``open``/``close`` are the administrative events, ``lower_up``/``lower_down``
+    the carrier.  ``fcs32``: ask the peer for a 32-bit FCS (RFC 1570).
+    See the module docstring and docs/ppp.md.
+    """
 
     def __init__(
         self,
@@ -168,6 +182,7 @@ class PppConnection:
         pfc: bool = True,
         acfc: bool = True,
         magic: bool = True,
+        fcs32: bool = False,
         auth: str = "none",
         username: str | None = None,
         password: str | None = None,
@@ -205,56 +220,24 @@ class PppConnection:
         self.max_loops = max_loops
         self.name = name
         self.vj_slots = vj_slots
-        isp = role == "isp"
-        demand = auth if isp and auth != "none" else None
-        alt = tuple(a for a in ("pap", "chap") if a != auth) if demand else ()
-        accept = auth if not isp and auth != "none" else None
-        self.lcp_policy = LcpPolicy(
-            rng, mru=mru, accm=accm, pfc=pfc, acfc=acfc, magic=magic, demand_auth=demand, accept_auth=accept, alt_auth=alt
-        )
-        common = dict(
-            rng=rng,
-            restart_timer=restart_timer,
-            max_configure=max_configure,
-            max_terminate=max_terminate,
-            max_failure=max_failure,
-        )
-        self.lcp = NegotiationAutomaton(
-            "lcp",
-            self.lcp_policy,
-            self._send_lcp,
-            protocol=PROTO_LCP,
-            extended=True,
-            tlu=self._lcp_up,
-            tld=self._lcp_down,
-            tls=self._lcp_started,
-            tlf=self._lcp_finished,
-            on_extra=self._lcp_extra,
-            **common,
-        )
+        self.lcp_policy = _lcp_policy(role, auth, rng, mru=mru, accm=accm, pfc=pfc, acfc=acfc, magic=magic, fcs32=fcs32)
         self.ipcp_policy = IpcpPolicy(
             role, local_ip=local_ip, peer_ip_pool=peer_ip_pool, dns=dns, vj=vj, vj_slots=vj_slots
         )
-        self.ipcp = NegotiationAutomaton(
-            "ipcp",
-            self.ipcp_policy,
-            self._send_ipcp,
-            protocol=PROTO_IPCP,
-            tlu=self._ipcp_up,
-            tld=self._ipcp_down,
-            tlf=self._ipcp_finished,
-            **common,
-        )
+        timers = dict(
+            rng=rng, restart_timer=restart_timer, max_configure=max_configure,
+            max_terminate=max_terminate, max_failure=max_failure,
+        )  # fmt: skip
+        self.lcp = NegotiationAutomaton("lcp", self.lcp_policy, protocol=PROTO_LCP, extended=True, **timers)
+        self.ipcp = NegotiationAutomaton("ipcp", self.ipcp_policy, protocol=PROTO_IPCP, **timers)
         self._decoder = HdlcDecoder(accm=DEFAULT_ACCM, max_frame=max(mru, 1500) + 8)
-        self._out = bytearray()
-        self._events: list = []
-        self._now = 0.0
+        self._out: list[bytes] = []
+        self._events: list[Event] = []
         self._last_tx: float | None = None
         self._bad_seen = 0
-        self._auth_machines: list = []
+        self._auth_machines: list[tuple[int, PapPeer | PapAuthenticator | ChapPeer | ChapAuthenticator]] = []
         self._network = False
         self._link_alive = False
-        self._lower_is_up = False
         self._reason = ""
         self._echo_deadline: float | None = None
         self._echo_outstanding = 0
@@ -262,24 +245,7 @@ class PppConnection:
         self._compressor: vjmod.VjCompressor | None = None
         self._decompressor: vjmod.VjDecompressor | None = None
         self._reset_tx()
-        self._c: dict[str, int] = {
-            "frames_sent": 0,
-            "frames_received": 0,
-            "octets_sent": 0,
-            "octets_received": 0,
-            "ip_packets_sent": 0,
-            "ip_packets_received": 0,
-            "ip_dropped_not_up": 0,
-            "ip_dropped_too_big": 0,
-            "vj_tossed": 0,
-            "frames_discarded": 0,
-            "protocol_rejects_sent": 0,
-            "protocol_rejects_received": 0,
-            "malformed_frames": 0,
-            "echo_requests_sent": 0,
-            "echo_replies_received": 0,
-            "loopback_echoes": 0,
-        }
+        self._c = _new_counters()
 
     @property
     def counters(self) -> dict[str, int]:
@@ -287,9 +253,10 @@ class PppConnection:
         d = self._decoder
         out = dict(self._c)
         out.update(bad_fcs=d.bad_fcs, runts=d.runts, aborts=d.aborts, too_long=d.too_long)
+        out["lcp_fcs16_accepted"] = d.lcp_fcs16_accepted
         for name, a in (("lcp", self.lcp), ("ipcp", self.ipcp)):
             out.update({f"{name}_{k}": v for k, v in a.counters.items()})
-        for m in self._auth_machines:
+        for _proto, m in self._auth_machines:
             out["auth_malformed"] = out.get("auth_malformed", 0) + m.malformed
         return out
 
@@ -300,11 +267,11 @@ class PppConnection:
     @property
     def phase(self) -> str:
         s = self.lcp.state
-        if s == "Opened":
+        if s == State.OPENED:
             return "network" if self._network else "authenticate"
-        if s in ("Closing", "Stopping"):
+        if s in (State.CLOSING, State.STOPPING):
             return "terminate"
-        if s in ("Req-Sent", "Ack-Rcvd", "Ack-Sent"):
+        if s in NEGOTIATING:
             return "establish"
         return "dead"
 
@@ -313,41 +280,48 @@ class PppConnection:
         """Largest datagram we may send: the MRU the peer announced (1500 by default)."""
         return self.lcp_policy.peer_mru
 
+    @property
+    def fcs_size(self) -> int:
+        """Bits of FCS on the frames we send now (16, or 32 once negotiated and LCP is Opened)."""
+        return self._tx_fcs
+
     def _reset_tx(self) -> None:
         self._tx_accm = DEFAULT_ACCM
         self._tx_pfc = False
         self._tx_acfc = False
+        self._tx_fcs = 16
+
+    def _reset_rx(self) -> None:
+        self._decoder.set_accm(DEFAULT_ACCM)
+        self._decoder.set_fcs_size(16)
 
     # -- administrative and lower-layer inputs
     def open(self, now: float) -> None:
         """Administrative Open: negotiate as soon as (or since) the lower layer is up."""
-        self._now = now
         self._reason = ""
         self.lcp.open(now)
-        if self.lcp.state in ("Req-Sent", "Ack-Rcvd", "Ack-Sent"):
+        self._run_lcp(now)
+        if self.lcp.state in NEGOTIATING:
             self._link_alive = True
 
     def close(self, now: float, reason: str = "administrative close") -> None:
         """Administrative Close: Terminate-Request, then LinkTerminated when acked or timed out."""
-        self._now = now
         self._close(now, reason)
 
     def lower_up(self, now: float) -> None:
         """Carrier (the modem's DCD) came up."""
-        self._now = now
-        self._lower_is_up = True
         self.lcp.up(now)
-        if self.lcp.state in ("Req-Sent", "Ack-Rcvd", "Ack-Sent"):
+        self._run_lcp(now)
+        if self.lcp.state in NEGOTIATING:
             self._link_alive = True
 
     def lower_down(self, now: float) -> None:
         """Carrier lost: LCP Down (RFC 1661 'Down' event); LinkTerminated if a link was alive."""
-        self._now = now
-        self._lower_is_up = False
         self.lcp.down(now)
+        self._run_lcp(now)
         self._reset_tx()
         self._decoder.clear()
-        self._decoder.set_accm(DEFAULT_ACCM)
+        self._reset_rx()
         if self._link_alive:
             self._terminated(now, self._reason or "carrier lost")
 
@@ -355,18 +329,19 @@ class PppConnection:
         if not self._reason:
             self._reason = reason
         self.lcp.close(now, reason)
+        self._run_lcp(now)
 
     # -- output
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
+    def output(self, now: float) -> list[bytes]:
+        """The frames to write to the line, oldest first, one per item (flags, escapes, FCS included)."""
+        out, self._out = self._out, []
         return out
 
-    def events(self) -> list:
+    def events(self) -> list[Event]:
         ev, self._events = self._events, []
         return ev
 
-    def _emit_frame(self, protocol: int, info: bytes, *, packet: bytes = b"", kind: str | None = None) -> None:
+    def _emit_frame(self, protocol: int, info: bytes, now: float, *, packet: bytes = b"") -> None:
         if protocol == PROTO_LCP:
             header = ppp_header(protocol)
             accm = DEFAULT_ACCM
@@ -374,41 +349,24 @@ class PppConnection:
             header = ppp_header(protocol, acfc=self._tx_acfc, pfc=self._tx_pfc)
             accm = self._tx_accm
         frame = header + info
-        now = self._now
         lead = self._last_tx is None or now - self._last_tx >= FLAG_TIME
         self._last_tx = now
-        wire = hdlc_encode(frame, accm, leading_flag=lead)
+        wire = hdlc_encode(frame, accm, fcs_size=self._tx_fcs, leading_flag=lead)
         flags = 2 if lead else 1
-        escapes = len(wire) - flags - len(frame) - 2
-        self._out += wire
+        fcs = self._tx_fcs // 8
+        self._out.append(wire)
         c = self._c
         c["frames_sent"] += 1
         c["octets_sent"] += len(wire)
+        kind = PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}")
+        escapes = len(wire) - flags - len(frame) - fcs
         self._events.append(
-            FrameSent(
-                protocol,
-                kind or PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}"),
-                packet,
-                info,
-                frame,
-                len(wire),
-                len(header),
-                2,
-                escapes,
-                flags,
-            )
+            FrameSent(protocol, kind, packet, info, frame, len(wire), len(header), fcs, escapes, flags)
         )
-
-    def _send_lcp(self, packet: bytes) -> None:
-        self._emit_frame(PROTO_LCP, packet)
-
-    def _send_ipcp(self, packet: bytes) -> None:
-        self._emit_frame(PROTO_IPCP, packet)
 
     def send_ip(self, packet: bytes, now: float) -> None:
         """Queue an IPv4 datagram; dropped (and counted) unless IPCP is Opened."""
-        self._now = now
-        if self.ipcp.state != "Opened" or not self._network:
+        if self.ipcp.state != State.OPENED or not self._network:
             self._c["ip_dropped_not_up"] += 1
             return
         if len(packet) > self.mtu:
@@ -421,132 +379,104 @@ class PppConnection:
         else:
             proto, data = PROTO_IP, packet
         self._c["ip_packets_sent"] += 1
-        self._emit_frame(proto, data, packet=packet)
+        self._emit_frame(proto, data, now, packet=packet)
 
     # -- input
     def receive(self, data: bytes, now: float) -> None:
         """Raw async-HDLC octets from the serial line."""
-        self._now = now
         self._c["octets_received"] += len(data)
-        dec = self._decoder
         # Decode one frame at a time: a frame that opens LCP changes the receive
-        # ACCM, and the frames after it in the same read were sent with the new
-        # ACCM (found with slirp, whose IPCP request follows its LCP Ack at once;
-        # decoded with the old ACCM its raw control octets were dropped: bad FCS).
+        # ACCM (and maybe the FCS), and the frames after it in the same read were
+        # sent with the new ones (found with slirp, whose IPCP request follows its
+        # LCP Ack at once; decoded with the old ACCM its raw control octets were
+        # dropped: bad FCS).
         pieces = data.split(b"\x7e")
         last = pieces.pop()
         for piece in pieces:
             self._decode(piece + b"\x7e", now)
         if last:
             self._decode(last, now)
-        bad = dec.bad_fcs + dec.aborts + dec.runts + dec.too_long
+        self._toss_after_line_error()
+
+    def _toss_after_line_error(self) -> None:
+        """A frame was lost on the line: VJ must resynchronise (RFC 1144 4.1)."""
+        d = self._decoder
+        bad = d.bad_fcs + d.aborts + d.runts + d.too_long
         if bad != self._bad_seen:
             self._bad_seen = bad
             if self._decompressor is not None:
                 self._decompressor.toss()
 
     def _decode(self, data: bytes, now: float) -> None:
-        dec = self._decoder
-        for f in dec.receive_frames(data):
-            bad = dec.bad_fcs + dec.aborts + dec.runts + dec.too_long
-            if bad != self._bad_seen:
-                self._bad_seen = bad
-                if self._decompressor is not None:
-                    self._decompressor.toss()
-            self._frame(f.frame, f.wire_octets, f.escapes, now)
-        bad = dec.bad_fcs + dec.aborts + dec.runts + dec.too_long
-        if bad != self._bad_seen:
-            self._bad_seen = bad
-            if self._decompressor is not None:
-                self._decompressor.toss()
+        for f in self._decoder.receive_frames(data):
+            self._toss_after_line_error()
+            self._frame(f, now)
+        self._toss_after_line_error()
 
-    def _frame(self, frame: bytes, wire: int, escapes: int, now: float) -> None:
+    def _frame(self, f: DecodedFrame, now: float) -> None:
         c = self._c
         c["frames_received"] += 1
+        frame = f.frame
         parsed = parse_ppp_header(frame)
         if parsed is None:
             c["malformed_frames"] += 1
             return
         protocol, off = parsed
         info = frame[off:]
-        packet = b""
-        state = self.lcp.state
         delivered: bytes | None = None
         if protocol == PROTO_LCP:
             self.lcp.receive(info, now, max_reject=max(self.lcp_policy.peer_mru - 4, 4))
+            self._run_lcp(now)
             self._after_lcp_input(now)
-        elif state != "Opened":
+        elif self.lcp.state != State.OPENED:
             c["frames_discarded"] += 1  # RFC 1661 3.4: only LCP before the link is established
         elif protocol in (PROTO_PAP, PROTO_CHAP):
-            m = self._auth_for(protocol)
-            if m is None:
-                c["frames_discarded"] += 1
-            else:
-                m.receive(info, now)
-                self._check_auth(now)
+            self._auth_input(protocol, info, now)
         elif protocol == PROTO_IPCP:
             if self._network:
                 self.ipcp.receive(info, now)
+                self._run_ipcp(now)
             else:
                 c["frames_discarded"] += 1
         elif protocol in (PROTO_IP, PROTO_VJ_COMP, PROTO_VJ_UNCOMP):
-            if not self._network or self.ipcp.state != "Opened":
-                c["frames_discarded"] += 1
-            elif protocol == PROTO_IP:
-                delivered = bytes(info)
-            elif self._decompressor is None:
-                c["frames_discarded"] += 1
-            else:
-                delivered = self._decompressor.decompress(_PROTO_VJ[protocol], info)
-                if delivered is None:
-                    c["vj_tossed"] += 1
+            delivered = self._datagram(protocol, info)
         else:
-            self._protocol_reject(protocol, info)  # RFC 1661 5.7: unknown protocol while LCP is Opened
-        if delivered is not None:
-            packet = delivered
+            self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
+        kind = PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}")
         self._events.append(
             FrameReceived(
-                protocol,
-                PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}"),
-                packet,
-                bytes(info),
-                bytes(frame),
-                wire,
-                off,
-                2,
-                escapes,
-                1,
-            )
+                protocol, kind, delivered or b"", bytes(info), bytes(frame),
+                f.wire_octets, off, f.fcs_octets, f.escapes, 1,
+            )  # fmt: skip
         )
         if delivered is not None:
             c["ip_packets_received"] += 1
             self._events.append(IpPacketReceived(delivered))
 
-    def _protocol_reject(self, protocol: int, info: bytes) -> None:
+    def _datagram(self, protocol: int, info: bytes) -> bytes | None:
+        """The IPv4 datagram an IP or VJ frame carries, or None (discarded or tossed, counted)."""
+        if not self._network or self.ipcp.state != State.OPENED:
+            self._c["frames_discarded"] += 1
+            return None
+        if protocol == PROTO_IP:
+            return bytes(info)
+        if self._decompressor is None:
+            self._c["frames_discarded"] += 1
+            return None
+        packet = self._decompressor.decompress(_PROTO_VJ[protocol], info)
+        if packet is None:
+            self._c["vj_tossed"] += 1
+        return packet
+
+    def _protocol_reject(self, protocol: int, info: bytes, now: float) -> None:
         self._c["protocol_rejects_sent"] += 1
         room = max(self.lcp_policy.peer_mru - 6, 0)
-        self.lcp._id = (self.lcp._id + 1) & 0xFF
-        self._send_lcp(encode_packet(PROTOCOL_REJECT, self.lcp._id, protocol.to_bytes(2, "big") + info[:room]))
-
-    def _lcp_extra(self, code: int, data: bytes, now: float) -> None:
-        if code == PROTOCOL_REJECT:
-            self._c["protocol_rejects_received"] += 1
-            proto = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
-            if proto == PROTO_IPCP:
-                self.ipcp.event("RXJ-", now)
-            elif proto in (PROTO_VJ_COMP, PROTO_VJ_UNCOMP):
-                self._compressor = None
-        elif code == ECHO_REQUEST:
-            mine = self.lcp_policy.local_magic
-            if mine and len(data) >= 4 and int.from_bytes(data[:4], "big") == mine:
-                self._c["loopback_echoes"] += 1
-        elif code == ECHO_REPLY:
-            self._c["echo_replies_received"] += 1
-            self._echo_outstanding = 0
+        self.lcp.send_packet(PROTOCOL_REJECT, protocol.to_bytes(2, "big") + info[:room])
+        self._run_lcp(now)
 
     def _after_lcp_input(self, now: float) -> None:
         pol = self.lcp_policy
-        if self.lcp.state in ("Closing", "Stopping", "Closed", "Stopped", "Initial", "Starting"):
+        if self.lcp.state not in NEGOTIATING and self.lcp.state != State.OPENED:
             return
         if pol.auth_refused:
             self._events.append(AuthFailed("peer refused to authenticate", now))
@@ -554,93 +484,101 @@ class PppConnection:
         elif pol.loops_suspected >= self.max_loops:
             self._close(now, "looped back")
 
-    # -- layer actions
-    def _lcp_started(self, now: float) -> None:
-        pass
+    # -- what the automata queued
+    def _run_lcp(self, now: float) -> None:
+        while batch := self.lcp.events():
+            for out in batch:
+                self._lcp_output(out, now)
+
+    def _run_ipcp(self, now: float) -> None:
+        while batch := self.ipcp.events():
+            for out in batch:
+                self._ipcp_output(out, now)
+
+    def _lcp_output(self, out: AutomatonOutput, now: float) -> None:
+        if isinstance(out, PacketToSend):
+            self._emit_frame(PROTO_LCP, out.packet, now)
+        elif isinstance(out, ThisLayerUp):
+            self._lcp_up(now)
+        elif isinstance(out, ThisLayerDown):
+            self._lcp_down(out, now)
+        elif isinstance(out, ThisLayerFinished):
+            if self._link_alive:
+                self._terminated(now, self._reason or _finish_reason(out))
+        elif isinstance(out, ExtendedCodeReceived):
+            self._lcp_extended(out, now)
+        # This-Layer-Started needs nothing: the carrier is the driver's business.
+
+    def _ipcp_output(self, out: AutomatonOutput, now: float) -> None:
+        if isinstance(out, PacketToSend):
+            self._emit_frame(PROTO_IPCP, out.packet, now)
+        elif isinstance(out, ThisLayerUp):
+            self._ipcp_up(now)
+        elif isinstance(out, ThisLayerDown):
+            self._compressor = None
+            self._decompressor = None
+            self._events.append(IpcpDown(now))
+        elif isinstance(out, ThisLayerFinished) and self.lcp.state == State.OPENED:
+            self._close(now, "IPCP negotiation failed")
+
+    def _lcp_extended(self, out: ExtendedCodeReceived, now: float) -> None:
+        data = out.data
+        if out.code == PROTOCOL_REJECT:
+            self._c["protocol_rejects_received"] += 1
+            proto = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
+            if proto == PROTO_IPCP:
+                self.ipcp.event(FsmEvent.RXJ_MINUS, now)
+                self._run_ipcp(now)
+            elif proto in (PROTO_VJ_COMP, PROTO_VJ_UNCOMP):
+                self._compressor = None
+        elif out.code == ECHO_REQUEST:
+            mine = self.lcp_policy.local_magic
+            if mine and len(data) >= 4 and int.from_bytes(data[:4], "big") == mine:
+                self._c["loopback_echoes"] += 1
+        elif out.code == ECHO_REPLY:
+            self._c["echo_replies_received"] += 1
+            self._echo_outstanding = 0
 
     def _lcp_up(self, now: float) -> None:
         pol = self.lcp_policy
         self._tx_accm = pol.peer_accm
         self._tx_pfc = pol.peer_pfc
         self._tx_acfc = pol.peer_acfc
+        self._tx_fcs = pol.peer_fcs
         self._decoder.set_accm(pol.got_accm)
+        self._decoder.set_fcs_size(pol.got_fcs)
         self._events.append(LcpUp(now))
-        self._auth_machines = []
         if self.echo_interval:
             self._echo_deadline = now + self.echo_interval
             self._echo_outstanding = 0
-        if pol.got_auth is not None:  # we authenticate the peer
-            if pol.got_auth == "pap":
-                m = PapAuthenticator(self._send_pap, self.authenticator, timeout=self.auth_timeout)
-            else:
-                m = ChapAuthenticator(
-                    self._send_chap,
-                    self.authenticator,
-                    rng=self.rng,
-                    name=self.name,
-                    restart_timer=self.restart_timer,
-                    max_attempts=self.max_configure,
-                )
-            m.role = "authenticator"
-            self._auth_machines.append(m)
-        if pol.peer_auth is not None:  # the peer authenticates us
-            if pol.peer_auth == "pap":
-                m = PapPeer(
-                    self._send_pap,
-                    self.username or "",
-                    self._password or "",
-                    rng=self.rng,
-                    restart_timer=self.restart_timer,
-                    max_attempts=self.max_configure,
-                )
-            else:
-                m = ChapPeer(self._send_chap, self.username or "", self._password or "", timeout=self.auth_timeout)
-            m.role = "peer"
-            self._auth_machines.append(m)
-        for m in self._auth_machines:
+        self._auth_machines = self._new_auth_machines()
+        for _proto, m in self._auth_machines:
             m.start(now)
-        self._check_auth(now)
+        if not self._auth_machines:
+            self._enter_network(now)
+        self._run_auth(now)
 
-    def _send_pap(self, packet: bytes) -> None:
-        self._emit_frame(PROTO_PAP, packet)
+    def _new_auth_machines(self) -> list:
+        pol = self.lcp_policy
+        machines: list = []
+        if pol.got_auth == "pap":  # we authenticate the peer
+            machines.append((PROTO_PAP, PapAuthenticator(self.authenticator, timeout=self.auth_timeout)))
+        elif pol.got_auth == "chap":
+            m = ChapAuthenticator(
+                self.authenticator, rng=self.rng, name=self.name,
+                restart_timer=self.restart_timer, max_attempts=self.max_configure,
+            )  # fmt: skip
+            machines.append((PROTO_CHAP, m))
+        user, secret = self.username or "", self._password or ""
+        if pol.peer_auth == "pap":  # the peer authenticates us
+            m = PapPeer(user, secret, rng=self.rng, restart_timer=self.restart_timer, max_attempts=self.max_configure)
+            machines.append((PROTO_PAP, m))
+        elif pol.peer_auth == "chap":
+            machines.append((PROTO_CHAP, ChapPeer(user, secret, timeout=self.auth_timeout)))
+        return machines
 
-    def _send_chap(self, packet: bytes) -> None:
-        self._emit_frame(PROTO_CHAP, packet)
-
-    def _auth_for(self, protocol: int):
-        want = PapAuthenticator if protocol == PROTO_PAP else ChapAuthenticator
-        want_peer = PapPeer if protocol == PROTO_PAP else ChapPeer
-        for m in self._auth_machines:
-            if isinstance(m, want | want_peer):
-                return m
-        return None
-
-    def _check_auth(self, now: float) -> None:
-        if self._network or self.lcp.state != "Opened":
-            return
-        pending = False
-        for m in self._auth_machines:
-            if m.result is None:
-                pending = True
-            elif m.result[0] == "fail":
-                if not getattr(m, "_reported", False):
-                    m._reported = True
-                    self._events.append(AuthFailed(m.result[1], now))
-                    self._close(now, "authentication failed")
-                return
-        if pending:
-            return
-        for m in self._auth_machines:
-            if not getattr(m, "_reported", False):
-                m._reported = True
-                self._events.append(AuthSucceeded(m.result[1], now))
-        self._network = True
-        self.ipcp.open(now)
-        self.ipcp.up(now)
-
-    def _lcp_down(self, now: float) -> None:
-        last = self.lcp.transitions[-1] if self.lcp.transitions else ("", "", "")
-        if last[1] == "RTR" and not self._reason:
+    def _lcp_down(self, out: ThisLayerDown, now: float) -> None:
+        if out.cause == FsmEvent.RTR and not self._reason:
             self._reason = "terminated by peer"
         self._events.append(LcpDown(now))
         self._network = False
@@ -648,26 +586,48 @@ class PppConnection:
         self._echo_deadline = None
         self.ipcp.down(now)
         self.ipcp.close(now)
+        self._run_ipcp(now)
         self._reset_tx()
-        self._decoder.set_accm(DEFAULT_ACCM)
-
-    def _lcp_finished(self, now: float) -> None:
-        if self._link_alive:
-            self._terminated(now, self._reason or self._default_reason())
-
-    def _default_reason(self) -> str:
-        last = self.lcp.transitions[-1] if self.lcp.transitions else ("", "", "")
-        if last[1] == "TO-" and last[0] in ("Req-Sent", "Ack-Rcvd", "Ack-Sent"):
-            return "no response to LCP Configure-Request"
-        if last[1] == "TO-" and last[0] == "Stopping":
-            return "terminated by peer"
-        if last[1] == "RXJ-":
-            return "LCP rejected by peer"
-        return "link terminated"
+        self._reset_rx()
 
     def _terminated(self, now: float, reason: str) -> None:
         self._link_alive = False
         self._events.append(LinkTerminated(reason, now))
+
+    # -- authentication
+    def _auth_input(self, protocol: int, info: bytes, now: float) -> None:
+        role = "peer" if info[:1] and info[0] in _TO_PEER[protocol] else "authenticator"
+        for proto, m in self._auth_machines:
+            if proto == protocol and m.role == role:
+                m.receive(info, now)
+                self._run_auth(now)
+                return
+        self._c["frames_discarded"] += 1
+
+    def _run_auth(self, now: float) -> None:
+        for proto, m in list(self._auth_machines):
+            for out in m.events():
+                if (proto, m) not in self._auth_machines:
+                    break  # LCP went down meanwhile: this machine is gone
+                if isinstance(out, PacketToSend):
+                    self._emit_frame(proto, out.packet, now)
+                else:
+                    self._auth_outcome(out, now)
+
+    def _auth_outcome(self, out: Event, now: float) -> None:
+        if self._network or self.lcp.state != State.OPENED:
+            return
+        self._events.append(out)
+        if isinstance(out, AuthFailed):
+            self._close(now, "authentication failed")
+        elif all(m.result is not None and m.result[0] == "ok" for _p, m in self._auth_machines):
+            self._enter_network(now)
+
+    def _enter_network(self, now: float) -> None:
+        self._network = True
+        self.ipcp.open(now)
+        self.ipcp.up(now)
+        self._run_ipcp(now)
 
     def _ipcp_up(self, now: float) -> None:
         pol = self.ipcp_policy
@@ -679,53 +639,55 @@ class PppConnection:
         dns = tuple(d for d in pol.got_dns if d) if self.role == "subscriber" else pol.dns
         self._events.append(IpcpUp(pol.got_address, pol.peer_address, dns, self._compressor is not None, now))
 
-    def _ipcp_down(self, now: float) -> None:
-        self._compressor = None
-        self._decompressor = None
-        self._events.append(IpcpDown(now))
-
-    def _ipcp_finished(self, now: float) -> None:
-        if self.lcp.state == "Opened":
-            self._close(now, "IPCP negotiation failed")
-
     # -- timers
     def next_deadline(self) -> float | None:
         ds = [self.lcp.next_deadline(), self.ipcp.next_deadline(), self._echo_deadline]
-        ds += [m.next_deadline() for m in self._auth_machines if m.result is None]
-        ds = [d for d in ds if d is not None]
-        return min(ds) if ds else None
+        return earliest(ds + [m.next_deadline() for _p, m in self._auth_machines])
 
     def on_timer(self, now: float) -> None:
-        self._now = now
         self.lcp.on_timer(now)
+        self._run_lcp(now)
         self.ipcp.on_timer(now)
-        for m in list(self._auth_machines):
-            if m.result is None:
-                m.on_timer(now)
-        self._check_auth(now)
-        if self._echo_deadline is not None and now >= self._echo_deadline and self.lcp.state == "Opened":
-            if self._echo_outstanding >= self.echo_failure:
-                self._echo_deadline = None
-                self._close(now, "peer not answering LCP Echo-Request")
-                return
-            self._echo_outstanding += 1
-            self._echo_id = (self._echo_id + 1) & 0xFF
-            self._c["echo_requests_sent"] += 1
-            self._send_lcp(encode_packet(ECHO_REQUEST, self._echo_id, self.lcp_policy.local_magic.to_bytes(4, "big")))
-            self._echo_deadline = now + (self.echo_interval or 0.0)
+        self._run_ipcp(now)
+        for _proto, m in list(self._auth_machines):
+            m.on_timer(now)
+        self._run_auth(now)
+        if self._echo_deadline is not None and now >= self._echo_deadline and self.lcp.state == State.OPENED:
+            self._keepalive(now)
+
+    def _keepalive(self, now: float) -> None:
+        if self._echo_outstanding >= self.echo_failure:
+            self._echo_deadline = None
+            self._close(now, "peer not answering LCP Echo-Request")
+            return
+        self._echo_outstanding += 1
+        self._echo_id = (self._echo_id + 1) & 0xFF
+        self._c["echo_requests_sent"] += 1
+        magic = self.lcp_policy.local_magic.to_bytes(4, "big")
+        self._emit_frame(PROTO_LCP, encode_packet(ECHO_REQUEST, self._echo_id, magic), now)
+        self._echo_deadline = now + (self.echo_interval or 0.0)
+
+
+def _finish_reason(out: ThisLayerFinished) -> str:
+    """Why LCP finished with the link, from the event that finished it."""
+    if out.cause == FsmEvent.TO_MINUS and out.previous in NEGOTIATING:
+        return "no response to LCP Configure-Request"
+    if out.cause == FsmEvent.TO_MINUS and out.previous == State.STOPPING:
+        return "terminated by peer"
+    if out.cause == FsmEvent.RXJ_MINUS:
+        return "LCP rejected by peer"
+    return "link terminated"
 
 
 __all__ = [
-    "PppConnection",
-    "LcpUp",
-    "LcpDown",
-    "AuthSucceeded",
     "AuthFailed",
-    "IpcpUp",
+    "AuthSucceeded",
+    "FLAG_TIME",
     "IpcpDown",
-    "IpPacketReceived",
+    "IpcpUp",
+    "LcpDown",
+    "LcpUp",
     "LinkTerminated",
-    "FrameSent",
-    "FrameReceived",
     "PROTOCOL_KINDS",
+    "PppConnection",
 ]

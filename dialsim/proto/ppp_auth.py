@@ -14,18 +14,23 @@ Scope: one authentication exchange per link, in either role.
   answer for a retransmitted Response.  Periodic re-challenge is not done.
 
 Each machine is sans-IO: ``start(now)``, ``receive(packet, now)``,
-``next_deadline()``, ``on_timer(now)``; it calls ``send(packet)`` with packets
-(without the PPP protocol field) and sets ``result`` to ``("ok", user)`` or
-``("fail", reason)``.  Peer garbage is counted in ``malformed``.
+``next_deadline()``, ``on_timer(now)``; it calls nothing back.  What it
+produces waits in order for ``events()``: :class:`PacketToSend` (a packet
+without the PPP protocol field) and, once, :class:`AuthSucceeded` or
+:class:`AuthFailed` -- the link events :class:`dialsim.proto.ppp.PppConnection`
+passes on.  ``result`` keeps the outcome as ``("ok", user)`` or
+``("fail", reason)``.  ``role`` says which side a machine plays
+("authenticator" or "peer").  Peer garbage is counted in ``malformed``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from dataclasses import dataclass
 
-from dialsim.proto.ppp_lcp import decode_packet, encode_packet
+from dialsim.proto.events import Event, LinkEvent
+from dialsim.proto.ppp_fsm import PacketToSend, decode_packet, encode_packet
 
 PAP_AUTH_REQUEST = 1
 PAP_AUTH_ACK = 2
@@ -56,34 +61,59 @@ def _lookup_secret(authenticator, user: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AuthSucceeded(LinkEvent):
+    """Authentication succeeded (``user``: the peer's name, or ours when we were authenticated)."""
+
+    user: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed(LinkEvent):
+    """Authentication failed, or the peer refused to authenticate."""
+
+    reason: str
+    now: float
+
+
 class _Machine:
-    def __init__(self, send: Callable[[bytes], None], *, restart_timer: float, max_attempts: int) -> None:
-        self._send = send
+    role = ""
+
+    def __init__(self, *, restart_timer: float, max_attempts: int) -> None:
         self.restart_timer = restart_timer
         self.max_attempts = max_attempts
         self.result: tuple[str, str] | None = None
         self._deadline: float | None = None
+        self._queue: list[Event] = []
         self.malformed = 0
         self.sent = 0
 
     def next_deadline(self) -> float | None:
         return self._deadline
 
+    def events(self) -> list[Event]:
+        """Packets to send and the outcome, oldest first, since the last call."""
+        out, self._queue = self._queue, []
+        return out
+
     def _out(self, packet: bytes) -> None:
         self.sent += 1
-        self._send(packet)
+        self._queue.append(PacketToSend(packet))
 
-    def _finish(self, ok: bool, text: str) -> None:
+    def _finish(self, ok: bool, text: str, now: float) -> None:
         self.result = ("ok" if ok else "fail", text)
         self._deadline = None
+        self._queue.append(AuthSucceeded(text, now) if ok else AuthFailed(text, now))
 
 
 class PapPeer(_Machine):
     """PAP, the side being authenticated: sends Authenticate-Request with retries."""
 
+    role = "peer"
+
     def __init__(
         self,
-        send: Callable[[bytes], None],
         username: str,
         password: str,
         *,
@@ -91,7 +121,7 @@ class PapPeer(_Machine):
         restart_timer: float = 3.0,
         max_attempts: int = 10,
     ) -> None:
-        super().__init__(send, restart_timer=restart_timer, max_attempts=max_attempts)
+        super().__init__(restart_timer=restart_timer, max_attempts=max_attempts)
         self.username = username
         self._password = password
         self._id = rng.randrange(256)
@@ -114,7 +144,7 @@ class PapPeer(_Machine):
         if self._deadline is None or now < self._deadline or self.result is not None:
             return
         if self.attempts >= self.max_attempts:
-            self._finish(False, "no answer to PAP Authenticate-Request")
+            self._finish(False, "no answer to PAP Authenticate-Request", now)
         else:
             self._request(now)
 
@@ -128,22 +158,23 @@ class PapPeer(_Machine):
             return  # an answer to an older request
         msg = data[1 : 1 + data[0]].decode("utf-8", "replace") if data else ""
         if code == PAP_AUTH_ACK:
-            self._finish(True, self.username)
+            self._finish(True, self.username, now)
         else:
-            self._finish(False, msg or "PAP Authenticate-Nak")
+            self._finish(False, msg or "PAP Authenticate-Nak", now)
 
 
 class PapAuthenticator(_Machine):
     """PAP, the authenticator: checks Peer-ID/Password with ``authenticator.check_password``."""
 
+    role = "authenticator"
+
     def __init__(
         self,
-        send: Callable[[bytes], None],
         authenticator,
         *,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(send, restart_timer=timeout, max_attempts=1)
+        super().__init__(restart_timer=timeout, max_attempts=1)
         self.authenticator = authenticator
         self.timeout = timeout
         self.user: str | None = None
@@ -153,7 +184,7 @@ class PapAuthenticator(_Machine):
 
     def on_timer(self, now: float) -> None:
         if self._deadline is not None and now >= self._deadline and self.result is None:
-            self._finish(False, "no PAP Authenticate-Request from peer")
+            self._finish(False, "no PAP Authenticate-Request from peer", now)
 
     def receive(self, packet: bytes, now: float) -> None:
         p = decode_packet(packet)
@@ -161,38 +192,38 @@ class PapAuthenticator(_Machine):
             self.malformed += 1
             return
         _code, ident, data = p
-        try:
-            ulen = data[0]
-            user = data[1 : 1 + ulen]
-            plen = data[1 + ulen]
-            pw = data[2 + ulen : 2 + ulen + plen]
-            if len(user) != ulen or len(pw) != plen:
-                raise IndexError
-        except IndexError:
+        ulen = data[0] if data else 0
+        plen = data[1 + ulen] if len(data) > 1 + ulen else -1
+        if not data or plen < 0 or len(data) < 2 + ulen + plen:
             self.malformed += 1
             return
-        if self.result is None:
+        user, pw = data[1 : 1 + ulen], data[2 + ulen : 2 + ulen + plen]
+        decided = self.result
+        if decided is None:
             name = user.decode("utf-8", "replace")
             ok = bool(self.authenticator is not None and self.authenticator.check_password(name, pw.decode("utf-8", "replace")))
             self.user = name
-            self._finish(ok, name if ok else f"PAP: bad user name or password for {name!r}")
-        ok = self.result is not None and self.result[0] == "ok"
+        else:
+            ok = decided[0] == "ok"
         msg = b"Login ok" if ok else b"Login incorrect"
         self._out(encode_packet(PAP_AUTH_ACK if ok else PAP_AUTH_NAK, ident, bytes([len(msg)]) + msg))
+        if decided is None:  # the answer goes out before the outcome is known upstairs
+            self._finish(ok, name if ok else f"PAP: bad user name or password for {name!r}", now)
 
 
 class ChapPeer(_Machine):
     """CHAP, the side being authenticated: answers each Challenge with MD5(id + secret + challenge)."""
 
+    role = "peer"
+
     def __init__(
         self,
-        send: Callable[[bytes], None],
         username: str,
         secret: str,
         *,
         timeout: float = 30.0,
     ) -> None:
-        super().__init__(send, restart_timer=timeout, max_attempts=1)
+        super().__init__(restart_timer=timeout, max_attempts=1)
         self.username = username
         self._secret = secret
         self.timeout = timeout
@@ -206,7 +237,7 @@ class ChapPeer(_Machine):
 
     def on_timer(self, now: float) -> None:
         if self._deadline is not None and now >= self._deadline and self.result is None:
-            self._finish(False, "no CHAP Challenge from peer")
+            self._finish(False, "no CHAP Challenge from peer", now)
 
     def receive(self, packet: bytes, now: float) -> None:
         p = decode_packet(packet)
@@ -227,9 +258,9 @@ class ChapPeer(_Machine):
             if ident != self._id or self.result is not None:
                 return
             if code == CHAP_SUCCESS:
-                self._finish(True, self.username)
+                self._finish(True, self.username, now)
             else:
-                self._finish(False, data.decode("utf-8", "replace") or "CHAP Failure")
+                self._finish(False, data.decode("utf-8", "replace") or "CHAP Failure", now)
         else:
             self.malformed += 1
 
@@ -237,9 +268,10 @@ class ChapPeer(_Machine):
 class ChapAuthenticator(_Machine):
     """CHAP, the authenticator: Challenge (retransmitted), check Response, Success/Failure."""
 
+    role = "authenticator"
+
     def __init__(
         self,
-        send: Callable[[bytes], None],
         authenticator,
         *,
         rng: random.Random,
@@ -247,7 +279,7 @@ class ChapAuthenticator(_Machine):
         restart_timer: float = 3.0,
         max_attempts: int = 10,
     ) -> None:
-        super().__init__(send, restart_timer=restart_timer, max_attempts=max_attempts)
+        super().__init__(restart_timer=restart_timer, max_attempts=max_attempts)
         self.authenticator = authenticator
         self.rng = rng
         self.name = name
@@ -255,7 +287,6 @@ class ChapAuthenticator(_Machine):
         self._challenge = b""
         self.attempts = 0
         self.user: str | None = None
-        self._answer: bytes | None = None
 
     def start(self, now: float) -> None:
         self._id = (self._id + 1) & 0xFF
@@ -271,7 +302,7 @@ class ChapAuthenticator(_Machine):
         if self._deadline is None or now < self._deadline or self.result is not None:
             return
         if self.attempts >= self.max_attempts:
-            self._finish(False, "no CHAP Response from peer")
+            self._finish(False, "no CHAP Response from peer", now)
         else:
             self._send_challenge(now)
 
@@ -286,18 +317,23 @@ class ChapAuthenticator(_Machine):
             return
         if ident != self._id:
             return  # a Response to an older Challenge
-        if self.result is None:
+        decided = self.result
+        if decided is None:
             value = data[1 : 1 + data[0]]
             name = data[1 + data[0] :].decode("utf-8", "replace")
             secret = _lookup_secret(self.authenticator, name) if self.authenticator is not None else None
             ok = secret is not None and value == chap_md5_response(ident, _b(secret), self._challenge)
             self.user = name
-            self._finish(ok, name if ok else f"CHAP: bad response for {name!r}")
-        ok = self.result is not None and self.result[0] == "ok"
+        else:
+            ok = decided[0] == "ok"
         self._out(encode_packet(CHAP_SUCCESS if ok else CHAP_FAILURE, ident, b"Welcome" if ok else b"Access denied"))
+        if decided is None:
+            self._finish(ok, name if ok else f"CHAP: bad response for {name!r}", now)
 
 
 __all__ = [
+    "AuthFailed",
+    "AuthSucceeded",
     "PapPeer",
     "PapAuthenticator",
     "ChapPeer",

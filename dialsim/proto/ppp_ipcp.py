@@ -1,7 +1,7 @@
 """IPCP options (RFC 1332) with RFC 1877 name server addresses.
 
 Scope: the option policy the generic RFC 1661 automaton
-(:class:`dialsim.proto.ppp_lcp.NegotiationAutomaton`) uses for IPCP:
+(:class:`dialsim.proto.ppp_fsm.NegotiationAutomaton`) uses for IPCP:
 
 - IP-Address (3): the subscriber asks for 0.0.0.0 (or its configured address)
   and takes the address the ISP Naks back; the ISP Naks anything but the
@@ -17,10 +17,10 @@ Scope: the option policy the generic RFC 1661 automaton
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
-from dialsim.proto.ppp_lcp import Option, OptionPolicy
+from dialsim.proto.ipv4 import ip_to_bytes, ip_to_str
+from dialsim.proto.ppp_fsm import Option, OptionPolicy
 
 OPT_IP_ADDRESSES = 1
 OPT_IP_COMPRESSION = 2
@@ -30,14 +30,6 @@ OPT_SECONDARY_DNS = 131
 PROTO_VJ = 0x002D
 
 _ZERO = b"\x00\x00\x00\x00"
-
-
-def ip_bytes(addr: str) -> bytes:
-    return ipaddress.IPv4Address(addr).packed
-
-
-def ip_str(data: bytes) -> str:
-    return str(ipaddress.IPv4Address(bytes(data[:4])))
 
 
 class IpcpPolicy(OptionPolicy):
@@ -85,14 +77,14 @@ class IpcpPolicy(OptionPolicy):
                 self.assigned = next(pool, None)
             else:
                 self.assigned = next(iter(pool), None)
-        return ip_bytes(self.assigned) if self.assigned else None
+        return ip_to_bytes(self.assigned) if self.assigned else None
 
     def reset(self) -> None:
         if self.role == "subscriber":
-            self.want_address: bytes | None = ip_bytes(self.local_ip) if self.local_ip else _ZERO
+            self.want_address: bytes | None = ip_to_bytes(self.local_ip) if self.local_ip else _ZERO
             self.want_dns: list[bytes | None] = [_ZERO, _ZERO] if self.dns else [None, None]
         else:
-            self.want_address = ip_bytes(self.local_ip) if self.local_ip else None
+            self.want_address = ip_to_bytes(self.local_ip) if self.local_ip else None
             self.want_dns = [None, None]
         self.want_vj: tuple[int, int] | None = (self.vj_slots - 1, 1) if self.vj else None
         self.got_address: str | None = None
@@ -141,8 +133,8 @@ class IpcpPolicy(OptionPolicy):
                 i = 0 if t == OPT_PRIMARY_DNS else 1
                 if self.role != "isp" or len(self.dns) <= i:
                     rejects.append((t, d))
-                elif d != ip_bytes(self.dns[i]):
-                    naks.append((t, ip_bytes(self.dns[i])))
+                elif d != ip_to_bytes(self.dns[i]):
+                    naks.append((t, ip_to_bytes(self.dns[i])))
             else:
                 rejects.append((t, d))
         return naks, rejects
@@ -152,20 +144,20 @@ class IpcpPolicy(OptionPolicy):
         self.peer_vj = None
         for t, d in options:
             if t == OPT_IP_ADDRESS:
-                self.peer_address = ip_str(d)
+                self.peer_address = ip_to_str(bytes(d))
             elif t == OPT_IP_COMPRESSION:
                 self.peer_vj = (d[2], d[3])
 
     def on_ack(self, options: list[Option]) -> None:
         for t, d in options:
             if t == OPT_IP_ADDRESS:
-                self.got_address = ip_str(d)
+                self.got_address = ip_to_str(bytes(d))
             elif t == OPT_IP_COMPRESSION:
                 self.got_vj = (d[2], d[3])
             elif t == OPT_PRIMARY_DNS:
-                self.got_dns[0] = ip_str(d)
+                self.got_dns[0] = ip_to_str(bytes(d))
             elif t == OPT_SECONDARY_DNS:
-                self.got_dns[1] = ip_str(d)
+                self.got_dns[1] = ip_to_str(bytes(d))
 
     def on_nak(self, options: list[Option]) -> None:
         for t, d in options:
@@ -193,4 +185,4 @@ class IpcpPolicy(OptionPolicy):
                 self.want_dns[1] = None
 
 
-__all__ = ["IpcpPolicy", "ip_bytes", "ip_str"]
+__all__ = ["IpcpPolicy"]

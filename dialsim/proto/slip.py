@@ -16,13 +16,18 @@ CSLIP (RFC 1144 appendix): the first octet of a frame tells its type: 0x45..
 IPv4, 0x70..0x7F an uncompressed-TCP frame whose first octet carries the
 connection number, 0x80.. a compressed TCP header.  The compression itself is
 done by :mod:`dialsim.proto.vj`; this module only frames it.
+
+No per-octet Python work: escaping and un-escaping are ``bytes.replace``, the
+decoder splits what arrived on END once and counts escapes with
+``bytes.count``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dialsim.proto import vj as vjmod
+from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
 
 END = 0xC0
 ESC = 0xDB
@@ -53,6 +58,16 @@ def slip_encode(packet: bytes) -> bytes:
     return _END + slip_escape(packet) + _END
 
 
+@dataclass(frozen=True, slots=True)
+class SlipFrame:
+    """A frame off the line, un-escaped, and what it cost on the wire."""
+
+    frame: bytes
+    wire_octets: int  # escaped frame + its END + any spare ENDs before it
+    escapes: int  # ESC octets removed
+    end_octets: int  # the ENDs counted in wire_octets
+
+
 class SlipDecoder:
     """Incremental SLIP deframer: feed line bytes, get whole frames back."""
 
@@ -61,11 +76,13 @@ class SlipDecoder:
         self._buf = bytearray()
         self.frames_too_long = 0
         self.bad_escapes = 0
-        self.last_wire_lengths: list[int] = []
         self._spare_ends = 0
 
     def receive(self, data: bytes) -> list[bytes]:
-        self.last_wire_lengths = []
+        return [f.frame for f in self.receive_frames(data)]
+
+    def receive_frames(self, data: bytes) -> list[SlipFrame]:
+        """The frames completed by ``data`` with their wire accounting."""
         self._buf += data
         if END not in data:
             if len(self._buf) > 2 * self.max_frame + 2:
@@ -87,39 +104,17 @@ class SlipDecoder:
             self.bad_escapes += (
                 raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
             )
-            self.last_wire_lengths.append(len(raw) + 1 + self._spare_ends)
+            ends = 1 + self._spare_ends
             self._spare_ends = 0
-            frames.append(frame)
+            frames.append(SlipFrame(frame, len(raw) + ends, len(raw) - len(frame), ends))
         return frames
 
 
 # --------------------------------------------------------------------------
 # The link machine: SLIP or CSLIP carrying IPv4 datagrams.
 
-
-@dataclass(frozen=True, slots=True)
-class IpPacketReceived:
-    """A whole IPv4 datagram arrived (decompressed if CSLIP)."""
-
-    packet: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class FrameSent:
-    """A frame went to the line: the datagram, the bytes after header compression,
-    and the bytes on the wire (escaped and framed)."""
-
-    packet: bytes
-    frame: bytes
-    wire_octets: int
-    kind: str  # "ip", "uncompressed_tcp", "compressed_tcp"
-
-
-@dataclass(frozen=True, slots=True)
-class FrameReceived:
-    frame: bytes
-    wire_octets: int
-    kind: str
+# What a SLIP frame carries, as the PPP protocol number of the same thing.
+KIND_PROTOCOLS = {"ip": 0x0021, "compressed_tcp": 0x002D, "uncompressed_tcp": 0x002F, "error": 0}
 
 
 @dataclass(slots=True)
@@ -133,31 +128,33 @@ class SlipCounters:
     octets_wire_sent: int = 0
     octets_wire_received: int = 0
     frames_dropped: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class SlipLink:
-    """A SLIP or CSLIP line end (sans-IO).
+    """A SLIP or CSLIP line end (sans-IO); the machine shape of :mod:`dialsim.proto.machine`.
 
-    ``receive(data, now)`` takes line bytes; ``data_to_send()`` gives line bytes;
-    ``send_ip(packet, now)`` queues a datagram; ``events()`` drains
-    :class:`IpPacketReceived`, :class:`FrameSent` and :class:`FrameReceived`.
-    SLIP has no link negotiation, so the link is up as soon as it exists.
+    ``receive(data, now)`` takes line bytes; ``output(now)`` gives the frames
+    to write, one per item; ``send_ip(packet, now)`` queues a datagram;
+    ``events()`` hands out :class:`FrameSent`, :class:`FrameReceived` and
+    :class:`IpPacketReceived` (``capture`` is the datagram; ``flag_octets``
+    the END octets).  SLIP has no link negotiation, so the link is up as soon
+    as it exists, and no timer.
     """
 
     def __init__(self, *, mtu: int = SLIP_DEFAULT_MTU, vj: bool = False, vj_slots: int = 16) -> None:
         self.mtu = mtu
         self.vj = vj
         self._decoder = SlipDecoder(max_frame=mtu + 8)
-        self._out = bytearray()
-        self._events: list = []
+        self._out: list[bytes] = []
+        self._events: list[Event] = []
         self.counters = SlipCounters()
         if vj:
             self._compressor = vjmod.VjCompressor(slots=vj_slots)
             self._decompressor = vjmod.VjDecompressor(slots=vj_slots)
 
     # -- sending
-    def send_ip(self, packet: bytes, now: float = 0.0) -> None:
+    def send_ip(self, packet: bytes, now: float) -> None:
+        packet = bytes(packet)
         if self.vj:
             kind_code, data = self._compressor.compress(packet)
             frame = vjmod.cslip_encode(kind_code, data)
@@ -165,25 +162,28 @@ class SlipLink:
         else:
             frame, kind = packet, "ip"
         wire = slip_encode(frame)
-        self._out += wire
+        self._out.append(wire)
         c = self.counters
         c.frames_sent += 1
         c.octets_ip_sent += len(packet)
         c.octets_frame_sent += len(frame)
         c.octets_wire_sent += len(wire)
-        self._events.append(FrameSent(packet, frame, len(wire), kind))
+        escapes = len(wire) - 2 - len(frame)
+        self._events.append(
+            FrameSent(KIND_PROTOCOLS[kind], kind, packet, frame, packet, len(wire), escape_octets=escapes, flag_octets=2)
+        )
 
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
+    def output(self, now: float) -> list[bytes]:
+        """The frames to write to the line, oldest first, one per item."""
+        out, self._out = self._out, []
         return out
 
     # -- receiving
-    def receive(self, data: bytes, now: float = 0.0) -> None:
+    def receive(self, data: bytes, now: float) -> None:
         c = self.counters
         c.octets_wire_received += len(data)
-        frames = self._decoder.receive(data)
-        for frame, wire_len in zip(frames, self._decoder.last_wire_lengths, strict=True):
+        for f in self._decoder.receive_frames(data):
+            frame = f.frame
             c.frames_received += 1
             c.octets_frame_received += len(frame)
             if self.vj:
@@ -192,14 +192,19 @@ class SlipLink:
                 kind = vjmod.KIND_NAMES.get(kind_code, "error")
             else:
                 packet, kind = frame, "ip"
-            self._events.append(FrameReceived(frame, wire_len, kind))
+            self._events.append(
+                FrameReceived(
+                    KIND_PROTOCOLS[kind], kind, packet or b"", frame, packet or b"", f.wire_octets,
+                    escape_octets=f.escapes, flag_octets=f.end_octets,
+                )  # fmt: skip
+            )
             if packet is None:
                 c.frames_dropped += 1
                 continue
             c.octets_ip_received += len(packet)
             self._events.append(IpPacketReceived(packet))
 
-    def events(self) -> list:
+    def events(self) -> list[Event]:
         ev, self._events = self._events, []
         return ev
 

@@ -19,7 +19,10 @@ appendix A (``sl_compress_tcp`` / ``sl_uncompress_tcp`` semantics) for IPv4/TCP:
 - the decompressor recomputes the IP header checksum, and after an error (or
   :meth:`VjDecompressor.toss`, called by the framing layer on a bad frame)
   discards COMPRESSED_TCP packets until one carries an explicit connection
-  number or an UNCOMPRESSED_TCP packet arrives (section 4.1).
+  number or an UNCOMPRESSED_TCP packet arrives (section 4.1).  A packet that
+  is too short for what its change mask announces, names a connection the
+  decompressor does not know, or would make a datagram over 65535 octets is
+  an error: it is tossed and counted (``errors``), never raised.
 
 Kinds are the RFC's values: TYPE_IP 0x40, TYPE_UNCOMPRESSED_TCP 0x70,
 TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021,
@@ -29,7 +32,7 @@ TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021
 
 from __future__ import annotations
 
-import struct
+from dialsim.proto.ipv4 import internet_checksum
 
 TYPE_ERROR = 0x00
 TYPE_IP = 0x40
@@ -58,16 +61,6 @@ TH_URG = 0x20
 MAX_SLOTS = 256
 
 
-def ip_checksum(header: bytes) -> int:
-    """RFC 791 header checksum (one's complement of the one's complement sum)."""
-    if len(header) % 2:
-        header = header + b"\x00"
-    s = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def _enc(n: int) -> bytes:
     """Delta: one octet 1..255, else 0 and two octets (also for zero: ENCODEZ)."""
     if 0 < n < 256:
@@ -75,14 +68,94 @@ def _enc(n: int) -> bytes:
     return bytes([0, (n >> 8) & 0xFF, n & 0xFF])
 
 
-def _dec(data: bytes, i: int) -> tuple[int, int]:
-    """Decode a delta at ``data[i]``; returns (value, next index). IndexError if short."""
+def _dec(data: bytes, i: int) -> tuple[int, int] | None:
+    """Decode a delta at ``data[i]``: (value, next index), or None if the packet ends first."""
+    if i >= len(data):
+        return None
     b = data[i]
     if b:
         return b, i + 1
     if i + 3 > len(data):
-        raise IndexError("short delta")
+        return None
     return (data[i + 1] << 8) | data[i + 2], i + 3
+
+
+def _compressible(packet: bytes) -> int | None:
+    """The IP + TCP header length of an unfragmented IPv4/TCP segment that only
+    carries ACK (and maybe PSH/URG) among SYN/FIN/RST/ACK; None for anything else."""
+    if len(packet) < 40 or packet[0] >> 4 != 4 or packet[9] != 6:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if ihl < 20 or int.from_bytes(packet[6:8], "big") & 0x3FFF or len(packet) < ihl + 20:
+        return None
+    doff = (packet[ihl + 12] >> 4) * 4
+    flags = packet[ihl + 13]
+    if doff < 20 or len(packet) < ihl + doff or (flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK:
+        return None
+    return ihl + doff
+
+
+def _field(header: bytes, start: int, size: int) -> int:
+    return int.from_bytes(header[start : start + size], "big")
+
+
+def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | None:
+    """(change mask without C and P, deltas) of ``packet`` against the saved header
+    ``old`` of its connection (RFC 1144 3.2.3), or None if it must go uncompressed."""
+    th = (packet[0] & 0x0F) * 4
+    doff = hlen - th
+    flags = packet[th + 13]
+    if (
+        old[0:2] != packet[0:2]  # version, IHL, TOS
+        or old[6:8] != packet[6:8]  # flags (DF) / fragment offset
+        or old[8:10] != packet[8:10]  # TTL, protocol
+        or old[th + 12] != packet[th + 12]  # data offset (+ reserved bits)
+        or old[20:th] != packet[20:th]  # IP options
+        or old[th + 20 : th + doff] != packet[th + 20 : th + doff]  # TCP options
+        or (old[th + 13] & ~(TH_PUSH | TH_URG)) != (flags & ~(TH_PUSH | TH_URG))
+    ):
+        return None
+    changes = 0
+    deltas = b""
+    if flags & TH_URG:
+        deltas += _enc(_field(packet, th + 18, 2))
+        changes |= NEW_U
+    elif packet[th + 18 : th + 20] != old[th + 18 : th + 20]:
+        return None
+    dw = (_field(packet, th + 14, 2) - _field(old, th + 14, 2)) & 0xFFFF
+    if dw:
+        deltas += _enc(dw)
+        changes |= NEW_W
+    da = (_field(packet, th + 8, 4) - _field(old, th + 8, 4)) & 0xFFFFFFFF
+    ds = (_field(packet, th + 4, 4) - _field(old, th + 4, 4)) & 0xFFFFFFFF
+    if da > 0xFFFF or ds > 0xFFFF:
+        return None
+    if da:
+        deltas += _enc(da)
+        changes |= NEW_A
+    if ds:
+        deltas += _enc(ds)
+        changes |= NEW_S
+    old_len, new_len = _field(old, 2, 2), _field(packet, 2, 2)
+    old_data = old_len - hlen
+    if changes == 0:
+        # Data after a bare ACK: compress; anything else is a retransmission
+        # or window probe: send uncompressed in case the peer missed one.
+        if not (new_len != old_len and old_len == hlen):
+            return None
+    elif changes in (SPECIAL_I, SPECIAL_D):
+        return None
+    elif changes == NEW_S | NEW_A:
+        if ds == da == old_data and not old[th + 13] & TH_URG:
+            changes, deltas = SPECIAL_I, b""
+    elif changes == NEW_S:
+        if ds == old_data and not old[th + 13] & TH_URG:
+            changes, deltas = SPECIAL_D, b""
+    did = (_field(packet, 4, 2) - _field(old, 4, 2)) & 0xFFFF
+    if did != 1:
+        deltas += _enc(did)
+        changes |= NEW_I
+    return changes, deltas
 
 
 class VjCompressor:
@@ -113,24 +186,11 @@ class VjCompressor:
     def compress(self, packet: bytes) -> tuple[int, bytes]:
         packet = bytes(packet)
         self.packets += 1
-        if len(packet) < 40 or packet[0] >> 4 != 4 or packet[9] != 6:
+        hlen = _compressible(packet)
+        if hlen is None:
             self.ip += 1
             return TYPE_IP, packet
-        ihl = (packet[0] & 0x0F) * 4
-        if ihl < 20 or int.from_bytes(packet[6:8], "big") & 0x3FFF:
-            self.ip += 1
-            return TYPE_IP, packet
-        if len(packet) < ihl + 20:
-            self.ip += 1
-            return TYPE_IP, packet
-        th = ihl
-        doff = (packet[th + 12] >> 4) * 4
-        hlen = ihl + doff
-        flags = packet[th + 13]
-        if doff < 20 or len(packet) < hlen or (flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK:
-            self.ip += 1
-            return TYPE_IP, packet
-
+        th = (packet[0] & 0x0F) * 4
         key = packet[12:20] + packet[th : th + 4]
         self.searches += 1
         slot = self._by_key.get(key)
@@ -146,64 +206,11 @@ class VjCompressor:
         self._touch(slot)
         old = self._saved[slot]
         assert old is not None
-        oth = (old[0] & 0x0F) * 4
-        if (
-            old[0:2] != packet[0:2]  # version, IHL, TOS
-            or old[6:8] != packet[6:8]  # flags (DF) / fragment offset
-            or old[8:10] != packet[8:10]  # TTL, protocol
-            or old[oth + 12] != packet[th + 12]  # data offset (+ reserved bits)
-            or old[20:ihl] != packet[20:ihl]  # IP options
-            or old[oth + 20 : oth + doff] != packet[th + 20 : th + doff]  # TCP options
-            or (old[oth + 13] & ~(TH_PUSH | TH_URG)) != (flags & ~(TH_PUSH | TH_URG))
-        ):
+        encoded = _delta_encode(old, packet, hlen)
+        if encoded is None:
             return self._uncompressed(slot, packet, hlen)
-
-        changes = 0
-        deltas = b""
-        if flags & TH_URG:
-            deltas += _enc(int.from_bytes(packet[th + 18 : th + 20], "big"))
-            changes |= NEW_U
-        elif packet[th + 18 : th + 20] != old[oth + 18 : oth + 20]:
-            return self._uncompressed(slot, packet, hlen)
-        dw = (int.from_bytes(packet[th + 14 : th + 16], "big") - int.from_bytes(old[oth + 14 : oth + 16], "big")) & 0xFFFF
-        if dw:
-            deltas += _enc(dw)
-            changes |= NEW_W
-        da = (int.from_bytes(packet[th + 8 : th + 12], "big") - int.from_bytes(old[oth + 8 : oth + 12], "big")) & 0xFFFFFFFF
-        if da:
-            if da > 0xFFFF:
-                return self._uncompressed(slot, packet, hlen)
-            deltas += _enc(da)
-            changes |= NEW_A
-        ds = (int.from_bytes(packet[th + 4 : th + 8], "big") - int.from_bytes(old[oth + 4 : oth + 8], "big")) & 0xFFFFFFFF
-        if ds:
-            if ds > 0xFFFF:
-                return self._uncompressed(slot, packet, hlen)
-            deltas += _enc(ds)
-            changes |= NEW_S
-
-        old_len = int.from_bytes(old[2:4], "big")
-        new_len = int.from_bytes(packet[2:4], "big")
-        old_data = old_len - hlen
-        if changes == 0:
-            # Data after a bare ACK: compress; anything else is a retransmission
-            # or window probe: send uncompressed in case the peer missed one.
-            if not (new_len != old_len and old_len == hlen):
-                return self._uncompressed(slot, packet, hlen)
-        elif changes in (SPECIAL_I, SPECIAL_D):
-            return self._uncompressed(slot, packet, hlen)
-        elif changes == NEW_S | NEW_A:
-            if ds == da == old_data and not old[oth + 13] & TH_URG:
-                changes, deltas = SPECIAL_I, b""
-        elif changes == NEW_S:
-            if ds == old_data and not old[oth + 13] & TH_URG:
-                changes, deltas = SPECIAL_D, b""
-
-        did = (int.from_bytes(packet[4:6], "big") - int.from_bytes(old[4:6], "big")) & 0xFFFF
-        if did != 1:
-            deltas += _enc(did)
-            changes |= NEW_I
-        if flags & TH_PUSH:
+        changes, deltas = encoded
+        if packet[th + 13] & TH_PUSH:
             changes |= TCP_PUSH_BIT
         self._saved[slot] = packet[:hlen]
         if not self.compress_slot_id or self._last_xmit != slot:
@@ -251,17 +258,19 @@ class VjDecompressor:
         """The framing layer lost a frame: discard until resynchronised."""
         self._toss = True
 
+    @property
+    def tossing(self) -> bool:
+        """True while COMPRESSED_TCP packets without a connection number are discarded."""
+        return self._toss
+
     def decompress(self, kind: int, data: bytes) -> bytes | None:
-        try:
-            if kind == TYPE_IP:
-                self.packets += 1
-                return bytes(data)
-            if kind == TYPE_UNCOMPRESSED_TCP:
-                return self._uncompressed(bytes(data))
-            if kind == TYPE_COMPRESSED_TCP:
-                return self._compressed(bytes(data))
-        except (IndexError, ValueError):
-            pass
+        if kind == TYPE_IP:
+            self.packets += 1
+            return bytes(data)
+        if kind == TYPE_UNCOMPRESSED_TCP:
+            return self._uncompressed(bytes(data))
+        if kind == TYPE_COMPRESSED_TCP:
+            return self._compressed(bytes(data))
         return self._error()
 
     def _error(self) -> None:
@@ -287,9 +296,13 @@ class VjDecompressor:
         return packet
 
     def _compressed(self, data: bytes) -> bytes | None:
+        if not data:
+            return self._error()
         changes = data[0]
         i = 1
         if changes & NEW_C:
+            if len(data) < 2:
+                return self._error()
             slot = data[1]
             if slot >= self.slots or self._saved[slot] is None:
                 return self._error()
@@ -321,41 +334,55 @@ class VjDecompressor:
         elif special == SPECIAL_D:
             seq += int.from_bytes(h[2:4], "big") - hlen
         else:
-            if changes & NEW_U:
-                h[th + 13] |= TH_URG
-                v, i = _dec(data, i)
-                h[th + 18 : th + 20] = v.to_bytes(2, "big")
-            else:
-                h[th + 13] &= ~TH_URG & 0xFF
-            if changes & NEW_W:
-                v, i = _dec(data, i)
-                win = (int.from_bytes(h[th + 14 : th + 16], "big") + v) & 0xFFFF
-                h[th + 14 : th + 16] = win.to_bytes(2, "big")
-            if changes & NEW_A:
-                v, i = _dec(data, i)
-                ack += v
-            if changes & NEW_S:
-                v, i = _dec(data, i)
-                seq += v
+            deltas = self._deltas(changes, data, i, h, th)
+            if deltas is None:
+                return self._error()
+            i, dack, dseq = deltas
+            ack, seq = ack + dack, seq + dseq
         h[th + 4 : th + 8] = (seq & 0xFFFFFFFF).to_bytes(4, "big")
         h[th + 8 : th + 12] = (ack & 0xFFFFFFFF).to_bytes(4, "big")
+        v = 1
         if changes & NEW_I:
-            v, i = _dec(data, i)
-        else:
-            v = 1
+            d = _dec(data, i)
+            if d is None:
+                return self._error()
+            v, i = d
         h[4:6] = ((int.from_bytes(h[4:6], "big") + v) & 0xFFFF).to_bytes(2, "big")
-        if i > len(data):
-            return self._error()
         payload = data[i:]
         total = hlen + len(payload)
         if total > 0xFFFF:
             return self._error()
         h[2:4] = total.to_bytes(2, "big")
         h[10:12] = b"\x00\x00"
-        h[10:12] = ip_checksum(bytes(h[:ihl])).to_bytes(2, "big")
+        h[10:12] = internet_checksum(bytes(h[:ihl])).to_bytes(2, "big")
         self._saved[self._last_recv] = h
         self.packets += 1
         return bytes(h) + payload
+
+    @staticmethod
+    def _deltas(changes: int, data: bytes, i: int, h: bytearray, th: int) -> tuple[int, int, int] | None:
+        """Apply the U and W deltas to ``h``; (next index, ack delta, seq delta), None if short."""
+        dack = dseq = 0
+        for bit in (NEW_U, NEW_W, NEW_A, NEW_S):
+            if not changes & bit:
+                if bit == NEW_U:
+                    h[th + 13] &= ~TH_URG & 0xFF
+                continue
+            d = _dec(data, i)
+            if d is None:
+                return None
+            v, i = d
+            if bit == NEW_U:
+                h[th + 13] |= TH_URG
+                h[th + 18 : th + 20] = v.to_bytes(2, "big")
+            elif bit == NEW_W:
+                win = (int.from_bytes(h[th + 14 : th + 16], "big") + v) & 0xFFFF
+                h[th + 14 : th + 16] = win.to_bytes(2, "big")
+            elif bit == NEW_A:
+                dack = v
+            else:
+                dseq = v
+        return i, dack, dseq
 
 
 def cslip_encode(kind: int, data: bytes) -> bytes:
@@ -400,5 +427,4 @@ __all__ = [
     "VjDecompressor",
     "cslip_encode",
     "cslip_decode",
-    "ip_checksum",
 ]

@@ -24,6 +24,7 @@ from dialsim.hosts.dialup import link_status, subscriber_stack
 from dialsim.hosts.endpoint import AppBinding, FrameLog
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.proto.pop3 import Pop3Client, ResponseReceived
+from dialsim.proto.ppp import IpcpUp, LcpUp
 
 pytestmark = pytest.mark.interop
 
@@ -182,8 +183,9 @@ def test_ppp_negotiates_with_slirp_and_retrieves_from_dovecot(vj, slirp_pty, mai
     assert status.local_ip == SLIRP_CLIENT_ADDR
     assert ep.stack.address == SLIRP_CLIENT_ADDR
     assert status.peer_ip == SLIRP_HOST_ALIAS
-    names = [type(ev).__name__ for _t, ev in status.events]
-    assert names.index("LcpUp") < names.index("IpcpUp")
+    events = [ev for _t, ev in status.events]
+    lcp_up = next(i for i, ev in enumerate(events) if isinstance(ev, LcpUp))
+    assert lcp_up < next(i for i, ev in enumerate(events) if isinstance(ev, IpcpUp))
 
     _retrieve_twice(driver, ep, dovecot.port, stored)
 

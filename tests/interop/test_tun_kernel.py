@@ -37,6 +37,7 @@ from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.maildrop import MaildirStore
 from dialsim.mail.synth import random_message, synthesize_messages
+from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.tcp import CLOSED, TIME_WAIT
@@ -67,13 +68,13 @@ def test_tun_framing_one_datagram_per_chunk_and_events():
     f.send_ip(a, 0.0)
     f.send_ip(b, 0.0)
     assert f.queued == 2
-    assert f.data_to_send() == a  # never merged
-    assert f.data_to_send() == b
-    assert f.data_to_send() == b""
+    assert f.output(0.0) == [a, b]  # never merged
+    assert f.output(0.0) == []
     evs = f.events()
-    assert [(type(e).__name__, e.packet, e.frame, e.wire_octets, e.kind) for e in evs] == [
-        ("FrameSent", a, a, len(a), "ip"),
-        ("FrameSent", b, b, len(b), "ip"),
+    assert all(isinstance(e, FrameSent) for e in evs)
+    assert [(e.packet, e.frame, e.capture, e.wire_octets, e.kind, e.protocol) for e in evs] == [
+        (a, a, a, len(a), "ip", 0x21),
+        (b, b, b, len(b), "ip", 0x21),
     ]
     assert f.events() == []
     assert f.next_deadline() is None
@@ -88,7 +89,7 @@ def test_tun_framing_receive_passes_ipv4_and_drops_housekeeping():
     pkt = _ipv4(10)
     f.receive(pkt, 1.0)
     evs = f.events()
-    assert [type(e).__name__ for e in evs] == ["FrameReceived", "IpPacketReceived"]
+    assert isinstance(evs[0], FrameReceived) and isinstance(evs[1], IpPacketReceived) and len(evs) == 2
     assert evs[0].frame == pkt and evs[0].wire_octets == len(pkt) and evs[0].kind == "ip"
     assert evs[1].packet == pkt
     assert f.counters.non_ipv4_dropped == 3
@@ -520,12 +521,14 @@ class LossyTunFraming(TunFraming):
         self.rng = random.Random(seed)
         self.dropped = 0
 
-    def data_to_send(self) -> bytes:
-        pkt = super().data_to_send()
-        if pkt and self.rng.random() < self.loss:
-            self.dropped += 1
-            return b""
-        return pkt
+    def output(self, now: float) -> list[bytes]:
+        kept = []
+        for pkt in super().output(now):
+            if self.rng.random() < self.loss:
+                self.dropped += 1
+            else:
+                kept.append(pkt)
+        return kept
 
 
 def test_exchange_with_kernel_survives_loss_both_ways(tun_netns):

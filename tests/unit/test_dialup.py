@@ -14,7 +14,7 @@ import pytest
 from dialsim.hosts.dialup import FRAMINGS, LinkStatus, link_status, subscriber_stack
 from dialsim.hosts.endpoint import FrameLog, IpEndpoint
 from dialsim.proto.netstack import NetStack
-from dialsim.proto.ppp import PppConnection
+from dialsim.proto.ppp import IpcpUp, LcpUp, PppConnection
 from dialsim.proto.slip import SlipLink
 
 
@@ -142,9 +142,10 @@ def test_ppp_comes_up_and_takes_the_assigned_address():
     assert st.up and ep.link_up
     assert st.local_ip == "10.0.0.2" == ep.stack.address
     assert st.peer_ip == "10.0.0.1" and st.vj
-    names = [type(e).__name__ for e in seen]
-    assert names.index("LcpUp") < names.index("IpcpUp")
-    assert [type(e).__name__ for _t, e in st.events] == names
+    ups = [i for i, e in enumerate(seen) if isinstance(e, LcpUp)]
+    ipcp = [i for i, e in enumerate(seen) if isinstance(e, IpcpUp)]
+    assert ups and ipcp and ups[0] < ipcp[0]
+    assert [e for _t, e in st.events] == seen
     payload = b"hello over ppp\r\n" * 200
     assert _echo_roundtrip(ep, isp, payload) == payload
     # carrier loss takes the link down and says why

@@ -3,10 +3,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialsim.proto.hdlc import (
+from dialsim.proto.hdlc import (  # the two C-speed paths
+    DEFAULT_ACCM,
     PPP_GOODFCS16,
     PPP_GOODFCS32,
     HdlcDecoder,
+    _escape_numpy,
+    _escape_tables,
+    _unescape_numpy,
     fcs16,
     fcs32,
     fcs_bytes,
@@ -182,3 +186,113 @@ def test_decoder_never_raises_on_garbage(data):
     dec = HdlcDecoder()
     dec.receive(data)
     dec.receive(data[::-1])
+
+
+# -- C-speed escaping: both paths against a per-octet reference ---------------------
+
+
+def _escape_reference(data: bytes, accm: int) -> bytes:
+    # RFC 1662 4.2, one octet at a time (test oracle only)
+    out = bytearray()
+    for c in data:
+        if c in (0x7D, 0x7E) or (c < 32 and accm >> c & 1):
+            out += bytes([0x7D, c ^ 0x20])
+        else:
+            out.append(c)
+    return bytes(out)
+
+
+def _unescape_reference(data: bytes) -> bytes:
+    out = bytearray()
+    escaped = False
+    for c in data:
+        if escaped:
+            out.append(c ^ 0x20)
+            escaped = False
+        elif c == 0x7D:
+            escaped = True
+        else:
+            out.append(c)
+    return bytes(out)  # a trailing lone 0x7D is dropped
+
+
+ESCAPE_HEAVY = st.binary(max_size=400) | st.lists(
+    st.sampled_from(b"\x7d\x7e\x00\x11\x13\x20\x5d\x5e\x41"), max_size=400
+).map(bytes)
+
+
+@settings(max_examples=300)
+@given(ESCAPE_HEAVY, st.integers(0, 0xFFFFFFFF))
+def test_escape_both_paths_match_the_reference(data, accm):
+    want = _escape_reference(data, accm)
+    assert hdlc_escape(data, accm) == want
+    keep, mask = _escape_tables(accm)
+    count = len(data.translate(None, keep))
+    if count:
+        assert _escape_numpy(data, mask, count) == want
+
+
+@settings(max_examples=300)
+@given(ESCAPE_HEAVY)
+def test_unescape_both_paths_match_the_reference(data):
+    want = _unescape_reference(data)
+    assert hdlc_unescape(data) == want
+    if b"\x7d" in data:
+        assert _unescape_numpy(data) == want
+    # and on real escaped data: many escapes (numpy) and few (re.split)
+    assert hdlc_unescape(hdlc_escape(data)) == data
+    assert hdlc_unescape(hdlc_escape(data, 0)) == data
+
+
+def test_unescape_runs_of_control_escapes():
+    for data, want in (
+        (b"\x7d\x7d\x7d\x5d", b"\x5d\x7d"),
+        (b"a\x7d\x7d\x7d\x7d\x41", b"a\x5d\x5dA"),
+        (b"\x7d\x5e" * 100, b"\x7e" * 100),  # numpy path
+        (b"\x7d\x7d" * 100 + b"\x7d\x5d", b"\x5d" * 100 + b"\x7d"),
+    ):
+        assert hdlc_unescape(data) == want
+        assert _unescape_numpy(data) == want
+
+
+# -- the decoder fed all at once, one byte at a time, and with trailing data ---------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(min_size=2, max_size=300) | ESCAPE_HEAVY.filter(lambda b: len(b) >= 2), max_size=5),
+    st.binary(max_size=60),
+    st.sampled_from([0, DEFAULT_ACCM, (1 << 0x11) | (1 << 0x13)]),
+    st.sampled_from([16, 32]),
+)
+def test_decoder_any_bytes_all_at_once_byte_by_byte_and_trailing(frames, trailing, accm, fcs):
+    wire = b"".join(hdlc_encode(f, accm, fcs_size=fcs) for f in frames)
+    tail = hdlc_encode(trailing, accm, fcs_size=fcs)[:-1]  # its closing flag not yet arrived
+    whole = HdlcDecoder(accm=accm, max_frame=400, fcs_size=fcs)
+    got = whole.receive_frames(wire + tail)
+    assert [f.frame for f in got] == frames
+    assert sum(f.wire_octets for f in got) == len(wire) - len(frames)  # opening flags belong to no frame
+    assert all(f.fcs_octets == fcs // 8 for f in got)
+    single = HdlcDecoder(accm=accm, max_frame=400, fcs_size=fcs)
+    one = []
+    for i in range(len(wire) + len(tail)):
+        one += single.receive((wire + tail)[i : i + 1])
+    assert one == frames
+    for dec in (whole, single):
+        assert dec.receive(b"\x7e") == ([trailing] if len(trailing) >= 2 else [])
+        assert dec.bad_fcs == 0 and dec.aborts == 0
+
+
+def test_fcs32_frames_and_the_lcp_fallback():
+    ip = b"\xff\x03\x00\x21" + bytes(range(60))
+    lcp = b"\xff\x03\xc0\x21\x05\x01\x00\x04"  # Terminate-Request
+    dec = HdlcDecoder(accm=0, fcs_size=32)
+    assert dec.receive(hdlc_encode(ip, 0, fcs_size=32)) == [ip]
+    assert dec.receive(hdlc_encode(ip, 0)) == []  # a 16-bit FCS on data: bad
+    assert dec.bad_fcs == 1
+    # the peer's LCP went back to the default FCS before its Terminate-Request
+    assert dec.receive(hdlc_encode(lcp, 0)) == [lcp]
+    assert dec.lcp_fcs16_accepted == 1
+    dec.set_fcs_size(16)
+    assert dec.receive(hdlc_encode(ip, 0, fcs_size=32)) == []
+    assert dec.bad_fcs == 2

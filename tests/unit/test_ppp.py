@@ -7,29 +7,38 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 
+from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived, LinkEvent
 from dialsim.proto.hdlc import HdlcDecoder, hdlc_encode, parse_ppp_header, ppp_header
 from dialsim.proto.ppp import (
     AuthFailed,
     AuthSucceeded,
-    FrameReceived,
-    FrameSent,
     IpcpUp,
-    IpPacketReceived,
     LcpUp,
     LinkTerminated,
     PppConnection,
 )
-from dialsim.proto.ppp_lcp import (
-    EVENTS,
-    STATES,
+from dialsim.proto.ppp_fsm import (
+    TIMER_STATES,
     TRANSITIONS,
-    LcpPolicy,
+    Action,
+    FsmEvent,
+    LayerAction,
     NegotiationAutomaton,
+    PacketToSend,
+    State,
+    ThisLayerDown,
+    ThisLayerFinished,
+    ThisLayerStarted,
+    ThisLayerUp,
     decode_options,
     decode_packet,
     encode_options,
     encode_packet,
 )
+from dialsim.proto.ppp_lcp import LcpPolicy
+
+STATES = list(State)
+EVENTS = list(FsmEvent)
 
 
 class Accounts:
@@ -50,13 +59,13 @@ def make_pair(auth="pap", password="secret", **kw):
 
 def pump(a, b, now=0.0, rounds=100):
     for _ in range(rounds):
-        x, y = a.data_to_send(), b.data_to_send()
+        x, y = a.output(now), b.output(now)
         if not x and not y:
             return
-        if x:
-            b.receive(x, now)
-        if y:
-            a.receive(y, now)
+        for frame in x:
+            b.receive(frame, now)
+        for frame in y:
+            a.receive(frame, now)
 
 
 def run(a, b, until):
@@ -81,23 +90,93 @@ def start(*conns, now=0.0):
 
 
 def control(events):
-    return [e for e in events if not isinstance(e, FrameSent | FrameReceived)]
+    out = [e for e in events if not isinstance(e, FrameSent | FrameReceived | IpPacketReceived)]
+    assert all(isinstance(e, LinkEvent) for e in out)
+    return out
 
 
 # -- the automaton table ----------------------------------------------------------
 
+# RFC 1661 section 4.1, copied as the RFC prints it (the oracle for the tests:
+# the module's table is written out separately).  "-" cannot happen; the
+# r/p/x annotations are dropped by the parser.
+RFC1661_TABLE = """
+      | Initial   Starting  Closed    Stopped   Closing   Stopping
+ Up   |    2     irc,scr/6     -         -         -         -
+ Down |    -         -         0       tls/1       0         1
+ Open |  tls/1       1     irc,scr/6     3r        5r        5r
+ Close|    0       tlf/0       2         2         4         4
+  TO+ |    -         -         -         -       str/4     str/5
+  TO- |    -         -         -         -       tlf/2     tlf/3
+ RCR+ |    -         -       sta/2 irc,scr,sca/8   4         5
+ RCR- |    -         -       sta/2 irc,scr,scn/6   4         5
+ RCA  |    -         -       sta/2     sta/3       4         5
+ RCN  |    -         -       sta/2     sta/3       4         5
+ RTR  |    -         -       sta/2     sta/3     sta/4     sta/5
+ RTA  |    -         -         2         3       tlf/2     tlf/3
+ RUC  |    -         -       scj/2     scj/3     scj/4     scj/5
+ RXJ+ |    -         -         2         3         4         5
+ RXJ- |    -         -       tlf/2     tlf/3     tlf/2     tlf/3
+ RXR  |    -         -         2         3         4         5
 
-def test_table_is_complete_and_closed():
-    assert set(TRANSITIONS) == set(STATES)
+      | Req-Sent  Ack-Rcvd  Ack-Sent    Opened
+ Up   |    -         -         -           -
+ Down |    1         1         1         tld/1
+ Open |    6         7         8           9r
+ Close|irc,str/4 irc,str/4 irc,str/4 tld,irc,str/4
+  TO+ |  scr/6     scr/6     scr/8         -
+  TO- |  tlf/3p    tlf/3p    tlf/3p        -
+ RCR+ |  sca/8   sca,tlu/9   sca/8   tld,scr,sca/8
+ RCR- |  scn/6     scn/7     scn/6   tld,scr,scn/6
+ RCA  |  irc/7     scr/6x  irc,tlu/9   tld,scr/6x
+ RCN  |irc,scr/6   scr/6x  irc,scr/8   tld,scr/6x
+ RTR  |  sta/6     sta/6     sta/6   tld,zrc,sta/5
+ RTA  |    6         6         8       tld,scr/6
+ RUC  |  scj/6     scj/7     scj/8       scj/9
+ RXJ+ |    6         6         8           9
+ RXJ- |  tlf/3     tlf/3     tlf/3   tld,irc,str/5
+ RXR  |    6         7         8       ser/9
+"""
+
+
+def _parse_rfc_table(text):
+    """{state name: {event name: (actions, next state name) | None}} from the figure."""
+    order = [s.value for s in State]
+    table = {s: {} for s in order}
+    columns: list[str] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            continue
+        left, _, right = line.partition("|")
+        cells = right.split()
+        if not left.strip():
+            columns = cells
+            continue
+        for state, cell in zip(columns, cells, strict=True):
+            if cell == "-":
+                table[state][left.strip()] = None
+                continue
+            acts, _, nxt = cell.rpartition("/")
+            table[state][left.strip()] = (tuple(a for a in acts.split(",") if a), order[int(nxt.rstrip("rpx"))])
+    return table
+
+
+RFC = _parse_rfc_table(RFC1661_TABLE)
+
+
+def test_table_is_the_rfc_table():
+    assert set(TRANSITIONS) == set(STATES) and len(STATES) == 10
     for s in STATES:
-        assert set(TRANSITIONS[s]) == set(EVENTS)
-        for cell in TRANSITIONS[s].values():
+        assert set(TRANSITIONS[s]) == set(EVENTS) and len(EVENTS) == 16
+        for e in EVENTS:
+            cell = TRANSITIONS[s][e]
+            assert cell == RFC[s.value][e.value], (s, e)
             if cell is not None:
-                assert cell[1] in STATES
+                assert isinstance(cell[1], State) and all(isinstance(a, Action) for a in cell[0])
 
 
 def test_some_rfc_cells():
-    assert TRANSITIONS["Initial"]["Up"] == ((), "Closed")
+    assert TRANSITIONS[State.INITIAL][FsmEvent.UP] == ((), State.CLOSED)
     assert TRANSITIONS["Starting"]["Up"] == (("irc", "scr"), "Req-Sent")
     assert TRANSITIONS["Ack-Rcvd"]["RCR+"] == (("sca", "tlu"), "Opened")
     assert TRANSITIONS["Opened"]["RTR"] == (("tld", "zrc", "sta"), "Stopping")
@@ -106,55 +185,173 @@ def test_some_rfc_cells():
     assert TRANSITIONS["Opened"]["Up"] is None
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(EVENTS), max_size=40))
-def test_every_event_sequence_stays_in_table(events):
-    sent = []
+# the action that sends each code (scn sends a Nak or a Reject)
+_SENT_BY = {1: "scr", 2: "sca", 3: "scn", 4: "scn", 5: "str", 6: "sta", 7: "scj", 10: "ser"}
+_LAYER = {ThisLayerUp: "tlu", ThisLayerDown: "tld", ThisLayerStarted: "tls", ThisLayerFinished: "tlf"}
+
+
+def _observed(outputs):
+    """The actions an automaton's outputs show: layer actions by class, packets by code."""
+    seen = []
+    for out in outputs:
+        if isinstance(out, PacketToSend):
+            seen.append(_SENT_BY[out.packet[0]])
+        elif isinstance(out, LayerAction):
+            seen.append(_LAYER[type(out)])
+    return seen
+
+
+def _automaton(**kw):
+    return NegotiationAutomaton("t", LcpPolicy(random.Random(0)), rng=random.Random(0), **kw)
+
+
+def _check_step(a, before, ev, outputs, count_before):
+    """One applied event against the RFC: next state, visible actions, counter."""
+    cell = RFC[before.value][ev.value]
+    if cell is None:
+        assert a.state == before and outputs == []
+        return
+    actions, nxt = cell
+    assert a.state == nxt
+    # ser only answers an Echo-Request; driven directly, RXR carries none
+    assert _observed(outputs) == [x for x in actions if x not in ("irc", "zrc", "ser")]
+    for out in outputs:
+        if isinstance(out, LayerAction):
+            assert (out.cause, out.previous) == (ev, before)
+    if "zrc" in actions:
+        assert a.restart_count == 0
+    elif "irc" in actions:
+        sent = ("scr" in actions) + ("str" in actions)
+        assert a.restart_count == (a.max_terminate if "str" in actions else a.max_configure) - sent
+    else:
+        assert a.restart_count == count_before - ("scr" in actions) - ("str" in actions)
+
+
+# a way into each state through real events
+PATHS = {
+    "Initial": [],
+    "Starting": ["Open"],
+    "Closed": ["Up"],
+    "Stopped": ["Open", "Up", "TO-"],
+    "Closing": ["Up", "Open", "Close"],
+    "Stopping": ["Open", "Up", "RCR+", "RCA", "RTR"],
+    "Req-Sent": ["Open", "Up"],
+    "Ack-Rcvd": ["Open", "Up", "RCA"],
+    "Ack-Sent": ["Open", "Up", "RCR+"],
+    "Opened": ["Open", "Up", "RCA", "RCR+"],
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(list(PATHS.values())), st.sampled_from(EVENTS), st.lists(st.sampled_from(EVENTS), max_size=60))
+def test_any_event_sequence_follows_the_rfc_table(path, first, events):
+    """Arbitrary events, applied directly from any state: every step is the RFC's
+    cell (next state, actions, restart counter, timer), nothing raises."""
+    a = _automaton()
     layer = []
-    a = NegotiationAutomaton(
-        "t",
-        LcpPolicy(random.Random(0)),
-        sent.append,
-        rng=random.Random(0),
-        tlu=lambda now: layer.append("up"),
-        tld=lambda now: layer.append("down"),
-    )
-    for i, ev in enumerate(events):
-        before = a.state
-        cell = TRANSITIONS[before][ev]
+    for i, ev in enumerate([FsmEvent(p) for p in path] + [first] + events):
+        before, count = a.state, a.restart_count
+        illegal = a.counters["illegal_events"]
         a.event(ev, float(i))
-        assert a.state in STATES
-        assert a.state == (cell[1] if cell else before)
-        for p in sent:
-            assert decode_packet(p) is not None
+        outputs = a.events()
+        _check_step(a, before, ev, outputs, count)
+        assert a.counters["illegal_events"] == illegal + (RFC[before.value][ev.value] is None)
+        if a.state not in TIMER_STATES:
+            assert a.next_deadline() is None
+        elif {"scr", "str"} & set(_observed(outputs)):
+            assert a.next_deadline() == float(i) + a.restart_timer
+        for out in outputs:
+            if isinstance(out, PacketToSend):
+                assert decode_packet(out.packet) is not None
+            if isinstance(out, ThisLayerUp | ThisLayerDown):
+                layer.append(type(out))
     # this-layer-up and -down alternate, starting with up
-    for x, y in zip(layer[::2], layer[1::2], strict=False):
-        assert (x, y) == ("up", "down")
+    assert layer == [ThisLayerUp, ThisLayerDown] * (len(layer) // 2) + [ThisLayerUp] * (len(layer) % 2)
+
+
+_PEER_PACKETS = [
+    encode_packet(1, 7, b""),  # Configure-Request, no options: acceptable (RCR+)
+    encode_packet(1, 8, encode_options([(1, b"\x00\x10")])),  # MRU 16: Nak'd (RCR-)
+    encode_packet(1, 9, encode_options([(99, b"")])),  # unknown option: Rejected (RCR-)
+    encode_packet(5, 3, b"bye"),  # Terminate-Request (RTR)
+    encode_packet(6, 3, b""),  # Terminate-Ack (RTA)
+    encode_packet(7, 4, encode_packet(1, 1, b"")),  # Code-Reject of Configure-Request (RXJ-)
+    encode_packet(7, 4, encode_packet(12, 1, b"")),  # Code-Reject of code 12 (RXJ+)
+    encode_packet(8, 5, b"\xc0\x21"),  # Protocol-Reject of LCP (RXJ-)
+    encode_packet(8, 5, b"\x80\x21"),  # Protocol-Reject of IPCP (RXJ+)
+    encode_packet(9, 6, b"\x00\x00\x00\x00hi"),  # Echo-Request (RXR)
+    encode_packet(10, 6, b"\x00\x00\x00\x00"),  # Echo-Reply (RXR)
+    encode_packet(42, 1, b"zz"),  # unknown code (RUC)
+    b"\x01\x02",  # malformed
+    encode_packet(1, 10, b"\x01"),  # bad option list: malformed
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.sampled_from(["up", "down", "open", "close", "timer", "ack", "nak", "reject"]),
+    st.sampled_from(_PEER_PACKETS),
+    st.binary(max_size=12),
+), max_size=50))  # fmt: skip
+def test_any_input_sequence_never_raises_and_moves_by_the_table(inputs):
+    """Lower-layer and administrative events, timers, replies to our own requests,
+    crafted and random packets: every transition taken is one of the RFC's cells."""
+    a = _automaton(extended=True, protocol=0xC021)
+    t = 0.0
+    request = None  # our last Configure-Request, as sent
+    for x in inputs:
+        t += 0.5
+        n = len(a.transitions)
+        if isinstance(x, bytes):
+            a.receive(x, t)
+        elif x == "timer":
+            t = a.next_deadline() or t
+            a.on_timer(t)
+        elif x in ("ack", "nak", "reject"):
+            if request is not None:
+                a.receive(_reply_to(request, x), t)
+        else:
+            getattr(a, x)(t)
+        outputs = a.events()
+        assert len(a.transitions) - n <= 1  # one event per input
+        for prev, ev, nxt in a.transitions[n:]:
+            cell = RFC[prev.value][ev.value]
+            assert cell is not None and cell[1] == nxt
+            shown = [y for y in cell[0] if y not in ("irc", "zrc")]
+            got = _observed(outputs)
+            if "ser" in shown:  # an Echo-Reply only answers an Echo-Request
+                shown.remove("ser")
+                got = [y for y in got if y != "ser"]
+            assert got == shown
+        for out in outputs:
+            if isinstance(out, PacketToSend):
+                assert decode_packet(out.packet) is not None
+                if out.packet[0] == 1:
+                    request = out.packet
+
+
+def _reply_to(request, kind):
+    """The peer's Configure-Ack (same options), -Nak (MRU 576) or -Reject (all) of ``request``."""
+    _code, ident, options = decode_packet(request)
+    code = {"ack": 2, "nak": 3, "reject": 4}[kind]
+    return encode_packet(code, ident, options if kind != "nak" else encode_options([(1, b"\x02\x40")]))
 
 
 def test_every_state_event_pair():
     """Reach every state through real events, then apply every event once."""
-    paths = {
-        "Initial": [],
-        "Starting": ["Open"],
-        "Closed": ["Up"],
-        "Stopped": ["Open", "Up", "TO-"],
-        "Closing": ["Up", "Open", "Close"],
-        "Stopping": ["Open", "Up", "RCR+", "RCA", "RTR"],
-        "Req-Sent": ["Open", "Up"],
-        "Ack-Rcvd": ["Open", "Up", "RCA"],
-        "Ack-Sent": ["Open", "Up", "RCR+"],
-        "Opened": ["Open", "Up", "RCA", "RCR+"],
-    }
-    for state, path in paths.items():
+    assert set(PATHS) == {s.value for s in STATES}
+    for state, path in PATHS.items():
         for ev in EVENTS:
-            a = NegotiationAutomaton("t", LcpPolicy(random.Random(0)), lambda p: None, rng=random.Random(0))
+            a = _automaton()
             for p in path:
                 a.event(p, 0.0)
             if state == "Stopped":
                 a.restart_count = 0
             assert a.state == state
+            a.events()
+            count = a.restart_count
             a.event(ev, 1.0)
+            _check_step(a, State(state), ev, a.events(), count)
             cell = TRANSITIONS[state][ev]
             assert a.state == (cell[1] if cell else state)
             if cell is None:
@@ -222,14 +419,16 @@ def test_without_vj_plain_ip():
     sub.send_ip(_tcp(1, b"x"), 0.0)
     (ev,) = [e for e in sub.events() if isinstance(e, FrameSent)]
     assert ev.kind == "ip" and ev.capture[:4] == b"\xff\x03\x00\x21"
-    assert ev.wire_octets == len(sub.data_to_send())
+    (wire,) = sub.output(0.0)
+    assert ev.wire_octets == len(wire)
+    assert ev.header_octets + len(ev.frame) + ev.fcs_octets + ev.escape_octets + ev.flag_octets == len(wire)
 
 
 def test_send_ip_before_network_is_dropped():
     sub, _ = make_pair()
     sub.send_ip(_tcp(1, b"x"), 0.0)
     assert sub.counters["ip_dropped_not_up"] == 1
-    assert sub.data_to_send() == b""
+    assert sub.output(0.0) == []
 
 
 def test_wrong_password_fails_and_terminates():
@@ -302,7 +501,7 @@ def test_echo_keepalive_answered_and_failure_closes():
     for _ in range(6):
         t += 10.0
         sub.on_timer(t)
-        sub.data_to_send()
+        sub.output(t)
     assert sub.phase in ("terminate", "dead")
 
 
@@ -317,7 +516,7 @@ class RawPeer:
 
     def read(self, conn):
         out = []
-        for f in self.dec.receive(conn.data_to_send()):
+        for f in self.dec.receive(b"".join(conn.output(0.0))):
             proto, off = parse_ppp_header(f)
             p = decode_packet(f[off:])
             out.append((proto,) + (p if p else (None, None, f[off:])))
@@ -371,8 +570,8 @@ def test_silent_peer_restart_timer_then_give_up():
 def test_dropped_first_requests_then_success():
     sub, isp = make_pair("pap")
     start(sub, isp)
-    sub.data_to_send()  # lost on the line
-    isp.data_to_send()
+    sub.output(0.0)  # lost on the line
+    isp.output(0.0)
     sub.on_timer(sub.next_deadline())
     isp.on_timer(isp.next_deadline())
     pump(sub, isp, 3.0)
@@ -435,9 +634,9 @@ def test_looped_back_line_is_detected():
     start(conn)
     t = 0.0
     for _ in range(200):
-        out = conn.data_to_send()
+        out = conn.output(t)
         if out:
-            conn.receive(out, t)
+            conn.receive(b"".join(out), t)
             continue
         d = conn.next_deadline()
         if d is None:
@@ -458,5 +657,94 @@ def test_garbage_frames_never_raise():
         proto = rnd.choice([0xC021, 0x8021, 0xC023, 0xC223, 0x0021, 0x002D, 0x002F, 0x1234])
         body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(12)))
         conn.receive(hdlc_encode(ppp_header(proto) + body), 0.0)
-        conn.data_to_send()
+        conn.output(0.0)
     assert conn.counters["lcp_malformed"] > 0
+
+
+# -- RFC 1570 FCS-Alternatives: the 32-bit FCS ----------------------------------------
+
+
+def _fcs_of(events, kind, cls=FrameSent | FrameReceived):
+    return {e.fcs_octets for e in events if isinstance(e, cls) and e.kind == kind}
+
+
+def test_fcs32_negotiated_between_two_ends():
+    sub, isp = make_pair("pap", fcs32=True)
+    start(sub, isp)
+    pump(sub, isp)
+    assert sub.phase == isp.phase == "network"
+    assert sub.fcs_size == isp.fcs_size == 32
+    assert sub.lcp_policy.got_fcs == sub.lcp_policy.peer_fcs == 32
+    se = sub.events()
+    assert any(isinstance(e, IpcpUp) for e in se)
+    # LCP negotiates with the default FCS; everything after LCP opened uses 32 bits
+    first_lcp = next(e for e in se if isinstance(e, FrameSent) and e.kind == "lcp")
+    assert first_lcp.fcs_octets == 2
+    assert _fcs_of(se, "pap") == {4} and _fcs_of(se, "ipcp") == {4}
+    isp.events()
+    pkts = [_tcp(1000 + 10 * i, b"0123456789") for i in range(3)]
+    for p in pkts:
+        sub.send_ip(p, 1.0)
+    wire = sub.output(1.0)
+    # the frames on the line really end in a 32-bit FCS
+    assert HdlcDecoder(accm=0, fcs_size=32).receive(b"".join(wire)) != []
+    assert HdlcDecoder(accm=0).receive(b"".join(wire)) == []
+    for w in wire:
+        isp.receive(w, 1.0)
+    ie = isp.events()
+    assert [e.packet for e in ie if isinstance(e, IpPacketReceived)] == pkts
+    assert _fcs_of(ie, "compressed_tcp") == {4}
+    # closing still works: each LCP goes back to 16 bits before its Terminate packets
+    sub.close(2.0)
+    pump(sub, isp, 2.0)
+    run(sub, isp, 20.0)
+    assert any(isinstance(e, LinkTerminated) for e in sub.events())
+    assert any(isinstance(e, LinkTerminated) for e in isp.events())
+    assert sub.counters["bad_fcs"] == isp.counters["bad_fcs"] == 0
+    assert isp.counters["lcp_fcs16_accepted"] == 1  # the Terminate-Request
+    assert sub.fcs_size == isp.fcs_size == 16
+
+
+def test_fcs32_asked_by_one_end_only_applies_to_what_it_receives():
+    sub = PppConnection("subscriber", rng=random.Random(1), auth="none", fcs32=True)
+    isp = PppConnection("isp", rng=random.Random(2), auth="none", peer_ip_pool="10.0.0.9")
+    start(sub, isp)
+    pump(sub, isp)
+    assert sub.phase == isp.phase == "network"
+    assert (sub.fcs_size, isp.fcs_size) == (16, 32)  # the ISP sends what the subscriber asked for
+    ie, se = isp.events(), sub.events()
+    assert _fcs_of(ie, "ipcp", FrameSent) == {4} == _fcs_of(se, "ipcp", FrameReceived)
+    assert _fcs_of(se, "ipcp", FrameSent) == {2} == _fcs_of(ie, "ipcp", FrameReceived)
+    assert sub.counters["bad_fcs"] == isp.counters["bad_fcs"] == 0
+
+
+def test_fcs32_off_by_default_and_a_rejecting_peer_keeps_16_bits():
+    sub, isp = make_pair("none")
+    start(sub, isp)
+    pump(sub, isp)
+    assert sub.fcs_size == isp.fcs_size == 16
+    conn = PppConnection("subscriber", rng=random.Random(3), auth="none", fcs32=True)
+    peer = RawPeer()
+    start(conn)
+    ((_, code, ident, data),) = peer.read(conn)
+    assert (9, b"\x04") in decode_options(data)  # FCS-Alternatives: CCITT 32-bit
+    conn.receive(peer.frame(0xC021, 4, ident, encode_options([(9, b"\x04")])), 0.1)
+    ((_, code, _, data),) = peer.read(conn)
+    assert code == 1 and 9 not in [t for t, _ in decode_options(data)]
+
+
+def test_fcs_alternatives_from_a_peer():
+    conn = PppConnection("subscriber", rng=random.Random(3), auth="none")
+    peer = RawPeer()
+    start(conn)
+    peer.read(conn)
+    conn.receive(peer.frame(0xC021, 1, 7, encode_options([(9, b"\x01")])), 0.0)  # Null FCS only
+    ((_, code, ident, data),) = peer.read(conn)
+    assert (code, ident) == (3, 7) and decode_options(data) == [(9, b"\x06")]  # Nak: 16 or 32
+    conn.receive(peer.frame(0xC021, 1, 8, encode_options([(9, b"\x06")])), 0.0)
+    ((_, code, ident, _),) = peer.read(conn)
+    assert (code, ident) == (2, 8)
+    assert conn.lcp_policy.peer_fcs == 32
+    conn.receive(peer.frame(0xC021, 1, 9, encode_options([(9, b"\x01\x02")])), 0.0)  # bad length
+    ((_, code, _, data),) = peer.read(conn)
+    assert code == 4 and decode_options(data) == [(9, b"\x01\x02")]

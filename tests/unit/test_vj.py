@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 
+from dialsim.proto.ipv4 import internet_checksum
 from dialsim.proto.vj import (
     NEW_C,
     SPECIAL_D,
@@ -18,7 +19,6 @@ from dialsim.proto.vj import (
     VjDecompressor,
     cslip_decode,
     cslip_encode,
-    ip_checksum,
 )
 
 
@@ -112,17 +112,34 @@ def test_reconstructed_ip_checksum_is_valid():
     roundtrip(c, d, seg(1, 1, b"x" * 10, ipid=7))
     kind, data = c.compress(seg(11, 1, b"y" * 33, ipid=8))
     out = d.decompress(kind, data)
-    assert ip_checksum(out[:20]) == 0
+    assert internet_checksum(out[:20]) == 0
 
 
 def test_several_connections_and_slot_reuse():
     c, d = VjCompressor(slots=2), VjDecompressor(slots=2)
     seqs = {1025: 0, 1026: 0, 1027: 0}
-    for rnd in range(4):
-        for port in seqs:
-            pkt = seg(seqs[port], 9, b"z" * (5 + rnd), ipid=rnd + 1, sport=port)
-            roundtrip(c, d, pkt)
-            seqs[port] += 5 + rnd
+
+    def send(port, size):
+        pkt = seg(seqs[port], 9, b"z" * size, ipid=seqs[port] + 1, sport=port)
+        seqs[port] += size
+        return roundtrip(c, d, pkt)
+
+    # two connections fill the two slots, then compress, each naming its slot
+    first = [send(1025, 5), send(1026, 5)]
+    assert [k for k, _ in first] == [TYPE_UNCOMPRESSED_TCP] * 2
+    assert {data[9] for _, data in first} == {0, 1}
+    for _ in range(3):
+        for port in (1025, 1026):
+            kind, data = send(port, 6)
+            assert kind == TYPE_COMPRESSED_TCP and data[0] & NEW_C  # the connection changes every time
+    # a third connection takes the least recently used slot (1025's) ...
+    kind, data = send(1027, 7)
+    assert kind == TYPE_UNCOMPRESSED_TCP and data[9] == first[0][1][9]
+    # ... 1026 keeps compressing, 1025 must start again uncompressed, in the slot 1026 did not use
+    assert send(1026, 8)[0] == TYPE_COMPRESSED_TCP
+    kind, data = send(1025, 8)
+    assert kind == TYPE_UNCOMPRESSED_TCP and data[9] == first[0][1][9]
+    assert send(1025, 9)[0] == TYPE_COMPRESSED_TCP
 
 
 def test_connection_number_omitted_only_when_allowed():
@@ -164,14 +181,77 @@ def test_garbage_never_raises_and_sets_toss():
     assert d.errors == 4
 
 
-@given(st.binary(max_size=80), st.sampled_from([TYPE_COMPRESSED_TCP, TYPE_UNCOMPRESSED_TCP]))
-def test_decompressor_fuzz(data, kind):
+def test_truncated_compressed_header_is_tossed():
+    """A COMPRESSED_TCP packet that ends inside what its change mask announces is an
+    error (counted, then tossing until resynchronised), not a delta of zero."""
+    c = VjCompressor(compress_slot_id=False)
+    first = seg(1000, 5000, b"x" * 10, ipid=1)
+    bare_ack = seg(1010, 5300, ipid=6, win=4000)  # S, A, W and I deltas, no data
+    c.compress(first)
+    kind, data = c.compress(bare_ack)
+    assert kind == TYPE_COMPRESSED_TCP and len(data) > 8
+    for cut in range(len(data)):
+        d = VjDecompressor()
+        k0, d0 = VjCompressor(compress_slot_id=False).compress(first)
+        assert d.decompress(k0, d0) == first
+        assert d.decompress(kind, data[:cut]) is None, cut
+        assert d.errors == 1 and d.tossing
+    d = VjDecompressor()
+    d.decompress(*VjCompressor(compress_slot_id=False).compress(first))
+    assert d.decompress(kind, data) == bare_ack
+
+
+KINDS = [TYPE_COMPRESSED_TCP, TYPE_UNCOMPRESSED_TCP, TYPE_IP, TYPE_ERROR]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.binary(max_size=80)), max_size=8), st.booleans())
+def test_decompressor_fuzz(garbage, crafted_header):
+    """Garbage never raises; what is not delivered is counted and tosses; while tossing
+    every COMPRESSED_TCP without a connection number is discarded; an UNCOMPRESSED_TCP
+    resynchronises and the stream round-trips again."""
     c, d = VjCompressor(), VjDecompressor()
-    roundtrip(c, d, seg(0, 1, b"a"))
-    d.decompress(kind, data)
+    roundtrip(c, d, seg(0, 1, b"a", ipid=1))
+    roundtrip(c, d, seg(1, 1, b"b", ipid=2))
+    for kind, data in garbage:
+        if crafted_header and kind == TYPE_COMPRESSED_TCP and data:
+            data = bytes([data[0] & ~NEW_C & 0xFF]) + data[1:]  # aim at the saved header
+        before = d.errors + d.tossed
+        out = d.decompress(kind, data)
+        if kind == TYPE_IP:
+            assert out == data
+        elif out is None:
+            assert d.errors + d.tossed == before + 1 and d.tossing
+        else:
+            assert isinstance(out, bytes) and len(out) >= 40 and d.errors + d.tossed == before
+    tossing = d.tossing
+    kind, data = c.compress(seg(2, 1, b"c", ipid=3))
+    assert kind == TYPE_COMPRESSED_TCP and not data[0] & NEW_C
+    before = d.tossed
+    out = d.decompress(kind, data)
+    if tossing:
+        assert out is None and d.tossed == before + 1 and d.tossing
+    # the retransmission goes uncompressed (RFC 1144 4.1) and resynchronises
+    pkt = seg(2, 1, b"c", ipid=4)
+    kind, data = c.compress(pkt)
+    assert kind == TYPE_UNCOMPRESSED_TCP
+    assert d.decompress(kind, data) == pkt and not d.tossing
+    for i in range(3):
+        kind, _ = roundtrip(c, d, seg(3 + i, 1, b"d", ipid=5 + i))
+        assert kind == TYPE_COMPRESSED_TCP
 
 
-@settings(max_examples=60, deadline=None)
+def _expected_kind(prev_size, size, ack_adv, win_changed):
+    """RFC 1144 3.2.3 for one connection of pure ACK-bearing segments without
+    options or URG: what the compressor must send for this segment."""
+    if prev_size is None or ack_adv > 0xFFFF:
+        return TYPE_UNCOMPRESSED_TCP  # a new connection; an ack delta the format cannot say
+    if prev_size == 0 and ack_adv == 0 and not win_changed and size == 0:
+        return TYPE_UNCOMPRESSED_TCP  # nothing changed: a retransmitted bare ACK or a window probe
+    return TYPE_COMPRESSED_TCP
+
+
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 1460), st.integers(0, 70000), st.integers(0, 3), st.booleans(), st.integers(-300, 300)),
@@ -182,13 +262,20 @@ def test_decompressor_fuzz(data, kind):
 def test_round_trip_synthetic_conversation(steps):
     c, d = VjCompressor(), VjDecompressor()
     seq, ack, ipid, win = 1000, 2000, 1, 8760
+    prev = None  # data size of the previous segment
+    kinds, expected = [], []
     for size, ack_adv, id_adv, push, dwin in steps:
-        win = max(0, min(65535, win + dwin))
+        new_win = max(0, min(65535, win + dwin))
+        expected.append(_expected_kind(prev, size, ack_adv if prev is not None else 0, new_win != win))
+        win = new_win
+        ack = (ack + (ack_adv if prev is not None else 0)) & 0xFFFFFFFF
         pkt = seg(seq, ack, b"q" * size, ipid=ipid, flags="PA" if push else "A", win=win)
-        roundtrip(c, d, pkt)
+        kinds.append(roundtrip(c, d, pkt)[0])
         seq = (seq + size) & 0xFFFFFFFF
-        ack = (ack + ack_adv) & 0xFFFFFFFF
         ipid = (ipid + id_adv) & 0xFFFF
+        prev = size
+    assert kinds == expected
+    assert c.compressed == expected.count(TYPE_COMPRESSED_TCP) and c.ip == 0
 
 
 def test_cslip_type_bits():
