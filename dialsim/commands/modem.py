@@ -16,10 +16,8 @@ import re
 import signal
 import socket
 import sys
-import tempfile
 import tty
 from collections.abc import Callable
-from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 
@@ -92,43 +90,17 @@ async def run_modem(sc, *, pty_path: str | None = None, listen: tuple[str, int] 
     """Serve the virtual modem until SIGINT/SIGTERM (or ``stop`` is set).
 
     ``ready(where)`` is called once the pty or the port exists."""
-    from dialsim.drivers.modem import IspProgram, PhoneBook, SimulatedIsp, VirtualModem
-    from dialsim.drivers.wallclock import WallClock
-    from dialsim.experiment.live import live_world
+    from dialsim.experiment.live import modem_line
 
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log = log or (lambda _t, _w, _d: None)
-    with tempfile.TemporaryDirectory(prefix="dialsim-modem-") as scratch:
-        world = live_world(sc, Path(scratch))
-        clock = WallClock(world.env, loop)
-        if isp_command:
-            answerer = IspProgram(isp_command)
-        else:
-            answerer = SimulatedIsp(world.isp)
-        digits = re.sub(r"[^0-9*#A-D]", "", sc.link.phone_number.upper())
-        book = PhoneBook({digits: answerer}, dict(aliases or {}))
-        registers = _registers(sc)
-
-        def new_modem(fd: int):
-            return VirtualModem(clock, fd, book, world.link, world.link_rng,
-                                registers=registers, log=log)
-
-        async with _dte(pty_path, listen, new_modem, clock, ready):
-            log(clock.now(), "ready", pty_path or f"{listen[0]}:{listen[1]}")
+    async with modem_line(sc, isp_command=isp_command, aliases=aliases, log=log) as new_modem:
+        async with _dte(pty_path, listen, new_modem, new_modem.clock, ready):
+            log(new_modem.clock.now(), "ready", pty_path or f"{listen[0]}:{listen[1]}")
             await stop.wait()
-        answerer.release(clock)
-        clock.stop()
-
-
-def _registers(sc) -> dict[int, int]:
-    """The modem's factory S-registers from the scenario's call progress."""
-    d = sc.link.dial
-    return {6: min(255, max(2, round(d.dial_tone_wait))),
-            7: min(255, max(1, round(d.carrier_wait))),
-            11: min(255, max(50, round(d.dtmf_tone * 1000)))}
 
 
 @contextlib.asynccontextmanager

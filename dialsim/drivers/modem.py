@@ -263,7 +263,11 @@ class VirtualModem:
         self._pump()
 
     def _dte_let_go(self) -> None:
-        self.modem.set_dtr(False, self.env.now)
+        self.set_dtr_from_port(False)
+
+    def set_dtr_from_port(self, on: bool) -> None:
+        """The DTE raised or dropped DTR (a serial port's control line)."""
+        self.modem.set_dtr(on, self.env.now)
         self._pump()
 
     def _pump(self, *, from_timer: bool = False) -> None:
@@ -368,6 +372,10 @@ class VirtualModem:
                 return
             self.modem.line_receive(get.value, self.env.now)
             self._pump()
+
+    def hang_up(self) -> None:
+        """Go on hook now (the DTE dropped DTR for good, or the program is stopping)."""
+        self._hang_up()
 
     def _hang_up(self) -> None:
         if self._dialing is not None:

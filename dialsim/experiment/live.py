@@ -11,6 +11,10 @@ simulation face the same ISP.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from dialsim.experiment.world import IspHost, _fill_maildrop, _link_config, seed
 from dialsim.link.call import LinkConfig
 from dialsim.results.recorder import Recorder
 
-__all__ = ["LiveWorld", "live_world"]
+__all__ = ["LiveWorld", "live_world", "modem_line"]
 
 
 @dataclass
@@ -46,3 +50,51 @@ def live_world(sc, workdir: Path, *, replication: int = 0) -> LiveWorld:
     if sc.isp.incoming is not None:
         env.process(isp.incoming())
     return LiveWorld(env, isp, _link_config(sc), np.random.default_rng(streams["link"]), rec)
+
+
+def modem_registers(sc) -> dict[int, int]:
+    """The virtual modem's factory S-registers from the scenario's call progress."""
+    d = sc.link.dial
+    return {6: min(255, max(2, round(d.dial_tone_wait))),
+            7: min(255, max(1, round(d.carrier_wait))),
+            11: min(255, max(50, round(d.dtmf_tone * 1000)))}
+
+
+@contextlib.asynccontextmanager
+async def modem_line(sc, *, isp_command: str | None = None, aliases: dict[str, str] | None = None,
+                     log=None):
+    """The world behind a virtual modem, on the wall clock of the running loop.
+
+    Yields ``new_modem(fd) -> VirtualModem``: a modem on a DTE descriptor (a pty
+    master, a socket) whose ``ATD`` of the scenario's number reaches the
+    scenario's simulated ISP (or ``isp_command``'s program), and ``ATDT
+    host:port`` a TCP service.  Everything is released on exit.
+    """
+    from dialsim.drivers.modem import IspProgram, PhoneBook, SimulatedIsp, VirtualModem
+    from dialsim.drivers.wallclock import WallClock
+
+    log = log or (lambda _t, _w, _d: None)
+    with tempfile.TemporaryDirectory(prefix="dialsim-modem-") as scratch:
+        world = live_world(sc, Path(scratch))
+        clock = WallClock(world.env, asyncio.get_running_loop())
+        answerer = IspProgram(isp_command) if isp_command else SimulatedIsp(world.isp)
+        digits = re.sub(r"[^0-9*#A-D]", "", sc.link.phone_number.upper())
+        book = PhoneBook({digits: answerer}, dict(aliases or {}))
+        registers = modem_registers(sc)
+        modems: list[VirtualModem] = []
+
+        def new_modem(fd: int) -> VirtualModem:
+            m = VirtualModem(clock, fd, book, world.link, world.link_rng,
+                             registers=registers, log=log)
+            modems.append(m)
+            return m
+
+        new_modem.clock = clock  # type: ignore[attr-defined]
+        try:
+            yield new_modem
+        finally:
+            for m in modems:
+                m.hang_up()
+                m.dte.close()
+            answerer.release(clock)
+            clock.stop()
