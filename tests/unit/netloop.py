@@ -41,7 +41,7 @@ class NetLoop:
 
     def _collect(self) -> None:
         for name, stack, other in (("a", self.a, "b"), ("b", self.b, "a")):
-            for pkt in stack.packets_to_send(self.now):
+            for pkt in stack.output(self.now):
                 i = self.sent
                 self.sent += 1
                 self.log.append((self.now, name, pkt))
@@ -79,7 +79,7 @@ class NetLoop:
         self.now = max(self.now, min(times))
         while self._heap and self._heap[0][0] <= self.now:
             _, _, dst, pkt = heapq.heappop(self._heap)
-            (self.a if dst == "a" else self.b).receive_packet(pkt, self.now)
+            (self.a if dst == "a" else self.b).receive(pkt, self.now)
         for stack in (self.a, self.b):
             d = stack.next_deadline()
             if d is not None and d <= self.now:

@@ -10,18 +10,8 @@ from hypothesis import strategies as st
 from dialsim.proto import icmp
 from dialsim.proto.ipv4 import PROTO_ICMP, PROTO_TCP, PROTO_UDP, build_packet, parse_packet
 from dialsim.proto.netstack import ConnectionAccepted, EchoReplyReceived, NetStack
-from dialsim.proto.tcp import (
-    ACK,
-    RST,
-    SYN,
-    Closed,
-    Connected,
-    ConnectionReset,
-    DataReceived,
-    PeerClosed,
-    build_segment,
-    parse_segment,
-)
+from dialsim.proto.tcp import Closed, Connected, ConnectionReset, DataReceived, PeerClosed
+from dialsim.proto.tcp_segment import ACK, RST, SYN, build_segment, parse_segment
 
 from .netloop import Impairments, pair
 
@@ -33,13 +23,13 @@ def stack(**kw):
 
 
 def only_packet(s, now=0.0):
-    (p,) = s.packets_to_send(now)
+    (p,) = s.output(now)
     return parse_packet(p)
 
 
 def test_echo_request_is_answered():
     s = stack()
-    s.receive_packet(build_packet(PEER, HOST, PROTO_ICMP, icmp.build_echo_request(9, 3, b"abc")), 0.0)
+    s.receive(build_packet(PEER, HOST, PROTO_ICMP, icmp.build_echo_request(9, 3, b"abc")), 0.0)
     p = only_packet(s)
     assert (p.src, p.dst, p.protocol, p.ttl) == (HOST, PEER, PROTO_ICMP, 64)
     m = icmp.parse_icmp(p.payload)
@@ -59,28 +49,28 @@ def test_bad_and_foreign_packets_are_counted_and_dropped():
     good = build_packet(PEER, HOST, PROTO_ICMP, icmp.build_echo_request(1, 1))
     bad = bytearray(good)
     bad[8] ^= 1  # TTL changed, checksum not
-    s.receive_packet(bytes(bad), 0.0)
-    s.receive_packet(b"\x45\x00", 0.0)
-    s.receive_packet(build_packet(PEER, "10.9.9.9", PROTO_ICMP, icmp.build_echo_request(1, 1)), 0.0)
+    s.receive(bytes(bad), 0.0)
+    s.receive(b"\x45\x00", 0.0)
+    s.receive(build_packet(PEER, "10.9.9.9", PROTO_ICMP, icmp.build_echo_request(1, 1)), 0.0)
     frag = bytearray(good)
     frag[6] = 0x20  # MF
     frag[10:12] = b"\x00\x00"
     from dialsim.proto.ipv4 import internet_checksum
 
     frag[10:12] = internet_checksum(bytes(frag[:20])).to_bytes(2, "big")
-    s.receive_packet(bytes(frag), 0.0)
+    s.receive(bytes(frag), 0.0)
     c = s.counters
     assert (c["ip_bad_checksum"], c["ip_bad_header"], c["ip_not_for_us"], c["ip_fragments_dropped"]) == (1, 1, 1, 1)
-    assert s.packets_to_send(0.0) == []
+    assert s.output(0.0) == []
 
 
 def test_udp_and_unknown_protocol_get_unreachables():
     s = stack()
     udp = build_packet(PEER, HOST, PROTO_UDP, b"\x00\x35\x00\x35\x00\x0c\x00\x00data")
-    s.receive_packet(udp, 0.0)
+    s.receive(udp, 0.0)
     m = icmp.parse_icmp(only_packet(s).payload)
     assert (m.type, m.code) == (3, icmp.CODE_PORT_UNREACHABLE) and m.data == udp[:28]
-    s.receive_packet(build_packet(PEER, HOST, 47, b"gre!gre!gre!"), 0.0)
+    s.receive(build_packet(PEER, HOST, 47, b"gre!gre!gre!"), 0.0)
     m = icmp.parse_icmp(only_packet(s).payload)
     assert (m.type, m.code) == (3, icmp.CODE_PROTOCOL_UNREACHABLE)
 
@@ -88,19 +78,19 @@ def test_udp_and_unknown_protocol_get_unreachables():
 def test_closed_port_gets_rst():
     s = stack()
     syn = build_segment(PEER, HOST, 40000, 25, 1000, 0, SYN, 8192, mss=536)
-    s.receive_packet(build_packet(PEER, HOST, PROTO_TCP, syn), 0.0)
+    s.receive(build_packet(PEER, HOST, PROTO_TCP, syn), 0.0)
     r = parse_segment(only_packet(s).payload)
     assert (r.flags, r.seq, r.ack, r.src_port, r.dst_port) == (RST | ACK, 0, 1001, 25, 40000)
     ack = build_segment(PEER, HOST, 40000, 25, 1000, 5555, ACK, 8192, b"xx")
-    s.receive_packet(build_packet(PEER, HOST, PROTO_TCP, ack), 0.0)
+    s.receive(build_packet(PEER, HOST, PROTO_TCP, ack), 0.0)
     r = parse_segment(only_packet(s).payload)
     assert (r.flags, r.seq) == (RST, 5555)
     # no RST for a RST, nor for a segment with a bad checksum
-    s.receive_packet(build_packet(PEER, HOST, PROTO_TCP, build_segment(PEER, HOST, 1, 25, 1, 0, RST, 0)), 0.0)
+    s.receive(build_packet(PEER, HOST, PROTO_TCP, build_segment(PEER, HOST, 1, 25, 1, 0, RST, 0)), 0.0)
     bad = bytearray(syn)
     bad[-1] ^= 1
-    s.receive_packet(build_packet(PEER, HOST, PROTO_TCP, bytes(bad)), 0.0)
-    assert s.packets_to_send(0.0) == []
+    s.receive(build_packet(PEER, HOST, PROTO_TCP, bytes(bad)), 0.0)
+    assert s.output(0.0) == []
     assert s.counters["tcp_rst_sent"] == 2 and s.counters["tcp_bad_segments"] == 1
 
 
@@ -135,7 +125,7 @@ def test_listen_accept_mss_ident_and_reap():
 def test_address_can_be_assigned_later():
     s = NetStack("0.0.0.0", rng=random.Random(1))
     s.address = HOST
-    s.receive_packet(build_packet(PEER, HOST, PROTO_ICMP, icmp.build_echo_request(1, 1)), 0.0)
+    s.receive(build_packet(PEER, HOST, PROTO_ICMP, icmp.build_echo_request(1, 1)), 0.0)
     assert only_packet(s).src == HOST
 
 
