@@ -14,9 +14,8 @@ does.  Printed: microseconds per arriving segment for N = 1 000 ... 10 000;
 a linear reassembly keeps that flat as N grows.  The delivered stream is
 checked against the original.
 
-``--against REV`` runs the same on the dialsim package of a git revision
-(``git archive`` into a scratch folder, in a subprocess) for a side-by-side
-comparison in one run.
+``--against REV`` runs the same on the dialsim package of a git revision and
+on this tree, alternating twice, for a side-by-side comparison in one run.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import argparse
 import random
 import time
 
-from bench_tcp import run_revision_script
+from bench_tcp import side_by_side
 
 SIZES = (1_000, 2_000, 5_000, 10_000)
 PATTERNS = ("reverse", "random", "holes", "dup+overlap")
@@ -121,9 +120,15 @@ def main() -> None:
         print(json.dumps(measure()))
         return
     print(f"out-of-order segments ({SEGMENT} octets each), N = " + ", ".join(map(str, SIZES)))
-    if args.against:
-        show(args.against, run_revision_script(__file__, args.against, []))
-    show("this tree", measure())
+    if not args.against:
+        show("this tree", measure())
+        return
+    old, new = side_by_side(
+        __file__, args.against, [], 2,
+        lambda a, b: {**a, "us": [min(x, y) for x, y in zip(a["us"], b["us"], strict=True)]},
+    )
+    show(args.against, old)
+    show("this tree", new)
 
 
 if __name__ == "__main__":
