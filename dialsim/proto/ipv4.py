@@ -149,18 +149,11 @@ def parse_packet(data: bytes) -> IPv4Packet | None:
         return None
     if int.from_bytes(data[:hlen], "big") % 0xFFFF:  # checksum (hlen is even; version 4: not 0)
         return None
+    # src, dst, protocol, payload, ttl, ident, tos, flags_df, header_length,
+    # more_fragments, fragment_offset (positional: a NamedTuple builds faster so)
     return IPv4Packet(
-        src=ip_to_str(src),
-        dst=ip_to_str(dst),
-        protocol=proto,
-        payload=bytes(data[hlen:total]),
-        ttl=ttl,
-        ident=ident,
-        tos=tos,
-        flags_df=bool(frag & 0x4000),
-        header_length=hlen,
-        more_fragments=bool(frag & 0x2000),
-        fragment_offset=(frag & 0x1FFF) * 8,
+        ip_to_str(src), ip_to_str(dst), proto, bytes(data[hlen:total]), ttl, ident, tos,
+        bool(frag & 0x4000), hlen, bool(frag & 0x2000), (frag & 0x1FFF) * 8,
     )
 
 

@@ -87,7 +87,7 @@ _COUNTERS = (
 class ConnectionAccepted(NetworkEvent):
     """A SYN reached a listening port; ``conn`` is the new connection (SYN-RECEIVED)."""
 
-    conn: Any  # TcpConnection
+    conn: TcpConnection
 
 
 @dataclass(frozen=True, slots=True)
