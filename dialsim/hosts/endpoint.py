@@ -16,6 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.netstack import ConnectionAccepted
+from dialsim.proto.tcp import (
+    Closed,
+    Connected,
+    ConnectionReset,
+    ConnectionTimedOut,
+    DataReceived,
+    PeerClosed,
+)
 
 
 def _ev_name(ev) -> str:
@@ -90,14 +99,13 @@ class AppBinding:
         peer_closed = False
         for ev in self.conn.events():
             progressed = True
-            name = _ev_name(ev)
-            if name == "DataReceived":
+            if isinstance(ev, DataReceived):
                 self.machine.receive(ev.data, now)
-            elif name == "Connected":
+            elif isinstance(ev, Connected):
                 self.connected = True
-            elif name == "PeerClosed":
+            elif isinstance(ev, PeerClosed):
                 peer_closed = True
-            elif name in ("Closed", "ConnectionReset", "ConnectionTimedOut"):
+            elif isinstance(ev, Closed | ConnectionReset | ConnectionTimedOut):
                 if not self.closed:
                     self.closed = True
                     if hasattr(self.machine, "connection_lost"):
@@ -196,7 +204,7 @@ class IpEndpoint:
             progressed = self._framing_events(now)
             for ev in self.stack.events():
                 progressed = True
-                if _ev_name(ev) == "ConnectionAccepted":
+                if isinstance(ev, ConnectionAccepted):
                     conn = ev.conn
                     factory = self.listeners.get(conn.local_port)
                     if factory is not None:
@@ -208,7 +216,7 @@ class IpEndpoint:
             if ctl:
                 chunks += ctl
                 progressed = True
-            for pkt in self.stack.packets_to_send(now):
+            for pkt in self.stack.output(now):
                 progressed = True
                 self.framing.send_ip(pkt, now)
                 chunks += self.framing.output(now)
@@ -227,7 +235,7 @@ class IpEndpoint:
                 self.received.app += ip_payload_length(pkt)
                 if self.capture is not None and self.capture.packets_only:
                     self.capture.frames.append((now, False, pkt, "ip"))
-                self.stack.receive_packet(pkt, now)
+                self.stack.receive(pkt, now)
             elif isinstance(ev, FrameSent):
                 self._account(self.sent, ev)
                 if ev.packet:

@@ -16,6 +16,8 @@ family without knowing its members:
   IPCP phases; SLIP, which is up at once).
 - :class:`FrameEvent`: a frame crossed the serial line (byte accounting and
   captures).
+- :class:`NetworkEvent`: a host's IP stack (a connection accepted on a
+  listening port, an ICMP echo reply).
 - :class:`ConnectionEvent`: a TCP connection's life (RFC 9293).
 - :class:`SessionEvent`: an application protocol's session (POP3, SMTP).
 - :class:`ModemEvent`: a modem's call progress and result codes (V.250).
@@ -40,6 +42,7 @@ __all__ = [
     "IpPacketReceived",
     "LinkEvent",
     "ModemEvent",
+    "NetworkEvent",
     "SessionEnded",
     "SessionEvent",
 ]
@@ -99,6 +102,11 @@ class IpPacketReceived(Event):
     """A whole IPv4 datagram arrived over the link (VJ-decompressed when it was compressed)."""
 
     packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkEvent(Event):
+    """A host's IP stack: a connection accepted on a listening port, an ICMP echo reply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 Composes :mod:`dialsim.proto.ipv4`, :mod:`dialsim.proto.icmp` and
 :class:`dialsim.proto.tcp.TcpConnection` into one host with one address:
 
-- whole IPv4 datagrams in (:meth:`NetStack.receive_packet`) and out
-  (:meth:`NetStack.packets_to_send`; TTL 64, incrementing IP identification);
+- whole IPv4 datagrams in (:meth:`NetStack.receive`) and out
+  (:meth:`NetStack.output`; TTL 64, incrementing IP identification) -- the
+  machine interface of :mod:`dialsim.proto.machine`;
 - a bad IP header checksum, a bad version/length, a datagram for another
   address and a fragment (never reassembled) are dropped and counted;
 - ICMP echo requests are answered; UDP gets "port unreachable" and other
@@ -14,21 +15,26 @@ Composes :mod:`dialsim.proto.ipv4`, :mod:`dialsim.proto.icmp` and
   :class:`ConnectionAccepted`; any other segment to no connection gets a RST
   (RFC 9293 3.10.7.1) unless it is a RST itself or its checksum is bad;
 - MSS = mtu - 40; ISS and ephemeral ports come from the ``rng`` given;
-- connections that reach CLOSED are reaped after their last segments and
-  events are out (the application still holds its own reference).
+- connections that reach CLOSED are reaped once their last segments are out
+  (the application still holds its own reference, and its events).
 
 ``address`` may be assigned later (PPP's IPCP gives it); while it is
 ``"0.0.0.0"`` datagrams to any address are accepted.
+
+Events (:class:`~dialsim.proto.events.NetworkEvent`): :class:`ConnectionAccepted`,
+:class:`EchoReplyReceived`.  Each connection hands out its own events.
 """
 
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from dialsim.proto import icmp
 from dialsim.proto.errors import LocalProtocolError
+from dialsim.proto.events import NetworkEvent
 from dialsim.proto.ipv4 import (
     PROTO_ICMP,
     PROTO_TCP,
@@ -37,12 +43,12 @@ from dialsim.proto.ipv4 import (
     internet_checksum,
     parse_packet,
 )
-from dialsim.proto.tcp import (
+from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.tcp import CLOSED, TcpConnection
+from dialsim.proto.tcp_segment import (
     ACK,
-    CLOSED,
     RST,
     SYN,
-    TcpConnection,
     build_segment,
     parse_segment,
     seq_add,
@@ -51,6 +57,8 @@ from dialsim.proto.tcp import (
 
 EPHEMERAL_LOW = 49152
 EPHEMERAL_HIGH = 65535
+
+_PORTS = struct.Struct("!HH")
 
 _COUNTERS = (
     "ip_in",
@@ -76,14 +84,14 @@ _COUNTERS = (
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionAccepted:
+class ConnectionAccepted(NetworkEvent):
     """A SYN reached a listening port; ``conn`` is the new connection (SYN-RECEIVED)."""
 
-    conn: Any  # TcpConnection
+    conn: TcpConnection
 
 
 @dataclass(frozen=True, slots=True)
-class EchoReplyReceived:
+class EchoReplyReceived(NetworkEvent):
     """An ICMP echo reply arrived (answer to :meth:`NetStack.ping`)."""
 
     src: str
@@ -130,13 +138,13 @@ class NetStack:
     def connect(
         self, remote_addr: str, remote_port: int, now: float, *, local_port: int | None = None
     ) -> TcpConnection:
-        """Active open; the SYN leaves with the next :meth:`packets_to_send`."""
+        """Active open; the SYN leaves with the next :meth:`output`."""
         if local_port is None:
             local_port = self._ephemeral_port(remote_addr, remote_port)
         key = (remote_addr, remote_port, local_port)
         if key in self.connections:
             raise LocalProtocolError(f"connection {key} exists")
-        conn = self._new_connection(local_port, remote_addr, remote_port)
+        conn = self._new_connection(self.address, local_port, remote_addr, remote_port)
         conn.connect(now)
         self.connections[key] = conn
         self.counters["tcp_connections_opened"] += 1
@@ -146,14 +154,15 @@ class NetStack:
         """Queue an ICMP echo request; the reply becomes :class:`EchoReplyReceived`."""
         self._send_ip(dst, PROTO_ICMP, icmp.build_echo_request(ident, seq, data))
 
-    def events(self) -> list:
+    def events(self) -> list[NetworkEvent]:
+        """The stack's own events since the last call."""
         ev = self._events
         self._events = []
         return ev
 
     # ----------------------------------------------------------- link side
 
-    def receive_packet(self, packet: bytes, now: float) -> None:
+    def receive(self, packet: bytes, now: float) -> None:
         """One whole IPv4 datagram from the link."""
         c = self.counters
         c["ip_in"] += 1
@@ -167,7 +176,7 @@ class NetStack:
         if pkt.dst != self.address and self.address != "0.0.0.0":
             c["ip_not_for_us"] += 1
             return
-        if pkt.is_fragment:
+        if pkt.more_fragments or pkt.fragment_offset:  # is_fragment, without a call
             c["ip_fragments_dropped"] += 1
             return
         if pkt.protocol == PROTO_TCP:
@@ -181,40 +190,39 @@ class NetStack:
             c["unknown_protocol_in"] += 1
             self._unreachable(pkt.src, icmp.CODE_PROTOCOL_UNREACHABLE, packet)
 
-    def packets_to_send(self, now: float) -> list[bytes]:
+    def output(self, now: float) -> list[bytes]:
         """Whole datagrams for the link, from every connection and the stack itself."""
-        for key, conn in list(self.connections.items()):
-            for seg in conn.segments_to_send(now):
+        closed = []
+        for key, conn in self.connections.items():
+            for seg in conn.output(now):
                 self._send_ip(conn.remote_addr, PROTO_TCP, seg, src=conn.local_addr)
             if conn.state == CLOSED:
-                del self.connections[key]
-                self.counters["tcp_connections_reaped"] += 1
+                closed.append(key)
+        for key in closed:
+            del self.connections[key]
+            self.counters["tcp_connections_reaped"] += 1
         out = self._out
-        self._out = []
+        if out:
+            self._out = []
         return out
 
     # --------------------------------------------------------------- timers
 
     def next_deadline(self) -> float | None:
-        best = None
-        for conn in self.connections.values():
-            d = conn.next_deadline()
-            if d is not None and (best is None or d < best):
-                best = d
-        return best
+        return earliest(conn.next_deadline() for conn in self.connections.values())
 
     def on_timer(self, now: float) -> None:
         for conn in list(self.connections.values()):
-            d = conn.next_deadline()
-            if d is not None and d <= now:
-                conn.on_timer(now)
+            fire_due(conn, now)
 
     # ------------------------------------------------------------ internals
 
-    def _new_connection(self, local_port: int, remote_addr: str, remote_port: int) -> TcpConnection:
+    def _new_connection(
+        self, local_addr: str, local_port: int, remote_addr: str, remote_port: int
+    ) -> TcpConnection:
         opts = {"mss": self.mss, **self.tcp_options}
         return TcpConnection(
-            self.address,
+            local_addr,
             local_port,
             remote_addr,
             remote_port,
@@ -261,11 +269,10 @@ class NetStack:
         if len(segment) < 4:
             c["tcp_bad_segments"] += 1
             return
-        sport = int.from_bytes(segment[0:2], "big")
-        dport = int.from_bytes(segment[2:4], "big")
+        sport, dport = _PORTS.unpack_from(segment)
         conn = self.connections.get((src, sport, dport))
         if conn is not None and conn.state != CLOSED:
-            conn.receive_segment(segment, now)  # verifies the checksum itself
+            conn.receive(segment, now)  # verifies the checksum itself
             return
         # No connection: check the segment before answering it.
         if not verify_checksum(src, dst, segment):
@@ -278,11 +285,11 @@ class NetStack:
         if seg.flags & RST:
             return
         if dport in self._listening and seg.flags & SYN and not seg.flags & ACK:
-            new = self._new_connection(dport, src, sport)
-            new.local_addr = dst  # answer from the address the SYN was sent to
+            # Answer from the address the SYN was sent to.
+            new = self._new_connection(dst, dport, src, sport)
             new.listen()
             self.connections[(src, sport, dport)] = new
-            new.receive_segment(segment, now)
+            new.receive(segment, now)
             c["tcp_connections_accepted"] += 1
             self._events.append(ConnectionAccepted(new))
             return

@@ -1,215 +1,146 @@
-"""TCP (RFC 9293) for one connection, sans-IO, segment-oriented.
+"""TCP (RFC 9293) for one connection, sans-IO, segment-oriented: the state machine.
 
 Scope and RFCs:
 
 - RFC 9293: the state machine (all eleven states), the three-way handshake with
   simultaneous open, segment acceptability and trimming, cumulative ACKs,
-  out-of-order segments queued and reassembled, FIN close from every state,
+  out-of-order segments held and reassembled, FIN close from every state,
   TIME-WAIT for 2*MSL, RST generation and handling (RFC 5961-style challenge
   ACK for a SYN or an inexact RST in a synchronized state).  Options: MSS only
   (sent on our SYN, respected from the peer's, 536 when absent).  No window
   scaling, timestamps, SACK or urgent data (the urgent pointer is ignored).
-- RFC 6298: RTO from SRTT/RTTVAR (K=4), initial RTO 1 s, minimum 1 s, maximum
-  60 s, Karn's rule (no samples from retransmitted segments), exponential
-  backoff; 3 s after a handshake whose SYN was retransmitted (rule 5.7).  After
-  ``max_retries`` consecutive expiries (``max_syn_retries`` in SYN states) the
-  connection gives up: :class:`ConnectionTimedOut`.
-- RFC 5681 / RFC 6582: slow start (initial window per RFC 5681 3.1), congestion
-  avoidance, fast retransmit on the third duplicate ACK and NewReno fast
-  recovery with partial ACKs; go-back-N from SND.UNA after an RTO.
 - RFC 1122: delayed ACKs (200 ms; every second full-sized segment, an
   out-of-order segment, a FIN and a segment filling a hole are ACKed at once),
   Nagle's algorithm (RFC 896; off with ``nodelay=True``), receiver SWS
-  avoidance, zero-window probing with a persist timer (one octet at SND.UNA,
-  backed off like the RTO; never counted as a retransmission limit unless no
-  ACK at all comes back).
+  avoidance and the window update of 4.2.3.3, zero-window probing with a
+  persist timer (one octet at SND.UNA, backed off like the RTO; never counted
+  as a retransmission limit unless no ACK at all comes back).
+- After ``max_retries`` consecutive RTO expiries (``max_syn_retries`` in SYN
+  states) the connection gives up: :class:`ConnectionTimedOut`.
 
-Checksums: :meth:`TcpConnection.receive_segment` verifies the checksum itself
-against the pseudo-header built from the connection's addresses (a bad one is
-counted in ``counters["bad_segments"]`` and dropped); segments it hands out
-carry a correct checksum.
+The connection composes one object per concern, each in its own module:
 
-Flow control towards the application: data handed out in
-:class:`DataReceived` events counts as unread until :meth:`events` drains it,
-so an application that does not call ``events()`` closes the window.
+- :mod:`dialsim.proto.tcp_segment`: the segment codec, checksum and sequence
+  arithmetic;
+- :class:`~dialsim.proto.tcp_rtt.RttEstimator` (``conn.rtt``): RFC 6298 RTO,
+  Karn's rule, backoff;
+- :class:`~dialsim.proto.tcp_congestion.NewReno` (``conn.congestion``): RFC 5681
+  slow start and congestion avoidance, RFC 6582 fast recovery; go-back-N from
+  SND.UNA after an RTO is this module's;
+- :class:`~dialsim.proto.tcp_reassembly.ReassemblyQueue` (``conn.reassembly``):
+  out-of-order segments.
 
-Events: :class:`Connected`, :class:`DataReceived`, :class:`PeerClosed` (FIN
-received: no more data will come), :class:`Closed` (our side is done: emitted
-when TIME-WAIT is entered, when LAST-ACK's FIN is acknowledged, on a RST in
-CLOSING or LAST-ACK, and on ``close()`` before the handshake or ``abort()``;
-the later TIME-WAIT -> CLOSED step emits nothing), :class:`ConnectionReset`
-(RST in any other synchronized state, or an acceptable RST in SYN-SENT),
-:class:`ConnectionTimedOut`.
+The machine interface (:mod:`dialsim.proto.machine`): :meth:`TcpConnection.receive`
+takes one raw segment and verifies its checksum against the pseudo-header of
+the connection's addresses (a bad one is counted in ``counters["bad_segments"]``
+and dropped); :meth:`TcpConnection.output` hands out raw segments with correct
+checksums; :meth:`TcpConnection.events` hands out the queued events and does
+nothing else.
+
+Flow control towards the application: data waiting in :class:`DataReceived`
+events not yet handed out by :meth:`TcpConnection.events` fills the receive
+buffer, so an application that does not call ``events()`` closes the window.
+Once it has, :meth:`TcpConnection.output` sends a window update if the window
+opened enough (RFC 1122 4.2.3.3).
+
+Events (all :class:`~dialsim.proto.events.ConnectionEvent`): :class:`Connected`,
+:class:`DataReceived`, :class:`PeerClosed` (FIN received: no more data will
+come), :class:`Closed` (our side is done: emitted when TIME-WAIT is entered,
+when LAST-ACK's FIN is acknowledged, on a RST in CLOSING or LAST-ACK, and on
+``close()`` before the handshake or ``abort()``; the later TIME-WAIT -> CLOSED
+step emits nothing), :class:`ConnectionReset` (RST in any other synchronized
+state, or an acceptable RST in SYN-SENT), :class:`ConnectionTimedOut`.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from dialsim.proto.errors import LocalProtocolError
-from dialsim.proto.ipv4 import PROTO_TCP, internet_checksum, ip_to_bytes
-
-FIN = 0x01
-SYN = 0x02
-RST = 0x04
-PSH = 0x08
-ACK = 0x10
-URG = 0x20
-
-DEFAULT_MSS = 536  # RFC 9293 3.7.1 / RFC 1122 4.2.2.6: assumed when no option
-TCP_HEADER_LENGTH = 20
+from dialsim.proto.events import ConnectionEvent
+from dialsim.proto.tcp_congestion import NewReno
+from dialsim.proto.tcp_reassembly import ReassemblyQueue
+from dialsim.proto.tcp_rtt import RttEstimator
+from dialsim.proto.tcp_segment import (
+    ACK,
+    DEFAULT_MSS,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    TcpSegment,
+    checksum_ok,
+    encode_segment,
+    parse_segment,
+    pseudo_header_sum,
+    seq_add,
+    seq_diff,
+    seq_le,
+    seq_lt,
+)
 
 _MASK = 0xFFFFFFFF
-_HDR = struct.Struct("!HHIIBBHHH")
-
-# -- sequence-number arithmetic modulo 2**32 (RFC 9293 3.4) ------------------
-
-
-def seq_lt(a: int, b: int) -> bool:
-    return ((a - b) & _MASK) > 0x7FFFFFFF
-
-
-def seq_le(a: int, b: int) -> bool:
-    return a == b or ((a - b) & _MASK) > 0x7FFFFFFF
-
-
-def seq_diff(a: int, b: int) -> int:
-    """a - b as a signed distance in sequence space."""
-    d = (a - b) & _MASK
-    return d - 0x100000000 if d & 0x80000000 else d
-
-
-def seq_add(a: int, n: int) -> int:
-    return (a + n) & _MASK
-
-
-# -- segments ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TcpSegment:
-    """A parsed TCP segment (header fields, MSS option if present, data)."""
-
-    src_port: int
-    dst_port: int
-    seq: int
-    ack: int
-    flags: int
-    window: int
-    data: bytes
-    mss: int | None = None
-    header_length: int = TCP_HEADER_LENGTH
-
-    @property
-    def seg_len(self) -> int:
-        """SEG.LEN: data octets plus one each for SYN and FIN."""
-        return len(self.data) + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
-
-
-def tcp_checksum(src: str, dst: str, segment: bytes) -> int:
-    """Checksum over the RFC 9293 3.1 pseudo-header and ``segment``."""
-    pseudo = ip_to_bytes(src) + ip_to_bytes(dst) + bytes((0, PROTO_TCP)) + len(segment).to_bytes(2, "big")
-    return internet_checksum(pseudo + bytes(segment))
-
-
-def verify_checksum(src: str, dst: str, segment: bytes) -> bool:
-    return tcp_checksum(src, dst, segment) == 0
-
-
-def build_segment(
-    src: str,
-    dst: str,
-    src_port: int,
-    dst_port: int,
-    seq: int,
-    ack: int,
-    flags: int,
-    window: int,
-    data: bytes = b"",
-    *,
-    mss: int | None = None,
-) -> bytes:
-    """One raw segment with its checksum (``mss`` adds the MSS option)."""
-    opts = b"" if mss is None else b"\x02\x04" + mss.to_bytes(2, "big")
-    hlen = TCP_HEADER_LENGTH + len(opts)
-    head = _HDR.pack(
-        src_port,
-        dst_port,
-        seq & _MASK,
-        ack & _MASK,
-        (hlen // 4) << 4,
-        flags & 0x3F,
-        max(0, min(window, 0xFFFF)),
-        0,
-        0,
-    )
-    seg = head + opts + bytes(data)
-    csum = tcp_checksum(src, dst, seg)
-    return seg[:16] + csum.to_bytes(2, "big") + seg[18:]
-
-
-def parse_segment(segment: bytes) -> TcpSegment | None:
-    """Header fields of a raw segment (no checksum check); ``None`` if malformed."""
-    if len(segment) < TCP_HEADER_LENGTH:
-        return None
-    sport, dport, seq, ack, off, flags, window, _, _ = _HDR.unpack_from(segment)
-    hlen = (off >> 4) * 4
-    if hlen < TCP_HEADER_LENGTH or hlen > len(segment):
-        return None
-    mss = None
-    if hlen > TCP_HEADER_LENGTH:
-        opts = segment[TCP_HEADER_LENGTH:hlen]
-        i = 0
-        while i < len(opts):
-            kind = opts[i]
-            if kind == 0:
-                break
-            if kind == 1:
-                i += 1
-                continue
-            if i + 1 >= len(opts) or opts[i + 1] < 2 or i + opts[i + 1] > len(opts):
-                break  # malformed option list: ignore the rest
-            if kind == 2 and opts[i + 1] == 4:
-                mss = int.from_bytes(opts[i + 2 : i + 4], "big")
-            i += opts[i + 1]
-    return TcpSegment(sport, dport, seq, ack, flags & 0x3F, window, bytes(segment[hlen:]), mss, hlen)
-
 
 # -- events --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Connected:
+class Connected(ConnectionEvent):
     """The three-way handshake completed (ESTABLISHED)."""
 
 
 @dataclass(frozen=True, slots=True)
-class DataReceived:
+class DataReceived(ConnectionEvent):
     """In-order data for the application."""
 
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class PeerClosed:
+class PeerClosed(ConnectionEvent):
     """The peer's FIN arrived: it will send no more data."""
 
 
 @dataclass(frozen=True, slots=True)
-class Closed:
+class Closed(ConnectionEvent):
     """Our side is finished (TIME-WAIT entered, LAST-ACK acknowledged, or closed
     before the handshake / aborted)."""
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionReset:
+class ConnectionReset(ConnectionEvent):
     """The peer reset the connection (RST)."""
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionTimedOut:
+class ConnectionTimedOut(ConnectionEvent):
     """Retransmissions went unanswered ``max_retries`` times: the connection is gone."""
+
+
+class _EventQueue:
+    """Events not yet handed out, and the received octets waiting in them.
+
+    Those octets are still in the receive buffer: the window counts them.
+    """
+
+    __slots__ = ("items", "data_octets")
+
+    def __init__(self) -> None:
+        self.items: list[ConnectionEvent] = []
+        self.data_octets = 0
+
+    def put(self, event: ConnectionEvent) -> None:
+        self.items.append(event)
+
+    def put_data(self, data: bytes) -> None:
+        self.items.append(DataReceived(data))
+        self.data_octets += len(data)
+
+    def hand_out(self) -> list[ConnectionEvent]:
+        items = self.items
+        self.items = []
+        self.data_octets = 0
+        return items
 
 
 # States (RFC 9293 3.3.2).
@@ -248,6 +179,12 @@ _SYNCHRONIZED = frozenset(
 _SENDING = frozenset({ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK})
 # States in which arriving data is for the application.
 _RECEIVING = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+# States in which a FIN arriving again (retransmitted) is answered.
+_PEER_FIN_SEEN = frozenset({CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT})
+# States in which header prediction may take a segment (data or our FIN in flight).
+_PREDICTABLE = _SENDING | _RECEIVING
+# States in which abort() sends a RST (RFC 9293 3.10.5).
+_ABORT_WITH_RST = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT})
 
 _COUNTER_NAMES = (
     "segments_sent",
@@ -263,6 +200,7 @@ _COUNTER_NAMES = (
     "bad_segments",
     "out_of_order_segments",
     "duplicate_segments",
+    "predicted_segments",  # taken by header prediction
     "rst_sent",
     "rst_received",
     "send_after_close",
@@ -273,10 +211,15 @@ class TcpConnection:
     """One TCP connection (sans-IO).
 
     Open actively with :meth:`connect` or passively with :meth:`listen` (the
-    stack does that and feeds the SYN).  Feed segments with
-    :meth:`receive_segment`, collect segments with :meth:`segments_to_send`,
-    drain :meth:`events`, drive timers with :meth:`next_deadline` and
-    :meth:`on_timer`.
+    stack does that and feeds the SYN).  Feed segments with :meth:`receive`,
+    collect segments with :meth:`output`, take :meth:`events`, drive timers
+    with :meth:`next_deadline` and :meth:`on_timer`.
+
+    ``clock_granularity`` is G in RFC 6298's RTO = SRTT + max(G, 4*RTTVAR).
+    The default, 0.001 s, is a modern millisecond clock.  The simulation
+    passes 0.5 s (``TCP_1990S`` in :mod:`dialsim.experiment.world`): the
+    500 ms ``tcp_slowtimo`` tick of a 4.4BSD-derived stack of the 1990s, with
+    ``initial_rto=3.0`` (RFC 1122 4.2.3.1).
     """
 
     def __init__(
@@ -299,24 +242,24 @@ class TcpConnection:
         msl: float = 30.0,
         clock_granularity: float = 0.001,
     ) -> None:
+        # The socket pair (RFC 9293 2.7) and its pseudo-header, fixed for life.
         self.local_addr = local_addr
         self.local_port = local_port
         self.remote_addr = remote_addr
         self.remote_port = remote_port
+        self._pseudo = pseudo_header_sum(local_addr, remote_addr)
         self.mss = mss  # what we advertise (and the most we send)
         self.rcv_buffer = min(rcv_buffer, 0xFFFF)
         self.nodelay = nodelay
         self.delayed_ack = delayed_ack
-        self.min_rto = min_rto
-        self.max_rto = max_rto
         self.max_retries = max_retries
         self.max_syn_retries = max_syn_retries
         self.msl = msl
-        # RFC 6298 2.3: RTO = SRTT + max(G, 4*RTTVAR).  A BSD stack of the 1990s
-        # ticked its retransmit timer every 500 ms (tcp_slowtimo): G = 0.5.
-        self.clock_granularity = clock_granularity
         self.state = CLOSED
         self.counters: dict[str, int] = dict.fromkeys(_COUNTER_NAMES, 0)
+        self.rtt = RttEstimator(initial_rto, min_rto, max_rto, clock_granularity)
+        self.congestion = NewReno(iss & _MASK)
+        self.reassembly = ReassemblyQueue()
 
         # send side
         self.iss = iss & _MASK
@@ -331,30 +274,13 @@ class TcpConnection:
         self._sndbuf_seq = seq_add(self.iss, 1)  # sequence number of _sndbuf[0]
         self._fin_queued = False  # close() was called: FIN follows the data
         self._syn_retransmitted = False
+        self._retransmit_una = False  # fast / partial-ACK retransmission due
+        self._retries = 0
 
         # receive side
         self.irs = 0
         self.rcv_nxt = 0
         self._rcv_adv = 0  # right edge of the window we advertised
-        self._ooo: list[tuple[int, bytes]] = []  # out-of-order (seq, data)
-        self._ooo_fin: int | None = None  # sequence number of an early FIN
-        self._unread = 0
-
-        # congestion control (RFC 5681 / 6582)
-        self.cwnd = 0
-        self.ssthresh = 0xFFFF
-        self._dupacks = 0
-        self._in_recovery = False
-        self._recover = self.iss
-        self._retransmit_una = False  # fast / partial-ACK retransmission due
-
-        # RTT estimation (RFC 6298)
-        self.srtt: float | None = None
-        self.rttvar: float | None = None
-        self.rto = initial_rto
-        self._rtt_seq: int | None = None  # the timed segment is ACKed when ACK > this
-        self._rtt_time = 0.0
-        self._retries = 0
 
         # timers
         self._rto_at: float | None = None
@@ -371,7 +297,7 @@ class TcpConnection:
         self._rcv_mss_est = self.mss  # lowered to the sender's segment size as seen
 
         self._out: list[bytes] = []
-        self._events: list = []
+        self._events = _EventQueue()
 
     # ------------------------------------------------------------------ API
 
@@ -414,50 +340,37 @@ class TcpConnection:
             return
         if self.state in (LISTEN, SYN_SENT):
             self._go_closed()
-            self._events.append(Closed())
+            self._events.put(Closed())
             return
         self._fin_queued = True
         self.state = _ON_CLOSE.get(self.state, self.state)  # SYN-RECEIVED: at ESTABLISHED
 
     def abort(self) -> None:
         """Send a RST (if synchronized) and drop everything (CLOSED, emits :class:`Closed`)."""
-        if self.state in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
+        if self.state in _ABORT_WITH_RST:
             self._send_rst(self.snd_nxt, 0, False)
         if self.state != CLOSED:
             self._go_closed()
-            self._events.append(Closed())
+            self._events.put(Closed())
 
-    def events(self) -> list:
-        """Drain the events; data handed out here counts as read by the application."""
-        ev = self._events
-        self._events = []
-        if self._unread:
-            before = self._advertised_remaining()
-            self._unread = 0
-            # Window update when the window we last offered was small and opens by
-            # at least min(buffer/2, MSS) (RFC 1122 4.2.3.3).
-            if (
-                self.state in _RECEIVING
-                and before < self.rcv_buffer // 2
-                and self._rcv_window() - before >= min(self.rcv_buffer // 2, self.mss)
-            ):
-                self._ack_now = True
-        return ev
+    def events(self) -> list[ConnectionEvent]:
+        """The events since the last call (handing out data frees receive buffer)."""
+        return self._events.hand_out()
 
-    def segments_to_send(self, now: float) -> list[bytes]:
+    def output(self, now: float) -> list[bytes]:
         """Raw segments (checksums filled) to put in IPv4 datagrams, oldest first."""
         self._output(now)
         out = self._out
-        self._out = []
+        if out:
+            self._out = []
         return out
 
     def next_deadline(self) -> float | None:
-        ds = [
-            d
-            for d in (self._rto_at, self._delack_at, self._persist_at, self._timewait_at)
-            if d is not None
-        ]
-        return min(ds) if ds else None
+        best = self._rto_at
+        for d in (self._delack_at, self._persist_at, self._timewait_at):
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def on_timer(self, now: float) -> None:
         if self._timewait_at is not None and self._timewait_at <= now:
@@ -483,10 +396,10 @@ class TcpConnection:
 
     # ---------------------------------------------------------------- input
 
-    def receive_segment(self, segment: bytes, now: float) -> None:
+    def receive(self, segment: bytes, now: float) -> None:
         """One raw TCP segment for this connection (checksum verified here)."""
         c = self.counters
-        if not verify_checksum(self.remote_addr, self.local_addr, segment):
+        if not checksum_ok(self._pseudo, segment):
             c["bad_segments"] += 1
             return
         seg = parse_segment(segment)
@@ -498,14 +411,64 @@ class TcpConnection:
         if seg.flags & RST:
             c["rst_received"] += 1
         st = self.state
-        if st == CLOSED:
+        if st in _PREDICTABLE:
+            if self._predicted(seg, now):
+                c["predicted_segments"] += 1
+            else:
+                self._in_other(seg, now)
+        elif st == CLOSED:
             return
-        if st == LISTEN:
+        elif st == LISTEN:
             self._in_listen(seg, now)
         elif st == SYN_SENT:
             self._in_syn_sent(seg, now)
         else:
             self._in_other(seg, now)
+
+    def _predicted(self, seg: TcpSegment, now: float) -> bool:
+        """Header prediction (Jacobson; 4.3BSD-Reno's ``tcp_input``).
+
+        The two segments of a bulk transfer -- a pure ACK of new data, and
+        pure in-sequence data that fits the window while nothing is held out
+        of order -- both carrying only ACK (and PSH), the expected sequence
+        number and an unchanged, open send window, take these few steps.
+        True if the segment was one of them and is done; anything else goes
+        the full way (:meth:`_in_other`), which does the same for these two.
+        BSD predicts in ESTABLISHED only; here also while closing (a sender
+        that closed at once still gets its ACKs predicted), since the steps
+        are the full way's in every synchronized state but TIME-WAIT.
+        """
+        seq = seg.seq
+        ack = seg.ack
+        if (
+            seg.flags & ~PSH != ACK
+            or seq != self.rcv_nxt
+            or seg.window != self.snd_wnd
+            or not seg.window
+            or self._probe_only
+            or self.reassembly.pending
+            or not (seq_lt(self.snd_wl1, seq) or self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))
+        ):
+            return False
+        data = seg.data
+        free = self._rcv_window()
+        offered = self._advertised_remaining()
+        if data:
+            if ack != self.snd_una or len(data) > max(free, offered):
+                return False
+        elif ack == self.snd_una or not seq_lt(self.snd_una, ack) or seq_lt(self.snd_max, ack):
+            return False
+        # As the full way does: acceptable, so RCV.WND may grow; the ACK; the send window.
+        if free > offered:
+            self._rcv_adv = seq_add(seq, free)
+        self._persist_unanswered = 0
+        if not data:
+            self._new_ack(ack, now)
+        self.snd_wl1 = seq
+        self.snd_wl2 = ack
+        if data:
+            self._process_text(seq, data, False, bool(seg.flags & PSH), now)
+        return True
 
     def _in_listen(self, seg: TcpSegment, now: float) -> None:
         f = seg.flags
@@ -523,15 +486,14 @@ class TcpConnection:
     def _take_syn(self, seg: TcpSegment) -> None:
         self.irs = seg.seq
         self.rcv_nxt = seq_add(seg.seq, 1)
+        self.reassembly = ReassemblyQueue()  # stream offset 0 is IRS + 1
         self._rcv_adv = seq_add(self.rcv_nxt, self._rcv_window())
         peer_mss = seg.mss if seg.mss else DEFAULT_MSS
         self.snd_mss = max(1, min(peer_mss, self.mss))
         self.snd_wnd = seg.window
         self.snd_wl1 = seg.seq
         self.snd_wl2 = seg.ack
-        smss = self.snd_mss
-        self.cwnd = 2 * smss if smss > 2190 else 3 * smss if smss > 1095 else 4 * smss
-        self.ssthresh = 0xFFFF
+        self.congestion.start(self.snd_mss)
 
     def _in_syn_sent(self, seg: TcpSegment, now: float) -> None:
         f = seg.flags
@@ -545,104 +507,52 @@ class TcpConnection:
         if f & RST:
             if ack_ok:
                 self._go_closed()
-                self._events.append(ConnectionReset())
+                self._events.put(ConnectionReset())
             return
         if not f & SYN:
             return
         self._take_syn(seg)
         if ack_ok:
             self.snd_una = seg.ack
-            self._rtt_sample(seg.ack, now)
-            self._established(now)
+            self.rtt.on_ack(seg.ack, now)
+            self._established()
             self._ack_now = True
-            self._process_data_and_fin(seg, now, syn_consumed=True)
+            self._process_text(seq_add(seg.seq, 1), seg.data, bool(f & FIN), bool(f & PSH), now)
         else:
             # Simultaneous open: SYN-ACK with our original ISS.
             self.state = SYN_RECEIVED
             self.snd_nxt = self.iss
-            self._rtt_seq = None
+            self.rtt.forget()
 
-    def _established(self, now: float) -> None:
+    def _established(self) -> None:
         self.state = ESTABLISHED
         self._retries = 0
         self._rto_at = None
-        if self.srtt is None and self._syn_retransmitted:
-            self.rto = max(self.rto, 3.0)  # RFC 6298 5.7
-        self._events.append(Connected())
+        if self._syn_retransmitted:
+            self.rtt.syn_was_retransmitted()
+        self._events.put(Connected())
         if self._fin_queued:
             self.state = FIN_WAIT_1
 
     def _in_other(self, seg: TcpSegment, now: float) -> None:
         f = seg.flags
-        seq = seg.seq
-        data = seg.data
-        seg_len = seg.seg_len
         # SYN-RECEIVED and the peer's SYN again (our SYN-ACK was lost): answer at once.
-        if self.state == SYN_RECEIVED and f & SYN and not f & (ACK | RST) and seq == self.irs:
+        if self.state == SYN_RECEIVED and f & SYN and not f & (ACK | RST) and seg.seq == self.irs:
             self.snd_nxt = self.iss
-            self._rtt_seq = None
+            self.rtt.forget()
             return
         # 1. acceptability (RFC 9293 3.10.7.4)
-        # RCV.WND: what we advertised, or more if the application has read since.
-        wnd = max(seq_diff(self._rcv_adv, self.rcv_nxt), self._rcv_window(), 0)
-        if seg_len == 0:
-            ok = (
-                seq == self.rcv_nxt
-                if wnd == 0
-                else seq_le(self.rcv_nxt, seq) and seq_lt(seq, seq_add(self.rcv_nxt, wnd))
-            )
-        elif wnd == 0:
-            ok = False
-        else:
-            end = seq_add(self.rcv_nxt, wnd)
-            last = seq_add(seq, seg_len - 1)
-            ok = (seq_le(self.rcv_nxt, seq) and seq_lt(seq, end)) or (
-                seq_le(self.rcv_nxt, last) and seq_lt(last, end)
-            )
-        if not ok:
-            if f & RST:
-                return
-            if seg_len == 0 and f & ACK:
-                # A stale pure ACK (sent before the peer went back to SND.UNA): its
-                # ACK field still counts, but it is not answered -- answering would
-                # let two retransmitting ends trade unacceptable ACKs forever.  A
-                # keepalive (SEQ = RCV.NXT - 1) is answered.
-                if seq == seq_add(self.rcv_nxt, -1):
-                    self._ack_now = True
-                if self.state != SYN_RECEIVED:
-                    self._process_ack(seg, 0, now)
-                return
-            # A zero-window probe: its ACK still counts (RFC 9293 "special allowance").
-            if wnd == 0 and seq == self.rcv_nxt and f & ACK and not f & SYN:
-                self._ack_now = True
-                seg = TcpSegment(seg.src_port, seg.dst_port, seq, seg.ack, f & ~FIN, seg.window, b"")
-                f = seg.flags
-                data = b""
-            else:
-                if seq_lt(seq, self.rcv_nxt):
-                    self.counters["duplicate_segments"] += 1
-                self._ack_now = True
-                return
-        if wnd and seq_lt(self._rcv_adv, seq_add(self.rcv_nxt, wnd)):
-            self._rcv_adv = seq_add(self.rcv_nxt, wnd)
+        seg = self._acceptable(seg, now)
+        if seg is None:
+            return
+        f = seg.flags
         # 2. RST
         if f & RST:
-            if seq != self.rcv_nxt:
-                self._ack_now = True  # challenge ACK (RFC 5961 3.2)
-                return
-            prior = self.state
-            self._go_closed()
-            if prior in (CLOSING, LAST_ACK):
-                # RFC 9293 3.10.7.4: just CLOSED -- we had finished; the peer has
-                # forgotten the connection (e.g. its TIME-WAIT ran out).
-                self._events.append(Closed())
-            elif prior != TIME_WAIT:
-                self._events.append(ConnectionReset())
+            self._in_rst(seg.seq)
             return
         # trim to the window: old octets in front, octets beyond the right edge
-        syn = bool(f & SYN)
-        fin = bool(f & FIN)
-        if seq_lt(seq, self.rcv_nxt):
+        seq, data, syn, fin = seg.seq, seg.data, bool(f & SYN), bool(f & FIN)
+        if seq != self.rcv_nxt and seq_lt(seq, self.rcv_nxt):
             skip = seq_diff(self.rcv_nxt, seq)
             if syn:
                 syn = False
@@ -663,29 +573,92 @@ class TcpConnection:
         if not f & ACK:
             return
         if self.state == SYN_RECEIVED:
-            if seq_lt(self.snd_una, seg.ack) and seq_le(seg.ack, self.snd_max):
-                self.snd_wnd = seg.window
-                self.snd_wl1 = seq
-                self.snd_wl2 = seg.ack
-                self.snd_una = seg.ack
-                self._rtt_sample(seg.ack, now)
-                self._established(now)
-            else:
-                self._send_rst(seg.ack, 0, False)
+            if not self._ack_of_syn(seg, now):
                 return
         elif not self._process_ack(seg, len(seg.data) + (1 if f & (SYN | FIN) else 0), now):
             return
         if self.state == CLOSED:
             return
         # 5. data and FIN
-        flags = (f & ~(FIN | SYN)) | (FIN if fin else 0)
-        trimmed = TcpSegment(seg.src_port, seg.dst_port, seq, seg.ack, flags, seg.window, data)
-        self._process_data_and_fin(trimmed, now)
+        self._process_text(seq, data, fin, bool(f & PSH), now)
+
+    def _acceptable(self, seg: TcpSegment, now: float) -> TcpSegment | None:
+        """RFC 9293 3.10.7.4, first check: the segment to go on with, or None.
+
+        An unacceptable segment is answered with an ACK (unless it is a RST or
+        a stale pure ACK, whose ACK field still counts); a zero-window probe
+        goes on without its text, so that its ACK field is processed.
+        """
+        seq = seg.seq
+        rcv_nxt = self.rcv_nxt
+        f = seg.flags
+        seg_len = len(seg.data) + (1 if f & SYN else 0) + (1 if f & FIN else 0)
+        # RCV.WND: what we advertised, or more if the application has read since.
+        wnd = self._rcv_window()
+        offered = self._advertised_remaining()
+        if offered > wnd:
+            wnd = offered
+        if seq == rcv_nxt:
+            ok = seg_len == 0 or wnd > 0
+        elif seg_len == 0:
+            ok = wnd > 0 and 0 <= seq_diff(seq, rcv_nxt) < wnd
+        else:
+            ahead = seq_diff(seq, rcv_nxt)
+            ok = wnd > 0 and (0 <= ahead < wnd or 0 <= ahead + seg_len - 1 < wnd)
+        if not ok:
+            if f & RST:
+                return None
+            if seg_len == 0 and f & ACK:
+                # A stale pure ACK (sent before the peer went back to SND.UNA): its
+                # ACK field still counts, but it is not answered -- answering would
+                # let two retransmitting ends trade unacceptable ACKs forever.  A
+                # keepalive (SEQ = RCV.NXT - 1) is answered.
+                if seq == seq_add(rcv_nxt, -1):
+                    self._ack_now = True
+                if self.state != SYN_RECEIVED:
+                    self._process_ack(seg, 0, now)
+                return None
+            self._ack_now = True
+            # A zero-window probe: its ACK still counts (RFC 9293 "special allowance").
+            if wnd == 0 and seq == rcv_nxt and f & ACK and not f & SYN:
+                return seg._replace(flags=f & ~FIN, data=b"")
+            if seq_lt(seq, rcv_nxt):
+                self.counters["duplicate_segments"] += 1
+            return None
+        if wnd > offered:
+            self._rcv_adv = seq_add(rcv_nxt, wnd)
+        return seg
+
+    def _in_rst(self, seq: int) -> None:
+        """An acceptable RST in a synchronized state (or SYN-RECEIVED)."""
+        if seq != self.rcv_nxt:
+            self._ack_now = True  # challenge ACK (RFC 5961 3.2)
+            return
+        prior = self.state
+        self._go_closed()
+        if prior in (CLOSING, LAST_ACK):
+            # RFC 9293 3.10.7.4: just CLOSED -- we had finished; the peer has
+            # forgotten the connection (e.g. its TIME-WAIT ran out).
+            self._events.put(Closed())
+        elif prior != TIME_WAIT:
+            self._events.put(ConnectionReset())
+
+    def _ack_of_syn(self, seg: TcpSegment, now: float) -> bool:
+        """SYN-RECEIVED: an ACK of our SYN completes the handshake; any other gets a RST."""
+        if seq_lt(self.snd_una, seg.ack) and seq_le(seg.ack, self.snd_max):
+            self.snd_wnd = seg.window
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = seg.ack
+            self.snd_una = seg.ack
+            self.rtt.on_ack(seg.ack, now)
+            self._established()
+            return True
+        self._send_rst(seg.ack, 0, False)
+        return False
 
     def _process_ack(self, seg: TcpSegment, payload_len: int, now: float) -> bool:
         """ACK processing for synchronized states; False if the segment is dropped."""
         ack = seg.ack
-        seq = seg.seq
         if seq_lt(self.snd_max, ack):
             self._ack_now = True  # ACK of something never sent
             return False
@@ -694,34 +667,8 @@ class TcpConnection:
             self._probe_only = False
             if ack == self.snd_una:
                 self.snd_max = self.snd_una  # the probe octet was refused
-        smss = self.snd_mss
-        if seq_lt(self.snd_una, ack):
-            acked = seq_diff(ack, self.snd_una)
-            self._rtt_sample(ack, now)
-            # drop acknowledged octets from the send buffer
-            nbuf = min(max(seq_diff(ack, self._sndbuf_seq), 0), len(self._sndbuf))
-            if nbuf:
-                del self._sndbuf[:nbuf]
-                self._sndbuf_seq = seq_add(self._sndbuf_seq, nbuf)
-            self.snd_una = ack
-            if seq_lt(self.snd_nxt, ack):
-                self.snd_nxt = ack
-            self._retries = 0
-            # congestion control
-            if self._in_recovery:
-                if seq_le(self._recover, ack):  # full ACK: leave fast recovery
-                    self.cwnd = min(self.ssthresh, max(self.bytes_in_flight, smss) + smss)
-                    self._in_recovery = False
-                else:  # partial ACK (RFC 6582 3.2 step 3)
-                    self._retransmit_una = True
-                    self.cwnd = max(self.cwnd - acked + smss, smss)
-            elif self.cwnd < self.ssthresh:
-                self.cwnd += min(acked, smss)
-            else:
-                self.cwnd += max(1, smss * smss // self.cwnd)
-            self._dupacks = 0
-            self._rto_at = now + self.rto if self.snd_una != self.snd_max else None
-            self._fin_acked_check(now)
+        if ack != self.snd_una and seq_lt(self.snd_una, ack):
+            self._new_ack(ack, now)
         elif (
             ack == self.snd_una
             and payload_len == 0
@@ -729,18 +676,12 @@ class TcpConnection:
             and seg.window != 0
             and self.snd_una != self.snd_max
         ):
-            self._dupacks += 1
             self.counters["dup_acks"] += 1
-            if self._in_recovery:
-                self.cwnd += smss
-            elif self._dupacks == 3 and seq_le(self._recover, ack):
-                self.ssthresh = max(self.bytes_in_flight // 2, 2 * smss)
-                self.cwnd = self.ssthresh + 3 * smss
-                self._recover = self.snd_max
-                self._in_recovery = True
+            if self.congestion.on_duplicate_ack(ack, self.bytes_in_flight, self.snd_mss, self.snd_max):
                 self._retransmit_una = True
                 self.counters["fast_retransmits"] += 1
         # window update (RFC 9293 3.10.7.4, fifth check)
+        seq = seg.seq
         if seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack)):
             was_zero = self.snd_wnd == 0
             self.snd_wnd = seg.window
@@ -750,12 +691,29 @@ class TcpConnection:
                 self._persist_at = None
                 self._persist_backoff = 0
                 if self.snd_una != self.snd_max and self._rto_at is None:
-                    self._rto_at = now + self.rto
+                    self._rto_at = now + self.rtt.rto
         return True
 
+    def _new_ack(self, ack: int, now: float) -> None:
+        """SND.UNA < ACK <= SND.MAX: new data acknowledged."""
+        acked = seq_diff(ack, self.snd_una)
+        self.rtt.on_ack(ack, now)
+        # drop acknowledged octets from the send buffer
+        nbuf = min(max(seq_diff(ack, self._sndbuf_seq), 0), len(self._sndbuf))
+        if nbuf:
+            del self._sndbuf[:nbuf]
+            self._sndbuf_seq = seq_add(self._sndbuf_seq, nbuf)
+        self.snd_una = ack
+        if seq_lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        self._retries = 0
+        if self.congestion.on_ack(ack, acked, self.bytes_in_flight, self.snd_mss):
+            self._retransmit_una = True
+        self._rto_at = now + self.rtt.rto if ack != self.snd_max else None
+        if self._fin_queued:
+            self._fin_acked_check(now)
+
     def _fin_acked_check(self, now: float) -> None:
-        if not self._fin_queued:
-            return
         fin_seq = seq_add(self._sndbuf_seq, len(self._sndbuf))
         if self.snd_una != seq_add(fin_seq, 1):
             return
@@ -764,122 +722,88 @@ class TcpConnection:
             return
         if nxt == CLOSED:
             self._go_closed()
-            self._events.append(Closed())
+            self._events.put(Closed())
         elif nxt == TIME_WAIT:
             self._enter_time_wait(now)
         else:
             self.state = nxt
 
-    def _process_data_and_fin(self, seg: TcpSegment, now: float, syn_consumed: bool = False) -> None:
-        data = seg.data
-        fin = bool(seg.flags & FIN)
-        seq = seq_add(seg.seq, 1) if syn_consumed else seg.seq
+    def _process_text(self, seq: int, data: bytes, fin: bool, psh: bool, now: float) -> None:
+        """RFC 9293 3.10.7.4, seventh and eighth checks: the segment text and the FIN."""
         if self.state not in _RECEIVING:
-            data = b""
-            if self.state in (CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT) and fin:
+            if fin and self.state in _PEER_FIN_SEEN:
                 self._ack_now = True  # a retransmitted FIN
                 if self.state == TIME_WAIT:
                     self._timewait_at = now + 2 * self.msl
             return
         if not data and not fin:
             return
+        queue = self.reassembly
         if seq != self.rcv_nxt:
-            # out of order: keep it, ACK at once (a duplicate ACK for the sender)
+            # out of order: hold it, ACK at once (a duplicate ACK for the sender)
             self.counters["out_of_order_segments"] += 1
-            if data:
-                self._ooo.append((seq, bytes(data)))
-            if fin:
-                self._ooo_fin = seq_add(seq, len(data))
+            queue.add(queue.next + seq_diff(seq, self.rcv_nxt), data, fin)
             self._emit(self._pure_ack_seq(), 0, False, now)  # one duplicate ACK per segment
             return
-        had_hole = bool(self._ooo) or self._ooo_fin is not None
+        had_hole = queue.pending
+        delivered = queue.add(queue.next, data, fin)
+        if delivered:
+            self.rcv_nxt = seq_add(self.rcv_nxt, len(delivered))
+            self._events.put_data(delivered)
         if data:
-            self._deliver(data)
-            # "Full-sized" is judged against the sender's segment size as seen
-            # (as Linux estimates rcv_mss): a peer whose segments are smaller
-            # than our MSS (slirp sends 512) still gets an ACK every second one.
-            # A segment without PSH is the middle of a bulk write: its length is
-            # the sender's segment size.
-            n = min(len(data), self.mss)
-            if not seg.flags & PSH and n < self._rcv_mss_est:
-                self._rcv_mss_est = n
-            self._rcv_mss_est = max(self._rcv_mss_est, n)
-            if len(data) >= self._rcv_mss_est:
-                self._full_segments_unacked += 1
+            self._count_full_segment(len(data), psh)
         if had_hole:
-            self._drain_ooo()
             self._ack_now = True  # a segment that fills (part of) a hole is ACKed at once
-        fin_here = fin and seq_add(seq, len(data)) == self.rcv_nxt
-        if self._ooo_fin is not None and self._ooo_fin == self.rcv_nxt:
-            fin_here = True
-        if fin_here:
-            self.rcv_nxt = seq_add(self.rcv_nxt, 1)
-            self._ooo.clear()
-            self._ooo_fin = None
-            self._events.append(PeerClosed())
-            self._ack_now = True
-            nxt = _ON_PEER_FIN[self.state]
-            if nxt == TIME_WAIT:
-                self._enter_time_wait(now)
-            else:
-                self.state = nxt
-            return
-        if self._ack_now:
-            return
-        if self._full_segments_unacked >= 2 or self.delayed_ack <= 0:
-            self._ack_now = True
-        elif self._delack_at is None:
-            self._delack_at = now + self.delayed_ack
+        if (fin or had_hole) and queue.at_fin:
+            self._peer_fin(now)
+        elif not self._ack_now:
+            if self._full_segments_unacked >= 2 or self.delayed_ack <= 0:
+                self._ack_now = True
+            elif self._delack_at is None:
+                self._delack_at = now + self.delayed_ack
 
-    def _deliver(self, data: bytes) -> None:
-        self.rcv_nxt = seq_add(self.rcv_nxt, len(data))
-        self._unread += len(data)
-        self._events.append(DataReceived(bytes(data)))
+    def _count_full_segment(self, n: int, psh: bool) -> None:
+        """RFC 1122 4.2.3.2: count full-sized segments for the every-second-one ACK.
 
-    def _drain_ooo(self) -> None:
-        progressed = True
-        while progressed and self._ooo:
-            progressed = False
-            keep = []
-            for s, d in self._ooo:
-                off = seq_diff(self.rcv_nxt, s)
-                if off < 0:
-                    keep.append((s, d))
-                elif off < len(d):
-                    self._deliver(d[off:])
-                    progressed = True
-                # else: entirely old, dropped
-            self._ooo = keep
-            if progressed:
-                self._ooo.sort(key=lambda e: seq_diff(e[0], self.rcv_nxt))
+        "Full-sized" is judged against the sender's segment size as seen (as
+        Linux estimates rcv_mss): a peer whose segments are smaller than our
+        MSS (slirp sends 512) still gets an ACK every second one.  A segment
+        without PSH is the middle of a bulk write: its length is the sender's
+        segment size.
+        """
+        n = min(n, self.mss)
+        if not psh and n < self._rcv_mss_est:
+            self._rcv_mss_est = n
+        elif n > self._rcv_mss_est:
+            self._rcv_mss_est = n
+        if n >= self._rcv_mss_est:
+            self._full_segments_unacked += 1
+
+    def _peer_fin(self, now: float) -> None:
+        """The peer's FIN is next in sequence: no more data will come."""
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        self.reassembly.clear()
+        self._events.put(PeerClosed())
+        self._ack_now = True
+        nxt = _ON_PEER_FIN[self.state]
+        if nxt == TIME_WAIT:
+            self._enter_time_wait(now)
+        else:
+            self.state = nxt
 
     def _enter_time_wait(self, now: float) -> None:
         self.state = TIME_WAIT
         self._rto_at = None
         self._persist_at = None
         self._timewait_at = now + 2 * self.msl
-        self._events.append(Closed())
+        self._events.put(Closed())
 
     def _go_closed(self) -> None:
         self.state = CLOSED
         self._rto_at = self._delack_at = self._persist_at = self._timewait_at = None
         self._ack_now = False
         self._retransmit_una = False
-
-    # ------------------------------------------------------------------ RTT
-
-    def _rtt_sample(self, ack: int, now: float) -> None:
-        if self._rtt_seq is None or not seq_lt(self._rtt_seq, ack):
-            return
-        r = max(now - self._rtt_time, 0.0)
-        self._rtt_seq = None
-        if self.srtt is None:
-            self.srtt = r
-            self.rttvar = r / 2
-        else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
-            self.srtt = 0.875 * self.srtt + 0.125 * r
-        self.rto = min(max(self.srtt + max(self.clock_granularity, 4 * self.rttvar), self.min_rto), self.max_rto)
+        self.reassembly.clear()
 
     # --------------------------------------------------------------- timers
 
@@ -887,27 +811,21 @@ class TcpConnection:
         self._rto_at = None
         if self.snd_una == self.snd_max:
             return
-        c = self.counters
-        c["rto_firings"] += 1
+        self.counters["rto_firings"] += 1
         self._retries += 1
         syn_state = self.state in (SYN_SENT, SYN_RECEIVED)
         if self._retries > (self.max_syn_retries if syn_state else self.max_retries):
             self._go_closed()
-            self._events.append(ConnectionTimedOut())
+            self._events.put(ConnectionTimedOut())
             return
-        self.rto = min(self.rto * 2, self.max_rto)
-        self._rtt_seq = None  # Karn
+        self.rtt.back_off()
         if syn_state:
             self._syn_retransmitted = True
             self.snd_nxt = self.iss
         else:
-            self.ssthresh = max(self.bytes_in_flight // 2, 2 * self.snd_mss)
-            self.cwnd = self.snd_mss
-            self._in_recovery = False
-            self._dupacks = 0
-            self._recover = self.snd_max
+            self.congestion.on_timeout(self.bytes_in_flight, self.snd_mss, self.snd_max)
             self.snd_nxt = self.snd_una  # go back N
-        self._rto_at = now + self.rto
+        self._rto_at = now + self.rtt.rto
 
     def _on_persist(self, now: float) -> None:
         self._persist_at = None
@@ -916,7 +834,7 @@ class TcpConnection:
         self._persist_unanswered += 1
         if self._persist_unanswered > self.max_retries:
             self._go_closed()
-            self._events.append(ConnectionTimedOut())
+            self._events.put(ConnectionTimedOut())
             return
         off = seq_diff(self.snd_una, self._sndbuf_seq)
         if 0 <= off < len(self._sndbuf):
@@ -926,88 +844,86 @@ class TcpConnection:
             probe_only = self.snd_max == self.snd_una
             self._emit(self.snd_una, 1, False, now)
             if probe_only:
-                self._rtt_seq = None  # a probe's answer may wait for the window: no sample
+                self.rtt.forget()  # a probe's answer may wait for the window: no sample
                 self.snd_max = seq_add(self.snd_una, 1)
                 self._probe_only = True
         self._persist_backoff += 1
-        self._persist_at = now + min(self.rto * (2**self._persist_backoff), self.max_rto)
+        self._persist_at = now + self.rtt.backed_off(self._persist_backoff)
 
     # --------------------------------------------------------------- output
 
     def _rcv_window(self) -> int:
-        return max(0, self.rcv_buffer - self._unread)
+        """Free receive buffer: what undelivered DataReceived events do not hold."""
+        free = self.rcv_buffer - self._events.data_octets
+        return free if free > 0 else 0
 
     def _advertised_remaining(self) -> int:
-        return max(0, seq_diff(self._rcv_adv, self.rcv_nxt))
+        """What is left of the window we offered: RCV.NXT to its right edge (never negative)."""
+        d = (self._rcv_adv - self.rcv_nxt) & _MASK
+        return 0 if d & 0x80000000 else d
 
     def _window_to_advertise(self) -> int:
-        free = self._rcv_window()
-        cur = self._advertised_remaining()
+        free = self.rcv_buffer - self._events.data_octets
+        if free < 0:
+            free = 0
+        cur = (self._rcv_adv - self.rcv_nxt) & _MASK
+        if cur & 0x80000000:
+            cur = 0
         # Receiver SWS avoidance (RFC 1122 4.2.3.3); never shrink the right edge.
         if free - cur >= min(self.rcv_buffer // 2, self.mss) or free >= cur and free == self.rcv_buffer:
             return free
         return cur
 
+    def _window_opened(self) -> bool:
+        """RFC 1122 4.2.3.3: the window we last offered was small and the
+        application's reading has opened it by at least min(buffer/2, MSS):
+        a window update is due."""
+        half = self.rcv_buffer // 2
+        offered = self._advertised_remaining()
+        return offered < half and self._rcv_window() - offered >= min(half, self.mss)
+
     def _emit(self, seq: int, n: int, fin: bool, now: float, flags: int = ACK) -> None:
         """Build and queue one segment at ``seq`` with ``n`` octets from the buffer."""
-        off = seq_diff(seq, self._sndbuf_seq)
-        data = bytes(self._sndbuf[off : off + n]) if n else b""
+        if n:
+            off = seq_diff(seq, self._sndbuf_seq)
+            data = self._sndbuf[off : off + n]
+            if off + n >= len(self._sndbuf):
+                n = len(data)
+                if n:
+                    flags |= PSH
+        else:
+            data = b""
         if fin:
             flags |= FIN
-        if data and off + n >= len(self._sndbuf):
-            flags |= PSH
         wnd = self._window_to_advertise()
-        self._rcv_adv = seq_add(self.rcv_nxt, wnd)
+        self._rcv_adv = (self.rcv_nxt + wnd) & _MASK
         self._out.append(
-            build_segment(
-                self.local_addr,
-                self.remote_addr,
-                self.local_port,
-                self.remote_port,
-                seq,
-                self.rcv_nxt,
-                flags,
-                wnd,
-                data,
+            encode_segment(
+                self._pseudo, self.local_port, self.remote_port, seq, self.rcv_nxt, flags, wnd, data
             )
         )
         c = self.counters
         c["segments_sent"] += 1
-        c["bytes_sent"] += len(data)
-        seg_end = seq_add(seq, len(data) + (1 if fin else 0))
-        if seg_end != seq and seq_lt(seq, self.snd_max):
-            c["segments_retransmitted"] += 1
-            c["bytes_retransmitted"] += len(data)
-            self._rtt_seq = None  # Karn: no sample while a retransmission is out
-        elif self._rtt_seq is None and seg_end != seq:
-            self._rtt_seq = seq
-            self._rtt_time = now
-        self._ack_sent()
+        if n or fin:
+            c["bytes_sent"] += n
+            if seq != self.snd_max and seq_lt(seq, self.snd_max):
+                c["segments_retransmitted"] += 1
+                c["bytes_retransmitted"] += n
+                self.rtt.forget()  # Karn: no sample while a retransmission is out
+            else:
+                self.rtt.time(seq, now)
+        self._ack_now = False
+        self._delack_at = None
+        self._full_segments_unacked = 0
 
     def _pure_ack_seq(self) -> int:
         # Like BSD: a segment with no data and no SYN/FIN carries SND.MAX, so it
         # stays acceptable to the peer while we are going back N.
         return self.snd_nxt if self._probe_only else self.snd_max
 
-    def _ack_sent(self) -> None:
-        self._ack_now = False
-        self._delack_at = None
-        self._full_segments_unacked = 0
-
     def _send_rst(self, seq: int, ack: int, with_ack: bool) -> None:
         flags = RST | (ACK if with_ack else 0)
-        self._out.append(
-            build_segment(
-                self.local_addr,
-                self.remote_addr,
-                self.local_port,
-                self.remote_port,
-                seq,
-                ack,
-                flags,
-                0,
-            )
-        )
+        self._out.append(encode_segment(self._pseudo, self.local_port, self.remote_port, seq, ack, flags, 0))
         self.counters["rst_sent"] += 1
         self.counters["segments_sent"] += 1
 
@@ -1016,128 +932,118 @@ class TcpConnection:
         if st in (CLOSED, LISTEN):
             return
         if st in (SYN_SENT, SYN_RECEIVED):
-            if self.snd_nxt == self.iss:
-                flags = SYN | (ACK if st == SYN_RECEIVED else 0)
-                retx = self.snd_max != self.iss
-                wnd = self._rcv_window()
-                if st == SYN_RECEIVED:
-                    self._rcv_adv = seq_add(self.rcv_nxt, wnd)
-                self._out.append(
-                    build_segment(
-                        self.local_addr,
-                        self.remote_addr,
-                        self.local_port,
-                        self.remote_port,
-                        self.iss,
-                        self.rcv_nxt if st == SYN_RECEIVED else 0,
-                        flags,
-                        wnd,
-                        mss=self.mss,
-                    )
-                )
-                c = self.counters
-                c["segments_sent"] += 1
-                if retx:
-                    c["segments_retransmitted"] += 1
-                    self._rtt_seq = None
-                else:
-                    self._rtt_seq = self.iss
-                    self._rtt_time = now
-                self.snd_nxt = seq_add(self.iss, 1)
-                self.snd_max = self.snd_nxt
-                self._ack_sent()
-                if self._rto_at is None:
-                    self._rto_at = now + self.rto
-            elif self._ack_now and st == SYN_RECEIVED:
-                self._emit(self.snd_nxt, 0, False, now)
+            self._output_syn(now)
             return
+        if not self._ack_now and st in _RECEIVING and self._window_opened():
+            self._ack_now = True  # window update
         sent = False
         if st in _SENDING:
             sent = self._output_data(now)
         if self._ack_now and not sent:
             self._emit(self._pure_ack_seq(), 0, False, now)
         if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
-            self._rto_at = now + self.rto
+            self._rto_at = now + self.rtt.rto
+
+    def _output_syn(self, now: float) -> None:
+        """SYN-SENT / SYN-RECEIVED: our SYN (again, after an RTO), or an ACK."""
+        st = self.state
+        if self.snd_nxt != self.iss:
+            if self._ack_now and st == SYN_RECEIVED:
+                self._emit(self.snd_nxt, 0, False, now)
+            return
+        flags = SYN | (ACK if st == SYN_RECEIVED else 0)
+        retx = self.snd_max != self.iss
+        wnd = self._rcv_window()
+        if st == SYN_RECEIVED:
+            self._rcv_adv = seq_add(self.rcv_nxt, wnd)
+        ack = self.rcv_nxt if st == SYN_RECEIVED else 0
+        self._out.append(
+            encode_segment(
+                self._pseudo, self.local_port, self.remote_port, self.iss, ack, flags, wnd, mss=self.mss
+            )
+        )
+        c = self.counters
+        c["segments_sent"] += 1
+        if retx:
+            c["segments_retransmitted"] += 1
+            self.rtt.forget()
+        else:
+            self.rtt.time(self.iss, now)
+        self.snd_nxt = seq_add(self.iss, 1)
+        self.snd_max = self.snd_nxt
+        self._ack_now = False
+        self._delack_at = None
+        self._full_segments_unacked = 0
+        if self._rto_at is None:
+            self._rto_at = now + self.rtt.rto
 
     def _output_data(self, now: float) -> bool:
+        """Send what the windows, Nagle and the send buffer allow; True if anything went.
+
+        Positions are counted in octets from SND.UNA: ``end`` is the end of the
+        send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX.
+        """
         sent = False
         smss = self.snd_mss
-        buf_end = seq_add(self._sndbuf_seq, len(self._sndbuf))
+        una = self.snd_una
+        end = seq_diff(self._sndbuf_seq, una) + len(self._sndbuf)
+        top = seq_diff(self.snd_max, una)
+        fin_queued = self._fin_queued
         if self._retransmit_una:
             self._retransmit_una = False
-            if self.snd_una != self.snd_max:
-                n = max(0, min(smss, seq_diff(buf_end, self.snd_una)))
-                fin = self._fin_queued and seq_add(self.snd_una, n) == buf_end and seq_lt(buf_end, self.snd_max)
-                self._emit(self.snd_una, n, fin, now)
+            if top:
+                n = max(0, min(smss, end))
+                self._emit(una, n, fin_queued and n == end and end < top, now)
                 sent = True
+        nxt = seq_diff(self.snd_nxt, una)
+        wnd = min(self.snd_wnd, self.congestion.cwnd)
         while True:
-            unsent = seq_diff(buf_end, self.snd_nxt)
+            unsent = end - nxt
             if unsent > 0:
-                wnd = min(self.snd_wnd, self.cwnd)
-                usable = seq_diff(seq_add(self.snd_una, wnd), self.snd_nxt)
-                n = min(smss, unsent, usable)
-                outstanding = self.snd_nxt != self.snd_una
+                n = min(smss, unsent, wnd - nxt)
                 if n <= 0:
                     break
-                if n < smss:
+                if n < smss and nxt:
                     if n < unsent:
-                        # window-limited piece: only when nothing is in flight
-                        if outstanding:
-                            break
-                    elif (
-                        outstanding
-                        and not self.nodelay
-                        and not self._fin_queued
-                        and not seq_lt(self.snd_nxt, self.snd_max)
-                    ):
+                        break  # window-limited piece: only when nothing is in flight
+                    if not self.nodelay and not fin_queued and nxt >= top:
                         break  # Nagle (RFC 896): hold a small tail while data is unacknowledged
-                fin = self._fin_queued and n == unsent
-                self._emit(self.snd_nxt, n, fin, now)
-                self.snd_nxt = seq_add(self.snd_nxt, n + (1 if fin else 0))
-                if seq_lt(self.snd_max, self.snd_nxt):
-                    self.snd_max = self.snd_nxt
-                sent = True
-            elif unsent == 0 and self._fin_queued:
-                self._emit(self.snd_nxt, 0, True, now)
-                self.snd_nxt = seq_add(self.snd_nxt, 1)
-                if seq_lt(self.snd_max, self.snd_nxt):
-                    self.snd_max = self.snd_nxt
-                sent = True
+                fin = fin_queued and n == unsent
+            elif unsent == 0 and fin_queued:
+                n, fin = 0, True
             else:
                 break
+            self._emit((una + nxt) & _MASK, n, fin, now)
+            nxt += n + 1 if fin else n
+            if nxt > top:
+                top = nxt
+                self.snd_max = (una + top) & _MASK
+            sent = True
+        self.snd_nxt = seq_add(una, nxt)
         # persist timer: data waits behind a zero window and nothing is in flight to elicit an ACK
-        if (
-            self.snd_wnd == 0
-            and seq_diff(buf_end, self.snd_una) > 0
-            and self._persist_at is None
-        ):
+        if self.snd_wnd == 0 and end > 0 and self._persist_at is None:
             self._rto_at = None
-            self._persist_at = now + min(self.rto * (2**self._persist_backoff), self.max_rto)
+            self._persist_at = now + self.rtt.backed_off(self._persist_backoff)
         return sent
 
 
 __all__ = [
-    "TcpConnection",
-    "TcpSegment",
-    "Connected",
-    "DataReceived",
-    "PeerClosed",
+    "CLOSED",
+    "CLOSE_WAIT",
+    "CLOSING",
+    "ESTABLISHED",
+    "FIN_WAIT_1",
+    "FIN_WAIT_2",
+    "LAST_ACK",
+    "LISTEN",
+    "SYN_RECEIVED",
+    "SYN_SENT",
+    "TIME_WAIT",
     "Closed",
+    "Connected",
     "ConnectionReset",
     "ConnectionTimedOut",
-    "build_segment",
-    "parse_segment",
-    "tcp_checksum",
-    "verify_checksum",
-    "seq_lt",
-    "seq_le",
-    "seq_diff",
-    "seq_add",
-    "FIN",
-    "SYN",
-    "RST",
-    "PSH",
-    "ACK",
-    "URG",
-    "DEFAULT_MSS",
+    "DataReceived",
+    "PeerClosed",
+    "TcpConnection",
 ]

@@ -219,7 +219,7 @@ def _diagnostics(stack, framing, driver, conns, proc=None, extra="") -> str:
     for c in conns:
         lines.append(
             f"{c!r}: snd_una={c.snd_una} snd_nxt={c.snd_nxt} rcv_nxt={c.rcv_nxt} "
-            f"cwnd={c.cwnd} rto={c.rto} counters={ {k: v for k, v in c.counters.items() if v} }"
+            f"cwnd={c.congestion.cwnd} rto={c.rtt.rto} counters={ {k: v for k, v in c.counters.items() if v} }"
         )
     if proc is not None:
         lines.append(f"peer returncode: {proc.poll()}")

@@ -2,8 +2,11 @@
 
 Packets travel after ``delay`` seconds; a caller-chosen set of packet numbers
 (counted in send order across both directions) is dropped, duplicated or held
-back by ``reorder_delay`` (so later packets overtake it).  Time only moves to the
-next packet arrival or stack deadline: nothing sleeps.
+back by ``reorder_delay`` (so later packets overtake it).  On top of those, each
+packet is dropped, duplicated or held back by a random part of ``reorder_delay``
+with the given rates, drawn from ``seed`` (three draws per packet, so a run is
+repeatable).  Time only moves to the next packet arrival or stack deadline:
+nothing sleeps.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ class Impairments:
     reorder: frozenset[int] = frozenset()
     delay: float = 0.05
     reorder_delay: float = 0.3
+    drop_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    reorder_rate: float = 0.0
+    seed: int = 0
 
 
 @dataclass
@@ -34,25 +41,31 @@ class NetLoop:
     sent: int = 0
     log: list[tuple[float, str, bytes]] = field(default_factory=list)
     on_wake: Callable[[float], None] | None = None
+    app_deadline: Callable[[], float | None] | None = None  # when on_wake wants to run next
 
     def __post_init__(self) -> None:
         self._heap: list[tuple[float, int, str, bytes]] = []
         self._n = 0
+        self._rng = random.Random(self.imp.seed)
 
     def _collect(self) -> None:
+        imp, rng = self.imp, self._rng
         for name, stack, other in (("a", self.a, "b"), ("b", self.b, "a")):
-            for pkt in stack.packets_to_send(self.now):
+            for pkt in stack.output(self.now):
                 i = self.sent
                 self.sent += 1
                 self.log.append((self.now, name, pkt))
-                if i in self.imp.drop:
+                lose, twice, late = rng.random(), rng.random(), rng.random()
+                if i in imp.drop or lose < imp.drop_rate:
                     continue
-                t = self.now + self.imp.delay
-                if i in self.imp.reorder:
-                    t += self.imp.reorder_delay
+                t = self.now + imp.delay
+                if i in imp.reorder:
+                    t += imp.reorder_delay
+                elif late < imp.reorder_rate:
+                    t += imp.reorder_delay * late / imp.reorder_rate
                 self._push(t, other, pkt)
-                if i in self.imp.duplicate:
-                    self._push(t + self.imp.delay / 2, other, pkt)
+                if i in imp.duplicate or twice < imp.duplicate_rate:
+                    self._push(t + imp.delay / 2, other, pkt)
 
     def _push(self, t: float, dst: str, pkt: bytes) -> None:
         heapq.heappush(self._heap, (t, self._n, dst, pkt))
@@ -71,7 +84,8 @@ class NetLoop:
     def step(self) -> bool:
         """Advance to the next arrival or deadline; False when nothing is left."""
         self.pump()
-        times = [t for t in (self.a.next_deadline(), self.b.next_deadline()) if t is not None]
+        app = self.app_deadline() if self.app_deadline is not None else None
+        times = [t for t in (self.a.next_deadline(), self.b.next_deadline(), app) if t is not None]
         if self._heap:
             times.append(self._heap[0][0])
         if not times:
@@ -79,7 +93,7 @@ class NetLoop:
         self.now = max(self.now, min(times))
         while self._heap and self._heap[0][0] <= self.now:
             _, _, dst, pkt = heapq.heappop(self._heap)
-            (self.a if dst == "a" else self.b).receive_packet(pkt, self.now)
+            (self.a if dst == "a" else self.b).receive(pkt, self.now)
         for stack in (self.a, self.b):
             d = stack.next_deadline()
             if d is not None and d <= self.now:

@@ -1,7 +1,8 @@
 """RFC 1122 4.2.3.2: ACK at least every second full-sized segment, where
 "full-sized" is the sender's segment size, even when it is below our MSS."""
 
-from dialsim.proto.tcp import TcpConnection, parse_segment
+from dialsim.proto.tcp import TcpConnection
+from dialsim.proto.tcp_segment import parse_segment
 
 
 def _pair():
@@ -10,10 +11,10 @@ def _pair():
     a.listen()
     b.connect(0.0)
     for _ in range(4):
-        for seg in b.segments_to_send(0.0):
-            a.receive_segment(seg, 0.0)
-        for seg in a.segments_to_send(0.0):
-            b.receive_segment(seg, 0.0)
+        for seg in b.output(0.0):
+            a.receive(seg, 0.0)
+        for seg in a.output(0.0):
+            b.receive(seg, 0.0)
     assert a.state == b.state == "ESTABLISHED"
     a.events()
     b.events()
@@ -23,11 +24,11 @@ def _pair():
 def test_ack_every_second_segment_of_a_smaller_mss_peer():
     a, b = _pair()
     b.send(b"x" * 1024)
-    segs = b.segments_to_send(0.0)
+    segs = b.output(0.0)
     assert [len(parse_segment(s).data) for s in segs] == [512, 512]
     for s in segs:
-        a.receive_segment(s, 0.01)
-    acks = a.segments_to_send(0.01)
+        a.receive(s, 0.01)
+    acks = a.output(0.01)
     # ACKed at once, not after the 200 ms delayed-ACK timer.
     assert acks and parse_segment(acks[-1]).ack == (5000 + 1 + 1024) % 2**32
 
@@ -35,7 +36,7 @@ def test_ack_every_second_segment_of_a_smaller_mss_peer():
 def test_single_segment_still_delayed():
     a, b = _pair()
     b.send(b"y" * 512)
-    for s in b.segments_to_send(0.0):
-        a.receive_segment(s, 0.0)
-    assert a.segments_to_send(0.0) == []
+    for s in b.output(0.0):
+        a.receive(s, 0.0)
+    assert a.output(0.0) == []
     assert a.next_deadline() is not None and a.next_deadline() <= 0.2 + 1e-9
