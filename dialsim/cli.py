@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
     rp.set_defaults(func=cmd_report)
 
-    from dialsim.mailhost import add_subcommand as add_mailhost
+    from dialsim.cli_mailhost import add_subcommand as add_mailhost
 
     add_mailhost(sub)
 

@@ -3,122 +3,195 @@
 Scope: the glue between dialsim's sans-IO machines (RFC 1939 POP3, RFC 5321
 SMTP, both sides) and the host's own TCP/IP, so real mail software can talk to
 dialsim's servers and dialsim's clients can talk to real servers.  A machine
-offers ``receive(data, now)``, ``data_to_send()``, ``events()``,
-``next_deadline()``, ``on_timer(now)`` and ``connection_lost(now)``.
+offers the five methods of :class:`dialsim.proto.machine.Machine` plus
+``connection_lost(now)``; a server that asks for storage (an
+:class:`~dialsim.proto.events.Effect` among its events) also offers
+``complete(effect, result, now)``.
 
 - :func:`serve` listens and runs one machine per accepted connection
-  (``factory(now)``, or ``factory(now, peer)`` with ``pass_peer=True``).
+  (``factory(now)``, or ``factory(now, peer)`` with ``pass_peer=True``);
+  :class:`Service` runs several such listeners with one thread pool and stops
+  them together; :class:`ServiceThread` runs a service on its own event loop
+  in a background thread (tests, embedding).
 - :func:`run_client` connects out and runs one client machine until the
   connection ends; events go to a callback (e.g. a
   :class:`dialsim.hosts.retrieval.RetrievalSession`) that may queue more commands.
 
-The driver reads received bytes into ``receive``, writes ``data_to_send()``,
-flushes and closes on a ``CloseRequested`` event, reports EOF or a reset as
-``connection_lost(now)`` and arms the machine's next deadline with
-``loop.call_at`` (the aioquic pattern; ``on_timer`` gets ``max(deadline,
-loop.time())`` so a timer that fires a hair early still counts as due).  A POP3
-server's held reply to a failed login is such a deadline.  ``now`` is always
-``loop.time()``.
+Each connection is an :class:`asyncio.Protocol`: received bytes go to
+``receive``, ``output()`` goes to the transport, a
+:class:`~dialsim.proto.events.CloseRequested` closes it once the buffer is
+flushed, EOF or a reset becomes ``connection_lost(now)``, and the machine's
+next deadline is armed with ``loop.call_at`` (the aioquic pattern;
+``on_timer`` gets ``max(deadline, loop.time())`` so a timer that fires a hair
+early still counts as due).  Storage effects are carried out off the event
+loop, in the thread pool, by the ``carry_out`` callable (it returns the
+answer or raises); the answer goes back through ``complete`` on the loop, so a
+slow disk stalls no other session.  ``now`` is always ``loop.time()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["Connection", "serve", "run_client", "is_loopback", "abort_all"]
+from dialsim.proto.events import CloseRequested, Effect, Event
 
-READ_SIZE = 65536
+__all__ = [
+    "Connection",
+    "Service",
+    "ServiceThread",
+    "abort_all",
+    "run_client",
+    "serve",
+]
 
-EventCallback = Callable[[Any, object, float], None]  # (machine, event, now)
-
-
-def peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address of ``peer`` (a peername tuple or a host string), an
-    IPv4-mapped IPv6 address as its IPv4 address; None if it is not one."""
-    host = peer[0] if isinstance(peer, tuple) else peer
-    try:
-        addr = ipaddress.ip_address(str(host).split("%", 1)[0])
-    except ValueError:
-        return None
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return mapped if mapped is not None else addr
+EventCallback = Callable[[Any, Event, float], None]  # (machine, event, now)
+CarryOut = Callable[[Effect], object]
 
 
-def is_loopback(peer: Any) -> bool:
-    """True when ``peer`` is a loopback address (127.0.0.0/8, ::1, or 127.x mapped into IPv6)."""
-    addr = peer_address(peer)
-    return addr is not None and addr.is_loopback
+class Connection(asyncio.Protocol):
+    """One machine on one TCP connection.
 
-
-def _is_close(event: object) -> bool:
-    # Each protocol module has its own CloseRequested class: match on the name.
-    return type(event).__name__ == "CloseRequested"
-
-
-class Connection:
-    """One machine on one asyncio stream pair.
-
-    ``closing`` becomes True once the machine asked for the close (the writer is
-    then closed after its buffer is flushed); ``lost`` once the peer went away.
+    ``closing`` becomes True once the machine asked for the close (the
+    transport is then closed after its buffer is flushed); ``lost`` once the
+    connection is gone; ``done`` is a future set then.
     """
 
     def __init__(
         self,
-        machine: Any,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        machine: Any = None,
         *,
+        factory: Callable[[float, Any], Any] | None = None,
         on_event: EventCallback | None = None,
+        carry_out: CarryOut | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.machine = machine
-        self.reader = reader
-        self.writer = writer
+        self._factory = factory
         self.on_event = on_event
-        self.peer = writer.get_extra_info("peername")
+        self.carry_out = carry_out
+        self.executor = executor
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
         self.closing = False
         self.lost = False
         self.octets_in = 0
         self.octets_out = 0
         self._loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self._loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self.task: asyncio.Task | None = asyncio.current_task()
+        self._effects: set[asyncio.Future] = set()
 
     def __repr__(self) -> str:
         return f"<Connection peer={self.peer} closing={self.closing} lost={self.lost}>"
 
+    # -- asyncio.Protocol --------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        if self.machine is None:
+            assert self._factory is not None
+            try:
+                self.machine = self._factory(self._loop.time(), self.peer)
+            except Exception:
+                transport.abort()
+                raise
+        self.pump()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.lost:
+            return
+        self.octets_in += len(data)
+        self.machine.receive(data, self._loop.time())
+        self.pump()
+
+    def eof_received(self) -> bool:
+        self._lose()
+        return False  # close the transport (after flushing what is buffered)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lose()
+        self._cancel_timer()
+        if not self.done.done():
+            self.done.set_result(None)
+
     # -- driving -------------------------------------------------------------
 
+    def _lose(self) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        if self.machine is not None and not self.closing:
+            self.machine.connection_lost(self._loop.time())
+        self.pump()
+
+    def _write(self, now: float) -> bool:
+        out = self.machine.output(now)
+        if not out:
+            return False
+        if self.transport is not None and not self.transport.is_closing() and not self.lost:
+            data = b"".join(out)
+            self.transport.write(data)
+            self.octets_out += len(data)
+        return True
+
     def pump(self) -> None:
-        """Move the machine's output to the socket, hand out events, re-arm the timer.
+        """Move the machine's output to the socket, hand out events and
+        effects, re-arm the timer.
 
         Event callbacks may queue more output (a client reacting to a reply), so
         this repeats until the machine has nothing more to say.
         """
         m = self.machine
+        if m is None:
+            return
         for _ in range(1000):  # bounded: a callback cannot spin us forever
-            out = m.data_to_send()
-            if out and not self.writer.is_closing():
-                self.writer.write(out)
-                self.octets_out += len(out)
-            events = m.events()
-            if not events and not out:
-                break
             now = self._loop.time()
+            wrote = self._write(now)
+            events = m.events()
+            if not events and not wrote:
+                break
             for ev in events:
+                if isinstance(ev, Effect):
+                    self._carry(ev)
+                    continue
+                if isinstance(ev, CloseRequested):
+                    self.closing = True
                 if self.on_event is not None:
                     self.on_event(m, ev, now)
-                if _is_close(ev):
-                    self.closing = True
-        if self.closing:
+        if self.closing or self.lost:
             self._cancel_timer()
-            if not self.writer.is_closing():
-                self.writer.close()  # buffered data is flushed before the close
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.close()  # buffered data is flushed before the close
             return
         self._arm_timer()
+
+    def _carry(self, effect: Effect) -> None:
+        if self.carry_out is None:
+            raise RuntimeError(f"{self.machine!r} asked for {effect!r} but nothing carries it out")
+        fut = self._loop.run_in_executor(self.executor, self.carry_out, effect)
+        self._effects.add(fut)
+        fut.add_done_callback(lambda f: self._answered(effect, f))
+
+    def _answered(self, effect: Effect, fut: asyncio.Future) -> None:
+        self._effects.discard(fut)
+        if fut.cancelled():
+            result: object = asyncio.CancelledError()
+        else:
+            exc = fut.exception()
+            result = exc if exc is not None else fut.result()
+        self.machine.complete(effect, result, self._loop.time())
+        self.pump()
+
+    async def settled(self) -> None:
+        """Wait until no storage effect of this connection is in flight."""
+        while self._effects:
+            await asyncio.wait(list(self._effects))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -145,48 +218,17 @@ class Connection:
         self.machine.on_timer(now)
         self.pump()
 
-    def abort(self) -> None:
-        """Drop the connection now (shutdown): the machine sees ``connection_lost``."""
-        if not self.lost and not self.closing:
-            self.lost = True
-            self.machine.connection_lost(self._loop.time())
-            self.pump()
-        self._cancel_timer()
-        self.writer.transport.abort()
-
-    async def run(self) -> None:
-        """Feed the machine until EOF, a reset, or its own close request."""
+    def close(self) -> None:
+        """Close from our side after flushing (a client that has what it wanted)."""
+        self.closing = True
         self.pump()
-        try:
-            while not self.closing and not self.lost:
-                try:
-                    data = await self.reader.read(READ_SIZE)
-                except (ConnectionError, OSError):
-                    data = b""
-                if self.closing or self.lost:
-                    break
-                now = self._loop.time()
-                if not data:
-                    self.lost = True
-                    self.machine.connection_lost(now)
-                    self.pump()
-                    break
-                self.octets_in += len(data)
-                self.machine.receive(data, now)
-                self.pump()
-                try:
-                    await self.writer.drain()
-                except (ConnectionError, OSError):
-                    pass  # the next read reports the loss
-            if self.closing:
-                try:
-                    await self.writer.wait_closed()
-                except (ConnectionError, OSError):
-                    pass
-        finally:
-            self._cancel_timer()
-            if not self.writer.is_closing():
-                self.writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection now: the machine sees ``connection_lost``."""
+        self._lose()
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
 
 
 async def serve(
@@ -197,40 +239,144 @@ async def serve(
     on_event: EventCallback | None = None,
     pass_peer: bool = False,
     connections: set[Connection] | None = None,
+    carry_out: CarryOut | None = None,
+    executor: Executor | None = None,
 ) -> asyncio.Server:
     """Listen on ``host:port``; each connection runs ``factory(now)`` (or
-    ``factory(now, peer)`` when ``pass_peer``).  Live connections are kept in
-    ``connections`` when given (see :func:`abort_all`)."""
+    ``factory(now, peer)`` when ``pass_peer``), its effects carried out by
+    ``carry_out`` in ``executor`` (the loop's default pool when None).  Live
+    connections are kept in ``connections`` when given (see :func:`abort_all`)."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        now = asyncio.get_running_loop().time()
-        peer = writer.get_extra_info("peername")
-        try:
-            machine = factory(now, peer) if pass_peer else factory(now)
-        except Exception:
-            writer.transport.abort()
-            raise
-        conn = Connection(machine, reader, writer, on_event=on_event)
+    def make(now: float, peer: Any) -> Any:
+        return factory(now, peer) if pass_peer else factory(now)
+
+    def protocol() -> Connection:
+        conn = Connection(
+            factory=make, on_event=on_event, carry_out=carry_out, executor=executor
+        )
         if connections is not None:
             connections.add(conn)
-        try:
-            await conn.run()
-        finally:
-            if connections is not None:
-                connections.discard(conn)
+            conn.done.add_done_callback(lambda _f: connections.discard(conn))
+        return conn
 
-    return await asyncio.start_server(handle, host, port)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(protocol, host, port)
 
 
-async def abort_all(connections: set[Connection], timeout: float = 5.0) -> None:
+async def abort_all(connections: Iterable[Connection], timeout: float = 5.0) -> None:
     """Abort every live connection (each machine gets ``connection_lost``) and
-    wait for their tasks to end."""
+    wait until their storage effects have settled (nothing half-done)."""
     conns = list(connections)
     for conn in conns:
         conn.abort()
-    tasks = [c.task for c in conns if c.task is not None and c.task is not asyncio.current_task()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout)
+    waits = [asyncio.ensure_future(c.settled()) for c in conns]
+    if waits:
+        await asyncio.wait(waits, timeout=timeout)
+
+
+class Service:
+    """Several listeners sharing one pool of store threads, started and stopped together.
+
+    ``host`` offers ``listeners()`` -> [(name, (host, port), factory(now, peer))]
+    and ``carry_out(effect)`` (see :class:`dialsim.hosts.mailhost.MailHost`).
+    """
+
+    def __init__(self, host: Any, *, store_threads: int = 4) -> None:
+        self.host = host
+        self.executor = ThreadPoolExecutor(store_threads, thread_name_prefix="dialsim-store")
+        self.connections: set[Connection] = set()
+        self.servers: dict[str, asyncio.Server] = {}
+
+    async def start(self) -> dict[str, tuple[str, int]]:
+        """Bind every listener; returns {name: (host, port)} as bound.  OSError
+        when one cannot be bound (the others are closed again)."""
+        for name, (addr, port), factory in self.host.listeners():
+            try:
+                self.servers[name] = await serve(
+                    factory, addr, port, pass_peer=True, connections=self.connections,
+                    carry_out=self.host.carry_out, executor=self.executor,
+                )  # fmt: skip
+            except OSError as e:
+                await self.stop()
+                e.add_note(f"{addr}:{port} ({name})")
+                raise
+        return self.addresses
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, int]]:
+        out = {}
+        for name, srv in self.servers.items():
+            sockname = srv.sockets[0].getsockname()
+            out[name] = (sockname[0], sockname[1])
+        return out
+
+    async def stop(self) -> None:
+        """Stop listening, drop open sessions (nothing is committed for them)
+        and wait for the store work in flight."""
+        for srv in self.servers.values():
+            srv.close()
+        await abort_all(self.connections)
+        for srv in self.servers.values():
+            await srv.wait_closed()
+        self.servers.clear()
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
+
+
+class ServiceThread:
+    """A :class:`Service` on its own event loop in a background thread (for tests
+    and embedding).  ``start()`` returns the bound addresses; ``stop()`` joins."""
+
+    def __init__(self, host: Any) -> None:
+        self.host = host
+        self.service: Service | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    def start(self, timeout: float = 10.0) -> dict[str, tuple[str, int]]:
+        self._thread = threading.Thread(target=self._main, name="dialsim-service", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("service did not start")
+        if self._error is not None:
+            raise self._error
+        return self.addresses
+
+    def _main(self) -> None:
+        async def body() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self.service = Service(self.host)
+            try:
+                self.addresses = await self.service.start()
+            except BaseException as e:
+                self._error = e
+                self._ready.set()
+                return
+            self._ready.set()
+            await self._stop.wait()
+            await self.service.stop()
+
+        asyncio.run(body())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> ServiceThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 async def run_client(
@@ -247,24 +393,27 @@ async def run_client(
     event).  Raises ``TimeoutError`` after ``timeout`` seconds in all."""
 
     async def body() -> Connection:
-        reader, writer = await asyncio.open_connection(host, port)
+        loop = asyncio.get_running_loop()
+        conn: Connection | None = None
 
-        def events(m: Any, ev: object, now: float) -> None:
+        def events(m: Any, ev: Event, now: float) -> None:
             if on_event is not None:
                 on_event(m, ev, now)
-
-        conn = Connection(machine, reader, writer, on_event=events)
-        if until is None:
-            await conn.run()
-            return conn
-
-        def watch(m: Any, ev: object, now: float) -> None:
-            events(m, ev, now)
-            if until() and not conn.closing:
+            if until is not None and until() and conn is not None:
                 conn.closing = True
 
-        conn.on_event = watch
-        await conn.run()
+        def protocol() -> Connection:
+            nonlocal conn
+            conn = Connection(machine, on_event=events)
+            return conn
+
+        await loop.create_connection(protocol, host, port)
+        assert conn is not None
+        try:
+            await conn.done
+        finally:
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.transport.close()
         return conn
 
     if timeout is None:

@@ -26,7 +26,8 @@ import simpy
 
 from dialsim.drivers.nas import SwitchedPort
 from dialsim.drivers.sim import serve_line
-from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
+from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint, answer_effects
+from dialsim.hosts.mailhost import MailStore
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost, TerminalServer
 from dialsim.link import call as linkcall
@@ -36,7 +37,7 @@ from dialsim.mail.delivery import MaildirDelivery, read_queued
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name, to_crlf
 from dialsim.mail.synth import random_message, synthesize_messages
 from dialsim.proto.netstack import NetStack
-from dialsim.proto.pop3 import Pop3Client, Pop3Server
+from dialsim.proto.pop3 import GreetingReceived, Pop3Client, Pop3Server, ResponseReceived
 from dialsim.proto.ppp import (
     AuthFailed,
     AuthSucceeded,
@@ -46,7 +47,8 @@ from dialsim.proto.ppp import (
     PppConnection,
 )
 from dialsim.proto.slip import SlipLink
-from dialsim.proto.smtp import SmtpClient, SmtpServer
+from dialsim.proto.smtp import ClientSessionEnded, MailSent, ReplyReceived, SmtpClient, SmtpServer
+from dialsim.proto.tcp import Closed, ConnectionReset, ConnectionTimedOut
 from dialsim.results.recorder import Recorder
 
 ISP_ADDR = "10.0.0.1"
@@ -109,7 +111,8 @@ class IspHost:
         self.env = env
         self.sc = sc
         self.rec = recorder
-        self.store = MaildirStore(workdir / "isp-mail")
+        # Scratch folders, thrown away after the replication: no fsync.
+        self.store = MaildirStore(workdir / "isp-mail", durable=False)
         self.accounts = Accounts({sc.subscriber.user: sc.subscriber.password})
         self.ppp_rng = _pyrandom(streams["isp_ppp"])
         self.stack = NetStack(
@@ -125,7 +128,9 @@ class IspHost:
             {sc.subscriber.user},
             hostname="isp",
             name_source=self._next_name,
+            durable=False,
         )
+        self.mail = MailStore(self.store, self.delivery)
         self.incoming_rng = np.random.default_rng(streams["incoming"])
         self.incoming_delivered = 0
         self.line = self.endpoint
@@ -157,14 +162,13 @@ class IspHost:
         self.pop3_sessions += 1
         server = Pop3Server(
             self.accounts,
-            self.store,
             hostname=f"pop.{self.sc.isp.domain}",
             now=now,
             idle_timeout=self.sc.isp.pop3.autologout,
             login_delay=self.sc.isp.pop3.login_delay,
             last_logins=self.last_logins,
         )
-        return AppBinding(conn, server)
+        return AppBinding(conn, server, carry_out=self.mail.carry_out)
 
     def _next_name(self) -> str:
         self._names += 1
@@ -180,7 +184,7 @@ class IspHost:
             subscriber_client=True,
             now=now,
         )
-        return AppBinding(conn, server)
+        return AppBinding(conn, server, carry_out=self.mail.carry_out)
 
     def incoming(self):
         """simpy process: mail for the subscriber arrives from the Internet by SMTP
@@ -201,7 +205,7 @@ class IspHost:
                 domain=f"sender{seq % 7}.example",
                 start_time=self.env.now,
             )
-            if smtp_exchange(self.delivery, self.sc.isp.domain, f"friend{seq}@elsewhere.example",
+            if smtp_exchange(self.mail, self.sc.isp.domain, f"friend{seq}@elsewhere.example",
                              [f"{user}@{self.sc.isp.domain}"], msg, self.env.now):
                 data = to_crlf(msg)
                 sha = hashlib.sha256(data).hexdigest()
@@ -295,7 +299,7 @@ class Subscriber:
         self.rec = rec
         self.streams = streams
         self.capture = capture
-        self.inbox = ClientInbox(workdir / "subscriber-inbox")
+        self.inbox = ClientInbox(workdir / "subscriber-inbox", durable=False)
         self.seen_uidls: set[str] = set()
         self.retrieved_count: dict[str, int] = {}  # sha256 -> times retrieved
         self.session = 0
@@ -390,10 +394,9 @@ class Subscriber:
         state = {"retrieved": 0, "octets": 0}
 
         def on_app_event(ev, now):
-            name = type(ev).__name__
-            if name == "GreetingReceived":
+            if isinstance(ev, GreetingReceived):
                 row["t_pop3_greeting_s"] = now
-            elif name == "ResponseReceived":
+            elif isinstance(ev, ResponseReceived):
                 self.rec.command(
                     session=self.session,
                     protocol="pop3",
@@ -470,8 +473,7 @@ class Subscriber:
             smtp.quit(now)
 
             def on_smtp_event(ev, now):
-                name = type(ev).__name__
-                if name == "ReplyReceived":
+                if isinstance(ev, ReplyReceived):
                     self.rec.command(
                         session=self.session,
                         protocol="smtp",
@@ -483,7 +485,7 @@ class Subscriber:
                         bytes_down=ev.bytes_down,
                         ok=ev.code < 400,
                     )
-                elif name == "MailSent" and ev.ok:
+                elif isinstance(ev, MailSent) and ev.ok:
                     msg = queued[ev.index]
                     if msg in self.outbox:
                         self.outbox.remove(msg)
@@ -500,7 +502,9 @@ class Subscriber:
                         duplicate=False,
                         intact=True,
                     )
-                elif name in ("Closed", "ConnectionReset", "ConnectionTimedOut"):
+                elif isinstance(
+                    ev, ClientSessionEnded | Closed | ConnectionReset | ConnectionTimedOut
+                ):
                     open_pop3(now)
 
             ep.connect(ISP_ADDR, SMTP_PORT, now,
@@ -669,22 +673,23 @@ def _draw_sizes(rng, count: int, dist) -> list[int]:
     return [int(x) for x in rng.lognormal(np.log(dist.median), dist.sigma, size=count)]
 
 
-def smtp_exchange(sink, domain: str, sender: str, recipients: list[str], data: bytes,
-                  now: float) -> bool:
+def smtp_exchange(mail: MailStore, domain: str, sender: str, recipients: list[str],
+                  data: bytes, now: float) -> bool:
     """One SMTP transaction between the ISP's mail exchanger and a sending host on the
     Internet side, in memory and in no simulated time (that side is fast next to a
     modem): real SMTP bytes through the same server the subscribers use."""
-    server = SmtpServer(sink, hostname=f"mx.{domain}", local_domains=(domain,),
+    server = SmtpServer(mail.delivery, hostname=f"mx.{domain}", local_domains=(domain,),
                         subscriber_client=False, now=now)
     client = SmtpClient(helo_name="mta.elsewhere.example", now=now)
     client.send_mail(sender, recipients, data, now)
     client.quit(now)
     for _ in range(10_000):
-        a, b = server.data_to_send(), client.data_to_send()
+        answer_effects(server, mail.carry_out, now)
+        a, b = b"".join(server.output(now)), b"".join(client.output(now))
         if not a and not b:
             break
         if a:
             client.receive(a, now)
         if b:
             server.receive(b, now)
-    return any(type(e).__name__ == "MailSent" and e.ok for e in client.events())
+    return any(isinstance(e, MailSent) and e.ok for e in client.events())

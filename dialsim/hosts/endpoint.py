@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.events import (
+    CloseRequested,
+    Effect,
+    Event,
+    FrameReceived,
+    FrameSent,
+    IpPacketReceived,
+)
 from dialsim.proto.netstack import ConnectionAccepted
 from dialsim.proto.tcp import (
     Closed,
@@ -77,22 +84,53 @@ def ip_payload_length(packet: bytes) -> int:
     return max(0, min(total, len(packet)) - ihl - doff)
 
 
+def answer_effects(machine, carry_out: Callable[[Effect], object], now: float) -> list[Event]:
+    """Answer ``machine``'s storage effects at once, in the same instant (a
+    simulated scratch store), until it asks for nothing more; returns its other
+    events in order.  ``carry_out(effect)`` returns the answer or raises."""
+    others: list[Event] = []
+    for _ in range(10_000):
+        events = machine.events()
+        if not events:
+            break
+        for ev in events:
+            if isinstance(ev, Effect):
+                try:
+                    result = carry_out(ev)
+                except Exception as exc:  # the store failed: the server answers per its RFC
+                    result = exc
+                machine.complete(ev, result, now)
+            else:
+                others.append(ev)
+    return others
+
+
 class AppBinding:
     """Binds a sans-IO application machine to one TCP connection.
 
-    The machine offers ``receive(data, now)``, ``data_to_send()``, ``events()``
+    The machine offers ``receive(data, now)``, ``output(now)``, ``events()``
     and optionally ``connection_lost(now)``, ``next_deadline()``, ``on_timer(now)``.
-    Machine events are handed to ``on_event(ev, now)``; an event named
-    ``CloseRequested`` closes the connection once its data is queued.
+    Machine events are handed to ``on_event(ev, now)``; a ``CloseRequested``
+    closes the connection once its data is queued.  The machine's storage
+    effects are answered at once by ``carry_out`` (simulated time does not
+    pass while a scratch store works).
     """
 
-    def __init__(self, conn, machine, on_event: Callable[[object, float], None] | None = None):
+    def __init__(
+        self,
+        conn,
+        machine,
+        on_event: Callable[[object, float], None] | None = None,
+        carry_out: Callable[[Effect], object] | None = None,
+    ):
         self.conn = conn
         self.machine = machine
         self.on_event = on_event
+        self.carry_out = carry_out
         self.closed = False
         self.connected = False
         self.close_requested = False
+        self._events: list[Event] = []  # machine events taken out while answering effects
 
     def pump(self, now: float) -> bool:
         progressed = False
@@ -101,6 +139,7 @@ class AppBinding:
             progressed = True
             if isinstance(ev, DataReceived):
                 self.machine.receive(ev.data, now)
+                self._settle(now)
             elif isinstance(ev, Connected):
                 self.connected = True
             elif isinstance(ev, PeerClosed):
@@ -108,37 +147,49 @@ class AppBinding:
             elif isinstance(ev, Closed | ConnectionReset | ConnectionTimedOut):
                 if not self.closed:
                     self.closed = True
-                    if hasattr(self.machine, "connection_lost"):
-                        self.machine.connection_lost(now)
+                    self._lost(now)
             if self.on_event is not None:
                 self.on_event(ev, now)
         # Answer what arrived (a QUIT may come in the same segment as the FIN)
         # before any close: TCP takes no data after our own FIN.
-        progressed |= self._flush()
-        for ev in self.machine.events():
+        progressed |= self._flush(now)
+        self._settle(now)
+        events, self._events = self._events, []
+        for ev in events:
             progressed = True
-            if _ev_name(ev) == "CloseRequested":
-                self._close()
+            if isinstance(ev, CloseRequested):
+                self._close(now)
             if self.on_event is not None:
                 self.on_event(ev, now)
         if peer_closed:
             # The peer will send no more: the session is over; close our side too.
-            if hasattr(self.machine, "connection_lost"):
-                self.machine.connection_lost(now)
-            self._flush()
-            self._close()
+            self._lost(now)
+            self._flush(now)
+            self._close(now)
         return progressed
 
-    def _flush(self) -> bool:
-        out = self.machine.data_to_send()
+    def _settle(self, now: float) -> None:
+        """Take the machine's events, answering its storage effects at once."""
+        if self.carry_out is not None:
+            self._events += answer_effects(self.machine, self.carry_out, now)
+        else:
+            self._events += self.machine.events()
+
+    def _lost(self, now: float) -> None:
+        if hasattr(self.machine, "connection_lost"):
+            self.machine.connection_lost(now)
+            self._settle(now)
+
+    def _flush(self, now: float) -> bool:
+        out = b"".join(self.machine.output(now))
         if out and not self.closed and not self.close_requested:
             self.conn.send(out)
             return True
         return False
 
-    def _close(self) -> None:
+    def _close(self, now: float) -> None:
         if not self.close_requested:
-            self._flush()
+            self._flush(now)
             self.close_requested = True
             if not self.closed:
                 self.conn.close()
@@ -158,6 +209,7 @@ class AppBinding:
         f = getattr(self.machine, "on_timer", None)
         if f:
             f(now)
+            self._settle(now)
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Durable final delivery for the ISP's SMTP server: Maildir and the relay queue.
 
-Implements the ``MailSink`` of :mod:`dialsim.proto.smtp`.  Scope:
+Implements the ``RecipientPolicy`` of :mod:`dialsim.proto.smtp`, and
+``deliver`` carries out the server's ``DeliverMessage`` effect.  Scope:
 
 - Local recipients (a domain in ``local_domains``) are delivered into
   ``root/<user>/new/`` in the Maildir layout (D. J. Bernstein's maildir(5)):
   write the file in ``tmp/``, ``fsync`` it, ``rename`` it into ``new/``, ``fsync``
   the ``new/`` directory.  Only then does ``deliver`` return and the SMTP server
-  answer 250 (RFC 5321 4.1.1.4 / 6.1: the server takes responsibility for the
+  (told so by its driver) answer 250 (RFC 5321 4.1.1.4 / 6.1: the server takes responsibility for the
   message only when it says 250).  The POP3 side reads the same folders.
 - Other recipients (a subscriber relaying through the ISP) go to the ISP's
   outbound relay queue ``root/.outbound/new/``, equally durable: one file per
@@ -46,7 +47,7 @@ def read_queued(path: Path) -> tuple[str, list[str], bytes]:
 
 
 class MaildirDelivery:
-    """``MailSink`` writing to per-user Maildirs under ``root`` and a relay queue.
+    """Recipient policy and delivery to per-user Maildirs under ``root`` and a relay queue.
 
     ``users`` is a set of user names or a callable ``name -> bool``;
     ``postmaster`` names the user who gets mail for ``postmaster@`` a local domain.
@@ -61,6 +62,7 @@ class MaildirDelivery:
         hostname: str | None = None,
         postmaster: str | None = None,
         name_source: Callable[[], str] | None = None,
+        durable: bool = True,
     ) -> None:
         self.root = Path(root)
         self.local_domains = frozenset(d.lower() for d in local_domains)
@@ -71,6 +73,7 @@ class MaildirDelivery:
         # Maildir file names; a simulation passes names from simulated time so
         # UIDLs repeat for a seed (the default reads the wall clock and pid).
         self.name_source = name_source
+        self.durable = durable  # False: a simulation's scratch folders (no fsync)
 
     # -- policy
     def user_for(self, address: str) -> str | None:
@@ -134,10 +137,10 @@ class MaildirDelivery:
         written: list[tuple[Path, Path]] = []  # (tmp path, new path)
         try:
             for folder, content in copies:
-                _ensure_maildir(folder)
+                _ensure_maildir(folder, self.durable)
                 name = self._unique()
                 tmp = folder / "tmp" / name
-                write_synced(tmp, content)
+                write_synced(tmp, content, self.durable)
                 written.append((tmp, folder / "new" / name))
         except BaseException:
             for tmp, _ in written:
@@ -148,6 +151,7 @@ class MaildirDelivery:
             raise
         for tmp, new in written:
             os.rename(tmp, new)
-        for _, new in written:
-            _fsync_dir(new.parent)
+        if self.durable:
+            for _, new in written:
+                _fsync_dir(new.parent)
         self.delivered += len(written)

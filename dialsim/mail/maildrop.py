@@ -21,7 +21,9 @@ Scope:
 - Writes are durable: file in ``tmp/``, ``fsync``, ``rename`` into ``new/``,
   ``fsync`` of ``new/`` (stdlib ``mailbox`` does not fsync).  Used by
   :meth:`MaildirStore.deliver` and by :class:`ClientInbox`, the subscriber's
-  own Maildir that retrieved messages are written into.
+  own Maildir that retrieved messages are written into.  A scratch store
+  (``durable=False``: a simulated replication's folders, thrown away after
+  it) keeps the same layout and steps but skips every ``fsync``.
 - :meth:`MaildirStore.import_messages` copies an existing mbox file or Maildir
   folder (e.g. one named in a scenario) into a user's maildrop.
 """
@@ -83,16 +85,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _ensure_maildir(folder: Path) -> None:
+def _ensure_maildir(folder: Path, durable: bool = True) -> None:
     if all((folder / sub).is_dir() for sub in ("tmp", "new", "cur")):
         return
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("tmp", "new", "cur"):
         (folder / sub).mkdir(exist_ok=True)
-    _fsync_dir(folder)
-    if created:
-        _fsync_dir(folder.parent)
+    if durable:
+        _fsync_dir(folder)
+        if created:
+            _fsync_dir(folder.parent)
 
 
 def unique_name(host: str | None = None) -> str:
@@ -112,16 +115,17 @@ def sim_name(t: float, seq: int, host: str = "sim") -> str:
     return f"{sec}.M{usec}P0Q{seq}.{host}"
 
 
-def write_synced(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist), write all of ``data`` and fsync it;
-    on failure after creating it, remove it again."""
+def write_synced(path: Path, data: bytes, durable: bool = True) -> None:
+    """Create ``path`` (it must not exist), write all of ``data`` and fsync it
+    (unless not ``durable``); on failure after creating it, remove it again."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except BaseException:
@@ -129,19 +133,22 @@ def write_synced(path: Path, data: bytes) -> None:
         raise
 
 
-def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
+def write_durably(
+    folder: Path, data: bytes, name: str | None = None, *, durable: bool = True
+) -> str:
     """Write one message into Maildir ``folder``: tmp/, fsync, rename to new/, fsync new/.
 
     Returns the Maildir key (the file name): ``name`` when given (simulations
-    pass :func:`sim_name` so UIDLs repeat for a seed), else a fresh unique one.  On failure the tmp file is removed
-    and the error propagates; nothing appears in ``new/``.
+    pass :func:`sim_name` so UIDLs repeat for a seed), else a fresh unique one.
+    On failure the tmp file is removed and the error propagates; nothing
+    appears in ``new/``.  ``durable=False`` (scratch folders) skips the fsyncs.
     """
     folder = Path(folder)
-    _ensure_maildir(folder)
+    _ensure_maildir(folder, durable)
     name = name or unique_name()
     tmp = folder / "tmp" / name
     try:
-        write_synced(tmp, data)
+        write_synced(tmp, data, durable)
         os.rename(tmp, folder / "new" / name)
     except BaseException:
         try:
@@ -149,7 +156,8 @@ def write_durably(folder: Path, data: bytes, name: str | None = None) -> str:
         except OSError:
             pass
         raise
-    _fsync_dir(folder / "new")
+    if durable:
+        _fsync_dir(folder / "new")
     return name
 
 
@@ -179,8 +187,9 @@ def _pid_alive(pid: int) -> bool:
 class MaildirMaildrop:
     """One locked user's Maildir as a POP3 maildrop (a snapshot taken at open)."""
 
-    def __init__(self, folder: Path, lock_path: Path) -> None:
+    def __init__(self, folder: Path, lock_path: Path, *, durable: bool = True) -> None:
         self.folder = folder
+        self.durable = durable
         self._lock_path = lock_path
         self._mb = mailbox.Maildir(str(folder), factory=None, create=False)
         self._keys = sorted(self._mb.keys(), key=_key_order)
@@ -210,7 +219,7 @@ class MaildirMaildrop:
                     self._mb.remove(self._keys[i])
                 except KeyError:
                     pass  # already gone: the goal is reached
-            if deleted:
+            if deleted and self.durable:
                 _fsync_dir(self.folder / "new")
                 _fsync_dir(self.folder / "cur")
         finally:
@@ -230,10 +239,12 @@ class MaildirMaildrop:
 
 
 class MaildirStore:
-    """Per-user Maildirs under ``root``: the POP3 server's ``MaildropStore``."""
+    """Per-user Maildirs under ``root``, the maildrops the POP3 server's storage
+    effects reach.  ``durable=False``: a scratch store (no fsync)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, durable: bool = True) -> None:
         self.root = Path(root).resolve()
+        self.durable = durable
 
     def __repr__(self) -> str:
         return f"<MaildirStore {self.root}>"
@@ -257,7 +268,7 @@ class MaildirStore:
             folder = self.folder(user)
         except InvalidUserName:
             return None
-        _ensure_maildir(folder)
+        _ensure_maildir(folder, self.durable)
         with _held_guard:
             if folder in _held:
                 return None
@@ -266,7 +277,7 @@ class MaildirStore:
                 return None
             _held.add(folder)
         try:
-            return MaildirMaildrop(folder, lock)
+            return MaildirMaildrop(folder, lock, durable=self.durable)
         except BaseException:
             with _held_guard:
                 _held.discard(folder)
@@ -305,7 +316,7 @@ class MaildirStore:
 
     def deliver(self, user: str, message: bytes, *, name: str | None = None) -> str:
         """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
-        return write_durably(self.folder(user), to_crlf(message), name)
+        return write_durably(self.folder(user), to_crlf(message), name, durable=self.durable)
 
     def import_messages(self, user: str, source: Path | str, *, name_for=None) -> int:
         """Copy every message of an mbox file or a Maildir folder into ``user``'s maildrop.
@@ -339,18 +350,20 @@ class MaildirStore:
 
 
 class ClientInbox:
-    """The subscriber's own Maildir, into which retrieved messages are written durably."""
+    """The subscriber's own Maildir, into which retrieved messages are written
+    durably (``durable=False``: a simulation's scratch inbox, no fsync)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, durable: bool = True) -> None:
         self.path = Path(path)
-        _ensure_maildir(self.path)
+        self.durable = durable
+        _ensure_maildir(self.path, durable)
 
     def __repr__(self) -> str:
         return f"<ClientInbox {self.path}>"
 
     def add(self, message: bytes) -> str:
         """Store one message durably; returns its Maildir key."""
-        return write_durably(self.path, message)
+        return write_durably(self.path, message, durable=self.durable)
 
     def keys(self) -> list[str]:
         mb = mailbox.Maildir(str(self.path), factory=None, create=False)

@@ -5,21 +5,29 @@ Scope:
 - :class:`Pop3Server` speaks RFC 1939 in its three states (AUTHORIZATION,
   TRANSACTION, UPDATE) with USER/PASS and APOP, STAT, LIST, RETR, DELE, NOOP,
   RSET, TOP, UIDL, QUIT, plus RFC 2449's CAPA and the ``[IN-USE]`` and
-  RFC 3206 ``[AUTH]``/``[SYS/...]`` response codes.  It reaches mail only through
-  the injected :class:`Authenticator` and :class:`MaildropStore` protocols, so
-  this module does no file I/O.  DELE takes effect only in the UPDATE state after
-  QUIT; a lost connection or the RFC 1939 ten-minute autologout releases the
-  maildrop without removing anything.
+  RFC 3206 ``[AUTH]``/``[SYS/...]`` response codes.  Passwords are checked
+  through the injected :class:`Authenticator`; storage is an effect: the
+  server asks its driver to open (lock and list) a maildrop, read a message,
+  commit the deletions or release the maildrop (:class:`OpenMaildrop`,
+  :class:`ReadMessage`, :class:`CommitMaildrop`, :class:`ReleaseMaildrop`),
+  and waits for the answer (:meth:`Pop3Server.complete`) before it replies or
+  reads the next command.  So this module does no file I/O, and the driver
+  chooses the store (a durable Maildir off the event loop, or a scratch one
+  answered at once).  DELE takes effect only in the UPDATE state, when the
+  store has committed it after QUIT; a lost connection or the RFC 1939
+  ten-minute autologout releases the maildrop without removing anything.
 - :class:`Pop3Client` sends commands (several may be outstanding: RFC 2449
   PIPELINING) and parses the replies in order, single- and multi-line, from any
   chunking, removing the byte-stuffing of multi-line responses.
 
-Nothing here reads a clock: every entry point takes ``now`` (seconds).  Peer
-garbage never raises out of ``receive``: the server answers ``-ERR`` and counts
-it, the client reports an error response and counts it.  Multi-line bodies are
-stuffed and un-stuffed with :mod:`re`; terminators are found with
-``bytes.find`` resumed where the previous search stopped, so there is no
-per-byte Python loop.
+Both follow :class:`dialsim.proto.machine.Machine`: ``receive(data, now)``,
+``output(now)``, ``events()``, ``next_deadline()``, ``on_timer(now)``, plus
+``connection_lost(now)`` for the loss of the transport.  Nothing here reads a
+clock.  Peer garbage never raises out of ``receive``: the server answers
+``-ERR`` and counts it, the client reports an error response and counts it.
+Multi-line bodies are stuffed and un-stuffed with :mod:`re`; terminators are
+found with ``bytes.find`` resumed where the previous search stopped, so there
+is no per-byte Python loop.
 """
 
 from __future__ import annotations
@@ -33,6 +41,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dialsim.proto.errors import LocalProtocolError
+from dialsim.proto.events import (
+    CloseRequested,
+    CommandReceived,
+    Effect,
+    Event,
+    SessionEnded,
+    SessionEvent,
+)
 
 __all__ = [
     "AUTHORIZATION",
@@ -41,11 +57,12 @@ __all__ = [
     "CLOSED",
     "MAX_COMMAND_LINE",
     "Authenticator",
-    "MaildropStore",
-    "Maildrop",
-    "CommandReceived",
-    "SessionEnded",
-    "CloseRequested",
+    "MaildropListing",
+    "MaildropEffect",
+    "OpenMaildrop",
+    "ReadMessage",
+    "CommitMaildrop",
+    "ReleaseMaildrop",
     "GreetingReceived",
     "ResponseReceived",
     "ConnectionLost",
@@ -57,7 +74,7 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------
-# Mail access, injected by the caller (dialsim.mail implements these).
+# Password checks, injected by the caller (dialsim.mail.accounts implements it).
 
 
 class Authenticator(Protocol):
@@ -66,18 +83,58 @@ class Authenticator(Protocol):
     def apop_secret(self, user: str) -> str | None: ...
 
 
-class Maildrop(Protocol):
-    def scan(self) -> list[tuple[int, str]]: ...
-
-    def read(self, index: int) -> bytes: ...
-
-    def commit(self, deleted: set[int]) -> None: ...
-
-    def release(self) -> None: ...
+# ---------------------------------------------------------------------------
+# Storage effects: what the server asks its driver to do with the maildrop.
 
 
-class MaildropStore(Protocol):
-    def open(self, user: str) -> Maildrop | None: ...
+@dataclass(frozen=True, slots=True)
+class MaildropEffect(Effect):
+    """Base of the POP3 server's storage requests."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMaildrop(MaildropEffect):
+    """Lock ``user``'s maildrop and list it (RFC 1939 section 8: locked for the
+    TRANSACTION state).  Answer: a :class:`MaildropListing`, or None when the
+    maildrop is locked already ([IN-USE])."""
+
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class MaildropListing:
+    """The answer to :class:`OpenMaildrop`: the store's ``handle`` for this
+    session's locked maildrop (handed back in the later effects) and
+    ``(size in CRLF octets, uidl)`` per message, in message-number order."""
+
+    handle: object
+    messages: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMessage(MaildropEffect):
+    """Read message ``index`` (0-based) of the open maildrop.  Answer: its
+    bytes with CRLF line ends."""
+
+    handle: object
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitMaildrop(MaildropEffect):
+    """UPDATE state: remove the ``deleted`` messages (0-based) durably, then
+    unlock.  Answer: None once done."""
+
+    handle: object
+    deleted: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMaildrop(MaildropEffect):
+    """Unlock the maildrop without any change.  The session is over: nobody
+    waits for the answer."""
+
+    handle: object
 
 
 # ---------------------------------------------------------------------------
@@ -85,30 +142,7 @@ class MaildropStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class CommandReceived:
-    """The server parsed a command line (the PASS argument is never kept)."""
-
-    verb: str
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnded:
-    """The server's session is over: "quit", "autologout", "connection_lost" or "errors"."""
-
-    reason: str
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class CloseRequested:
-    """The server wants the transport closed once data_to_send() has been flushed."""
-
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class GreetingReceived:
+class GreetingReceived(SessionEvent):
     """The client read the server's greeting line."""
 
     ok: bool
@@ -118,7 +152,7 @@ class GreetingReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class ResponseReceived:
+class ResponseReceived(SessionEvent):
     """The client read the whole response to one command.
 
     ``body`` is the un-stuffed multi-line body with CRLF line ends and without
@@ -140,7 +174,7 @@ class ResponseReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionLost:
+class ConnectionLost(SessionEvent):
     """The client's transport went away; ``unanswered`` are the verbs still outstanding."""
 
     unanswered: tuple[str, ...]
@@ -191,6 +225,24 @@ def _parse_number(arg: str) -> int | None:
     return int(arg)
 
 
+def _top(msg: bytes, nlines: int) -> bytes:
+    """RFC 1939 TOP: the headers, the blank line and the first ``nlines`` body lines."""
+    head, sep, body = msg.partition(b"\r\n\r\n")
+    if not sep:
+        return head
+    if nlines and body:
+        cut = 0
+        for _ in range(nlines):  # one step per requested line, not per byte
+            nxt = body.find(b"\r\n", cut)
+            if nxt < 0:
+                cut = len(body)
+                break
+            cut = nxt + 2
+        body = body[:cut]
+    else:
+        body = b""
+    return head + sep + body
+
 # ---------------------------------------------------------------------------
 # Server
 
@@ -237,10 +289,13 @@ _CAPABILITIES = (
 class Pop3Server:
     """One POP3 server session (RFC 1939), from greeting to close.
 
-    Feed bytes with :meth:`receive`, collect replies with :meth:`data_to_send`
-    and events with :meth:`events`.  Timers: the autologout (``idle_timeout``,
-    RFC 1939's ten minutes by default) and the held reply to a failed login
-    (``login_failure_delay``) are both reported by :meth:`next_deadline`.
+    Feed bytes with :meth:`receive`, collect replies with :meth:`output` and
+    events with :meth:`events`.  A :class:`MaildropEffect` among the events is
+    a storage request: carry it out and hand the answer (or the exception it
+    raised) to :meth:`complete`; until then the server reads no further
+    command.  Timers: the autologout (``idle_timeout``, RFC 1939's ten minutes
+    by default) and the held reply to a failed login (``login_failure_delay``)
+    are both reported by :meth:`next_deadline`.
     """
 
     _COMMANDS: dict[str, Callable[[Pop3Server, str, float], None]]
@@ -248,7 +303,6 @@ class Pop3Server:
     def __init__(
         self,
         authenticator: Authenticator,
-        store: MaildropStore,
         *,
         hostname: str = "pop.isp.example",
         apop_challenge: str | None = None,
@@ -260,7 +314,6 @@ class Pop3Server:
         last_logins: dict[str, float] | None = None,
     ) -> None:
         self._auth = authenticator
-        self._store = store
         self.hostname = hostname
         if apop_challenge is not None and not _CHALLENGE_RE.fullmatch(apop_challenge):
             apop_challenge = f"<{apop_challenge}>"
@@ -285,12 +338,14 @@ class Pop3Server:
         self._out = bytearray()
         self._in = bytearray()
         self._discarding = False  # inside an over-long line
-        self._events: list[object] = []
+        self._events: list[Event] = []
         self._last_activity = now
         self._held_until: float | None = None
         self._held_reply = b""
         self._pending_user: str | None = None
-        self._maildrop: Maildrop | None = None
+        self._awaiting: MaildropEffect | None = None  # the effect whose answer we wait for
+        self._top_lines: int | None = None  # the TOP line count of a pending ReadMessage
+        self._handle: object | None = None  # the store's handle of our locked maildrop
         self._sizes: list[int] = []
         self._uidls: list[str] = []
         self._deleted: set[int] = set()
@@ -315,15 +370,41 @@ class Pop3Server:
         self._release_held(now)
         self._process_lines(now)
 
-    def data_to_send(self) -> bytes:
+    def output(self, now: float) -> list[bytes]:
+        """The replies queued since the last call (one chunk, or nothing)."""
+        if not self._out:
+            return []
         out = bytes(self._out)
         self._out.clear()
-        return out
+        return [out]
 
-    def events(self) -> list[object]:
+    def events(self) -> list[Event]:
         evs = self._events
         self._events = []
         return evs
+
+    def complete(self, effect: MaildropEffect, result: object, now: float) -> None:
+        """The answer to a storage request: the store's result, or the exception it raised.
+
+        Answers to a request the session no longer waits for (it ended in the
+        meantime) are tidied up: a maildrop locked for a gone session is
+        released.
+        """
+        if effect is not self._awaiting or self.state == CLOSED:
+            if effect is self._awaiting:
+                self._awaiting = None
+            if isinstance(effect, OpenMaildrop) and isinstance(result, MaildropListing):
+                self._events.append(ReleaseMaildrop(result.handle))
+            return
+        self._awaiting = None
+        match effect:
+            case OpenMaildrop(user=user):
+                self._opened(user, result, now)
+            case ReadMessage(index=index):
+                self._send_message(index, result, now)
+            case CommitMaildrop():
+                self._committed(result, now)
+        self._process_lines(now)
 
     def transport_busy(self, now: float) -> None:
         """The transport is still carrying our output (a real server would be
@@ -346,13 +427,18 @@ class Pop3Server:
         if self.state not in (CLOSED, UPDATE) and now >= self._last_activity + self.idle_timeout:
             # RFC 1939 section 3: an autologout does not enter the UPDATE state.
             self._reply("-ERR [SYS/TEMP] autologout: idle for too long")
-            self._end("autologout", now, commit=False)
+            self._end("autologout", now)
 
     def connection_lost(self, now: float) -> None:
         """The transport is gone: release the maildrop, DELE never takes effect."""
         if self.state == CLOSED:
             return
-        self._end("connection_lost", now, commit=False, close=False)
+        if self.state == UPDATE:
+            # The commit is in the store's hands already; it completes or fails there.
+            self.state = _TRANSITIONS[UPDATE]["connection_lost"]
+            self._events.append(SessionEnded("connection_lost", now))
+            return
+        self._end("connection_lost", now, close=False)
 
     @property
     def deleted(self) -> frozenset[int]:
@@ -370,18 +456,22 @@ class Pop3Server:
     def _reply(self, line: str) -> None:
         self._out += line.encode("utf-8", "replace") + b"\r\n"
 
+    def _ask(self, effect: MaildropEffect) -> None:
+        self._awaiting = effect
+        self._events.append(effect)
+
     def _error(self, text: str, now: float) -> None:
         self._reply("-ERR " + text)
         self.errors += 1
         if self.errors >= self.max_errors:
             self._reply("-ERR too many errors, closing connection")
-            self._end("errors", now, commit=False)
+            self._end("errors", now)
 
-    def _end(self, reason: str, now: float, *, commit: bool, close: bool = True) -> None:
-        drop = self._maildrop
-        self._maildrop = None
-        if drop is not None and not commit:
-            drop.release()
+    def _end(self, reason: str, now: float, *, close: bool = True) -> None:
+        """Leave the session without the UPDATE state: nothing is committed."""
+        if self._handle is not None:
+            self._events.append(ReleaseMaildrop(self._handle))
+            self._handle = None
         self._transition(reason)
         self._held_until = None
         self._held_reply = b""
@@ -397,7 +487,7 @@ class Pop3Server:
             self._held_reply = b""
             if self.errors >= self.max_errors:
                 self._reply("-ERR too many errors, closing connection")
-                self._end("errors", now, commit=False)
+                self._end("errors", now)
 
     def _hold(self, text: str, now: float) -> None:
         """Answer a failed login after the delay (no sleeping: a deadline)."""
@@ -407,14 +497,18 @@ class Pop3Server:
             self._reply("-ERR " + text)
             if self.errors >= self.max_errors:
                 self._reply("-ERR too many errors, closing connection")
-                self._end("errors", now, commit=False)
+                self._end("errors", now)
             return
         self._held_reply = ("-ERR " + text).encode() + b"\r\n"
         self._held_until = now + self.login_failure_delay
 
     def _process_lines(self, now: float) -> None:
         buf = self._in
-        while self.state in (AUTHORIZATION, TRANSACTION) and self._held_until is None:
+        while (
+            self.state in (AUTHORIZATION, TRANSACTION)
+            and self._held_until is None
+            and self._awaiting is None
+        ):
             nl = buf.find(b"\n")
             if nl < 0:
                 if len(buf) > MAX_COMMAND_LINE:
@@ -493,20 +587,19 @@ class Pop3Server:
             self._error(f"[LOGIN-DELAY] minimum time between logins is "
                         f"{self.login_delay:g} s; try again in {wait:.0f} s", now)
             return
-        drop = self._store.open(user)
-        if drop is None:
+        self._ask(OpenMaildrop(user))
+
+    def _opened(self, user: str, listing: object, now: float) -> None:
+        if listing is None:
             self._error("[IN-USE] maildrop already locked", now)
             return
-        try:
-            listing = drop.scan()
-        except Exception:  # the store failed: answer per RFC 3206, never raise
-            drop.release()
+        if not isinstance(listing, MaildropListing):  # the store failed: RFC 3206
             self._error("[SYS/TEMP] unable to read maildrop", now)
             return
-        self._maildrop = drop
+        self._handle = listing.handle
         self.user = user
-        self._sizes = [size for size, _ in listing]
-        self._uidls = [uidl for _, uidl in listing]
+        self._sizes = [size for size, _ in listing.messages]
+        self._uidls = [uidl for _, uidl in listing.messages]
         self._deleted = set()
         self._transition("logged_in")
         self.last_logins[user] = now
@@ -560,23 +653,12 @@ class Pop3Server:
         lines.append(".")
         self._out += ("\r\n".join(lines) + "\r\n").encode()
 
-    def _read(self, i: int, now: float) -> bytes | None:
-        assert self._maildrop is not None
-        try:
-            return self._maildrop.read(i)
-        except Exception:  # the store failed: answer per RFC 3206, never raise
-            self._error("[SYS/TEMP] unable to read message", now)
-            return None
-
     def cmd_RETR(self, arg: str, now: float) -> None:
         i = self._message(arg, now)
         if i is None:
             return
-        msg = self._read(i, now)
-        if msg is None:
-            return
-        self._reply(f"+OK {self._sizes[i]} octets")
-        self._out += dot_stuff(msg)
+        self._top_lines = None
+        self._ask(ReadMessage(self._handle, i))
 
     def cmd_TOP(self, arg: str, now: float) -> None:
         parts = arg.split()
@@ -586,24 +668,20 @@ class Pop3Server:
         i = self._message(parts[0], now)
         if i is None:
             return
-        msg = self._read(i, now)
-        if msg is None:
+        self._top_lines = int(parts[1])
+        self._ask(ReadMessage(self._handle, i))
+
+    def _send_message(self, index: int, msg: object, now: float) -> None:
+        """The answer to RETR or TOP: the message read, or the store's failure."""
+        if not isinstance(msg, bytes | bytearray):  # the store failed: RFC 3206
+            self._error("[SYS/TEMP] unable to read message", now)
             return
-        nlines = int(parts[1])
-        head, sep, body = msg.partition(b"\r\n\r\n")
-        if nlines and body:
-            cut = 0
-            for _ in range(nlines):  # one step per requested line, not per byte
-                nxt = body.find(b"\r\n", cut)
-                if nxt < 0:
-                    cut = len(body)
-                    break
-                cut = nxt + 2
-            body = body[:cut]
+        if self._top_lines is None:
+            self._reply(f"+OK {self._sizes[index]} octets")
+            self._out += dot_stuff(bytes(msg))
         else:
-            body = b""
-        self._reply("+OK top of message follows")
-        self._out += dot_stuff(head + sep + body if sep else head)
+            self._reply("+OK top of message follows")
+            self._out += dot_stuff(_top(bytes(msg), self._top_lines))
 
     def cmd_DELE(self, arg: str, now: float) -> None:
         i = self._message(arg, now)
@@ -632,28 +710,23 @@ class Pop3Server:
     def cmd_QUIT(self, arg: str, now: float) -> None:
         if self.state == AUTHORIZATION:
             self._reply(f"+OK {self.hostname} POP3 server signing off")
-            self._end("quit", now, commit=False)
+            self._end("quit", now)
             return
-        # UPDATE state: now, and only now, DELE takes effect.
+        # UPDATE state: now, and only now, DELE takes effect -- once the store says so.
         self._transition("quit")
-        drop = self._maildrop
-        self._maildrop = None
-        assert drop is not None
-        try:
-            drop.commit(set(self._deleted))
-        except Exception:
+        handle, self._handle = self._handle, None
+        self._in.clear()
+        self._ask(CommitMaildrop(handle, frozenset(self._deleted)))
+
+    def _committed(self, result: object, now: float) -> None:
+        if isinstance(result, BaseException):
             self._reply("-ERR [SYS/TEMP] some deleted messages not removed")
-            try:
-                drop.release()
-            except Exception:
-                pass
         else:
             self.messages_deleted = len(self._deleted)
             left = len(self._sizes) - len(self._deleted)
             tail = "(maildrop empty)" if left == 0 else f"({left} messages left)"
             self._reply(f"+OK {self.hostname} POP3 server signing off {tail}")
         self._transition("committed")
-        self._in.clear()
         self._events.append(SessionEnded("quit", now))
         self._events.append(CloseRequested(now))
 
@@ -687,7 +760,7 @@ class Pop3Client:
     def __init__(self, *, now: float) -> None:
         self._out = bytearray()
         self._in = bytearray()
-        self._events: list[object] = []
+        self._events: list[Event] = []
         self._queue: deque[_Outstanding] = deque()
         self._greeted = False
         self._status_end: int | None = None  # end of parsed status line in _in
@@ -771,12 +844,15 @@ class Pop3Client:
 
     # -- I/O -----------------------------------------------------------------
 
-    def data_to_send(self) -> bytes:
+    def output(self, now: float) -> list[bytes]:
+        """The command lines queued since the last call (one chunk, or nothing)."""
+        if not self._out:
+            return []
         out = bytes(self._out)
         self._out.clear()
-        return out
+        return [out]
 
-    def events(self) -> list[object]:
+    def events(self) -> list[Event]:
         evs = self._events
         self._events = []
         return evs

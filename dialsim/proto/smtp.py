@@ -15,10 +15,16 @@ mail programs spoke it, with the service extensions a dial-up line profits from:
 
 Not implemented: AUTH, STARTTLS, CHUNKING/BDAT, SMTPUTF8, DSN, EXPN (502).
 
-The server touches mail only through an injected :class:`MailSink`; its reply
-250 to the end of DATA is sent only after ``sink.deliver`` has returned (the
-sink makes the message durable before it returns).  Both machines are fed bytes
-and a time and hand back bytes and events; nothing here reads a clock.
+The server checks recipients through an injected :class:`RecipientPolicy`;
+storing a message is an effect: at the end of DATA it asks its driver to
+deliver (:class:`DeliverMessage`) and reads no further command until the
+answer comes (:meth:`SmtpServer.complete`).  Its reply 250 is sent only then,
+when the store says the message is durable (RFC 5321 4.1.1.4 and 6.1); a
+failure is answered 451.  The driver chooses the store (a durable Maildir off
+the event loop, or a scratch one answered at once).  Both machines follow
+:class:`dialsim.proto.machine.Machine` (``receive``, ``output``, ``events``,
+``next_deadline``, ``on_timer``, plus ``connection_lost``); nothing here reads
+a clock.
 """
 
 from __future__ import annotations
@@ -28,23 +34,31 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
+from enum import StrEnum
 from typing import ClassVar, Protocol
 
 from dialsim.proto.errors import LocalProtocolError
+from dialsim.proto.events import (
+    CloseRequested,
+    CommandReceived,
+    Effect,
+    Event,
+    SessionEnded,
+    SessionEvent,
+)
 
 __all__ = [
-    "MailSink",
+    "RecipientPolicy",
+    "DeliverMessage",
     "SmtpServer",
     "SmtpClient",
-    "CommandReceived",
+    "ClientState",
     "MessageAccepted",
     "MessageRejected",
-    "SessionEnded",
-    "CloseRequested",
     "GreetingReceived",
     "ReplyReceived",
     "MailSent",
-    "Closed",
+    "ClientSessionEnded",
     "dot_stuff",
     "dot_unstuff",
     "SERVER_TIMEOUT",
@@ -76,28 +90,27 @@ CLIENT_TIMEOUTS = {
 # --------------------------------------------------------------------------- events
 
 
-class MailSink(Protocol):
-    """Where the server's mail goes (see :mod:`dialsim.mail.delivery`)."""
+class RecipientPolicy(Protocol):
+    """Which recipients the server accepts (see :mod:`dialsim.mail.delivery`)."""
 
     def recipient_ok(self, address: str, *, from_subscriber: bool) -> tuple[int, str]:
         """(250, "2.1.5 ...") to accept a recipient, or (550/551/553/554, "5.x.y ...")."""
         ...
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> None:
-        """Store the message durably before returning; raise to refuse (-> 451)."""
-        ...
+
+@dataclass(frozen=True, slots=True)
+class DeliverMessage(Effect):
+    """Server: store this message for these recipients durably.  Answer: None
+    once it is durable (the server then says 250), or the exception that
+    prevented it (451)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class CommandReceived:
-    """Server: one command line was read (``verb`` upper-case, "" if unparsable)."""
-
-    verb: str
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class MessageAccepted:
+class MessageAccepted(SessionEvent):
     """Server: a message was delivered to the sink and answered 250."""
 
     sender: str
@@ -107,7 +120,7 @@ class MessageAccepted:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageRejected:
+class MessageRejected(SessionEvent):
     """Server: the message data was received but refused (552, 500, 451)."""
 
     code: int
@@ -117,22 +130,7 @@ class MessageRejected:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEnded:
-    """Server: the session is over ("quit", "timeout", "errors", "connection lost")."""
-
-    reason: str
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class CloseRequested:
-    """Either side: flush ``data_to_send()`` and close the transport."""
-
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class GreetingReceived:
+class GreetingReceived(SessionEvent):
     """Client: the server's 220 greeting arrived."""
 
     code: int
@@ -141,7 +139,7 @@ class GreetingReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplyReceived:
+class ReplyReceived(SessionEvent):
     """Client: one reply, with the timing and octets of the command it answers.
 
     ``command`` is the verb ("EHLO", "MAIL", "RCPT", "DATA", "RSET", "QUIT" ...),
@@ -162,7 +160,7 @@ class ReplyReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class MailSent:
+class MailSent(SessionEvent):
     """Client: the outcome of one ``send_mail`` (ok only after 250 to the end of data).
 
     ``code`` is the deciding reply code, 552 for a message skipped because it
@@ -177,7 +175,7 @@ class MailSent:
 
 
 @dataclass(frozen=True, slots=True)
-class Closed:
+class ClientSessionEnded(SessionEvent):
     """Client: the session is over ("quit", "service closing", "timeout", ...)."""
 
     reason: str
@@ -247,7 +245,9 @@ class SmtpServer:
     ``subscriber_client`` is True when the connection comes from a dial-up
     subscriber of this ISP: such clients may relay to any domain; anyone may
     send to ``local_domains``; everything else is refused 554 5.7.1.
-    The greeting 220 is queued at construction.
+    The greeting 220 is queued at construction.  At the end of a message's
+    data the server emits :class:`DeliverMessage` and waits: the driver
+    carries it out and calls :meth:`complete` with the store's answer.
     """
 
     # state -> {input: next state}.  An input missing from a state's row is a
@@ -302,7 +302,7 @@ class SmtpServer:
 
     def __init__(
         self,
-        sink: MailSink,
+        policy: RecipientPolicy,
         *,
         hostname: str = "mail.isp.example",
         local_domains: Iterable[str] = ("isp.example",),
@@ -314,7 +314,7 @@ class SmtpServer:
         received_header: bool = False,
         now: float,
     ) -> None:
-        self.sink = sink
+        self.policy = policy
         self.hostname = hostname
         self.local_domains = frozenset(d.lower() for d in local_domains)
         self.subscriber_client = subscriber_client
@@ -336,7 +336,8 @@ class SmtpServer:
         # buffers
         self._inbuf = bytearray()
         self._out = bytearray()
-        self._events: list[object] = []
+        self._events: list[Event] = []
+        self._awaiting: DeliverMessage | None = None  # the delivery whose answer we wait for
         self._discarding = False
         self._last_activity = self._now = now
         self._reset_transaction()
@@ -344,21 +345,36 @@ class SmtpServer:
 
     # -- sans-IO surface
     def receive(self, data: bytes, now: float) -> None:
-        """Feed bytes from the client; replies queue in ``data_to_send()``."""
+        """Feed bytes from the client; replies queue for ``output()``."""
         if self.state == CLOSED:
             return
         self._last_activity = self._now = now
         self._inbuf += data
         self._process(now)
 
-    def data_to_send(self) -> bytes:
+    def output(self, now: float) -> list[bytes]:
+        """The replies queued since the last call (one chunk, or nothing)."""
+        if not self._out:
+            return []
         out = bytes(self._out)
         self._out.clear()
-        return out
+        return [out]
 
-    def events(self) -> list[object]:
+    def events(self) -> list[Event]:
         ev, self._events = self._events, []
         return ev
+
+    def complete(self, effect: DeliverMessage, result: object, now: float) -> None:
+        """The store's answer to :class:`DeliverMessage`: None when the message
+        is durable, else the exception that prevented it."""
+        if effect is not self._awaiting:
+            return
+        self._awaiting = None
+        if self.state == CLOSED:  # the connection went away meanwhile
+            return
+        self._last_activity = self._now = now
+        self._delivered(effect, result, now)
+        self._process(now)
 
     def transport_busy(self, now: float) -> None:
         """The transport is still carrying our output (a real server would be
@@ -367,10 +383,13 @@ class SmtpServer:
         self._last_activity = max(self._last_activity, now)
 
     def next_deadline(self) -> float | None:
-        return None if self.state == CLOSED else self._last_activity + self.timeout
+        if self.state == CLOSED or self._awaiting is not None:
+            return None  # waiting for the store is not waiting for a command
+        return self._last_activity + self.timeout
 
     def on_timer(self, now: float) -> None:
-        if self.state != CLOSED and now >= self._last_activity + self.timeout:
+        deadline = self.next_deadline()
+        if deadline is not None and now >= deadline:
             self._now = now
             self._close(421, f"4.4.2 {self.hostname} timeout, closing connection", "timeout")
 
@@ -408,7 +427,7 @@ class SmtpServer:
 
     def _process(self, now: float) -> None:
         buf = self._inbuf
-        while self.state != CLOSED:
+        while self.state != CLOSED and self._awaiting is None:
             if self.state == DATA:
                 if not self._take_data(now):
                     return
@@ -485,28 +504,35 @@ class SmtpServer:
         data = dot_unstuff(raw)[2:] if not self._msg_dropped else b""
         size = len(data) + self._msg_dropped
         if self._msg_dropped or size > self.max_size:
-            code, text = 552, "5.3.4 Message size exceeds fixed maximum message size"
+            self._refuse(552, "5.3.4 Message size exceeds fixed maximum message size", size, now)
         elif _LONG_TEXT_LINE.search(raw):
             self.long_lines += 1
-            code, text = 500, "5.5.6 Line too long"
+            self._refuse(500, "5.5.6 Line too long", size, now)
         else:
             if self.received_header:
                 data = self._trace(now) + data
-            try:
-                self.sink.deliver(self.sender or "", list(self.recipients), data)
-            except Exception as exc:  # the sink failed: the client must retry later
-                code, text = 451, f"4.3.0 Local error in processing ({type(exc).__name__})"
-            else:
-                code, text = 250, "2.0.0 OK: message accepted for delivery"
+            self._awaiting = DeliverMessage(self.sender or "", tuple(self.recipients), data)
+            self._events.append(self._awaiting)
+
+    def _delivered(self, effect: DeliverMessage, result: object, now: float) -> None:
+        if isinstance(result, BaseException):  # the store failed: the client must retry
+            text = f"4.3.0 Local error in processing ({type(result).__name__})"
+            self._refuse(451, text, len(effect.data), now)
+            return
+        self._reply(250, "2.0.0 OK: message accepted for delivery")
+        self.messages_accepted += 1
+        self._events.append(
+            MessageAccepted(effect.sender, effect.recipients, len(effect.data), now)
+        )
+        self._end_transaction()
+
+    def _refuse(self, code: int, text: str, size: int, now: float) -> None:
         self._reply(code, text)
-        if code == 250:
-            self.messages_accepted += 1
-            self._events.append(
-                MessageAccepted(self.sender or "", tuple(self.recipients), len(data), now)
-            )
-        else:
-            self.messages_rejected += 1
-            self._events.append(MessageRejected(code, text, size, now))
+        self.messages_rejected += 1
+        self._events.append(MessageRejected(code, text, size, now))
+        self._end_transaction()
+
+    def _end_transaction(self) -> None:
         self._reset_transaction()
         self.state = self.TRANSITIONS[DATA]["EOM"]
 
@@ -604,7 +630,7 @@ class SmtpServer:
             self._reply(554, "5.7.1 Relay access denied")
             return False
         try:
-            code, text = self.sink.recipient_ok(address, from_subscriber=self.subscriber_client)
+            code, text = self.policy.recipient_ok(address, from_subscriber=self.subscriber_client)
         except Exception as exc:
             code, text = 451, f"4.3.0 Local error in processing ({type(exc).__name__})"
         if not 200 <= code < 300:
@@ -671,6 +697,18 @@ SmtpServer._DISPATCH = {
 # --------------------------------------------------------------------------- client
 
 
+class ClientState(StrEnum):
+    """The SMTP client's states, in the order of a session."""
+
+    GREETING = "GREETING"  # waiting for the server's 220
+    EHLO = "EHLO"  # EHLO sent
+    HELO = "HELO"  # EHLO refused, HELO sent
+    READY = "READY"  # greeted: the next message may start
+    TRANSACTION = "TXN"  # one message in MAIL/RCPT/DATA
+    QUIT = "QUIT"  # QUIT sent
+    CLOSED = "CLOSED"
+
+
 @dataclass(slots=True)
 class _Sent:
     command: str
@@ -708,13 +746,13 @@ class SmtpClient:
 
     def __init__(self, *, helo_name: str, now: float) -> None:
         self.helo_name = helo_name
-        self.state = "GREETING"
+        self.state = ClientState.GREETING
         self.extensions: dict[str, str] = {}
         self.size_limit: int | None = None
         self.malformed_replies = 0
         self.unexpected_replies = 0
         self._out = bytearray()
-        self._events: list[object] = []
+        self._events: list[Event] = []
         self._rbuf = bytearray()
         self._reply_lines: list[bytes] = []
         self._reply_bytes = 0
@@ -745,9 +783,9 @@ class SmtpClient:
             recipients=list(recipients),
             wire=dot_stuff(data) + b".\r\n",
             size=len(data),
-            eight_bit=max(data, default=0) >= 0x80,
+            eight_bit=not data.isascii(),  # C speed, no walk in Python
         )
-        if self.state in ("QUIT", "CLOSED"):
+        if self.state in (ClientState.QUIT, ClientState.CLOSED):
             self._events.append(MailSent(index, False, 0, 0, "session ending"))
             return index
         self._queue.append(txn)
@@ -761,13 +799,13 @@ class SmtpClient:
 
     # -- sans-IO surface
     def receive(self, data: bytes, now: float) -> None:
-        if self.state == "CLOSED":
+        if self.state == ClientState.CLOSED:
             return
         if not self._rbuf and not self._reply_lines:
             self._reply_start = now
         self._rbuf += data
         buf = self._rbuf
-        while self.state != "CLOSED":
+        while self.state != ClientState.CLOSED:
             i = buf.find(b"\n")
             if i < 0:
                 return
@@ -790,17 +828,20 @@ class SmtpClient:
             self._reply_start = now if buf else None
             self._on_reply(code, text, down, start if start is not None else now, now)
 
-    def data_to_send(self) -> bytes:
+    def output(self, now: float) -> list[bytes]:
+        """The command lines and message data queued since the last call."""
+        if not self._out:
+            return []
         out = bytes(self._out)
         self._out.clear()
-        return out
+        return [out]
 
-    def events(self) -> list[object]:
+    def events(self) -> list[Event]:
         ev, self._events = self._events, []
         return ev
 
     def next_deadline(self) -> float | None:
-        if self.state == "CLOSED" or not self._pending:
+        if self.state == ClientState.CLOSED or not self._pending:
             return None
         head = self._pending[0]
         return head.t_sent + CLIENT_TIMEOUTS.get(head.command, 300.0)
@@ -811,8 +852,9 @@ class SmtpClient:
             self._shut("timeout", now, close=True)
 
     def connection_lost(self, now: float) -> None:
-        if self.state != "CLOSED":
-            self._shut("quit" if self.state == "QUIT" else "connection lost", now, close=False)
+        if self.state != ClientState.CLOSED:
+            reason = "quit" if self.state == ClientState.QUIT else "connection lost"
+            self._shut(reason, now, close=False)
 
     # -- internals
     def _send(self, command: str, line: bytes, now: float, index: int | None = None) -> None:
@@ -826,10 +868,10 @@ class SmtpClient:
         self._txn = None
         self._queue.clear()
         self._pending.clear()
-        self.state = "CLOSED"
+        self.state = ClientState.CLOSED
         if close:
             self._events.append(CloseRequested(now))
-        self._events.append(Closed(reason, now))
+        self._events.append(ClientSessionEnded(reason, now))
 
     def _on_reply(self, code: int, text: str, down: int, t_first: float, now: float) -> None:
         if not self._pending:
@@ -860,7 +902,7 @@ class SmtpClient:
     def _on_GREETING(self, code: int, text: str, now: float) -> None:
         if code == 220:
             self._events.append(GreetingReceived(code, text, now))
-            self.state = "EHLO"
+            self.state = ClientState.EHLO
             self._send("EHLO", f"EHLO {self.helo_name}\r\n".encode(), now)
         else:  # 554: no service here; RFC 5321 3.1 says send QUIT and wait
             self._refuse_all(code, "greeting refused")
@@ -877,7 +919,7 @@ class SmtpClient:
             self.size_limit = int(size) if size.isdigit() and int(size) > 0 else None
             self._ready(now)
         elif 500 <= code < 600:
-            self.state = "HELO"
+            self.state = ClientState.HELO
             self._send("HELO", f"HELO {self.helo_name}\r\n".encode(), now)
         else:
             self._refuse_all(code, "EHLO refused")
@@ -892,7 +934,7 @@ class SmtpClient:
             self._send_quit(now)
 
     def _ready(self, now: float) -> None:
-        self.state = "READY"
+        self.state = ClientState.READY
         self._start_next(now)
 
     def _refuse_all(self, code: int, reason: str) -> None:
@@ -901,11 +943,11 @@ class SmtpClient:
         self._queue.clear()
 
     def _send_quit(self, now: float) -> None:
-        self.state = "QUIT"
+        self.state = ClientState.QUIT
         self._send("QUIT", b"QUIT\r\n", now)
 
     def _start_next(self, now: float) -> None:
-        if self.state != "READY" or self._txn is not None:
+        if self.state != ClientState.READY or self._txn is not None:
             return
         while self._queue:
             txn = self._queue.popleft()
@@ -915,7 +957,7 @@ class SmtpClient:
                 )
                 continue
             self._txn = txn
-            self.state = "TXN"
+            self.state = ClientState.TRANSACTION
             params = ""
             if self.size_limit is not None or "SIZE" in self.extensions:
                 params += f" SIZE={txn.size}"

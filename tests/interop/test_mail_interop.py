@@ -27,11 +27,11 @@ import sys
 
 import pytest
 
-from dialsim.drivers.sockets import run_client
+from dialsim.drivers.sockets import ServiceThread, run_client
+from dialsim.hosts.mailhost import MailHost, MailHostConfig
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.mail.delivery import read_queued
 from dialsim.mail.maildrop import MaildirStore, to_crlf
-from dialsim.mailhost import MailHostConfig, MailHostThread
 from dialsim.proto.pop3 import Pop3Client
 from dialsim.proto.smtp import MailSent, SmtpClient
 
@@ -79,7 +79,7 @@ def mailhost(mail_tree):
     config = MailHostConfig.from_paths(
         root, accounts, pop3=("127.0.0.1", 0), smtp=("127.0.0.1", 0), login_failure_delay=0.1
     )
-    mh = MailHostThread(config)
+    mh = ServiceThread(MailHost(config))
     mh.start()
     try:
         yield mh, store
@@ -89,11 +89,11 @@ def mailhost(mail_tree):
 
 @pytest.fixture
 def mailhost_process(mail_tree):
-    """``python -m dialsim.mailhost`` as a subprocess; stopped with SIGTERM."""
+    """``python -m dialsim mailhost`` as a subprocess; stopped with SIGTERM."""
     root, accounts, store = mail_tree
     pop3, smtp = peers.free_port(), peers.free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dialsim.mailhost", "--maildir", str(root), "--accounts",
+        [sys.executable, "-m", "dialsim", "mailhost", "--maildir", str(root), "--accounts",
          str(accounts), "--pop3", f"127.0.0.1:{pop3}", "--smtp", f"127.0.0.1:{smtp}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
@@ -260,7 +260,7 @@ def test_open_relay_refused_for_non_subscribers(mail_tree, swaks_bin):
     config = MailHostConfig.from_paths(
         root, accounts, pop3=None, smtp=("127.0.0.1", 0), subscriber_nets=()
     )
-    with MailHostThread(config) as mh:
+    with ServiceThread(MailHost(config)) as mh:
         host, port = mh.addresses["smtp"]
         res = subprocess.run(
             [swaks_bin, "--server", host, "--port", str(port), "--from", "spam@bad.example",

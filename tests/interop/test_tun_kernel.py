@@ -34,10 +34,11 @@ import pytest
 from dialsim.drivers.realtime import FdLineDriver
 from dialsim.drivers.tun import TunFraming
 from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
+from dialsim.hosts.mailhost import MailStore
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.maildrop import MaildirStore
 from dialsim.mail.synth import random_message, synthesize_messages
-from dialsim.proto.events import FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.events import CloseRequested, FrameReceived, FrameSent, IpPacketReceived
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.tcp import CLOSED, TIME_WAIT
@@ -107,8 +108,8 @@ def test_endpoint_line_output_gives_each_datagram_its_own_chunk():
         def receive(self, data, now):
             got.extend(data)
 
-        def data_to_send(self):
-            return b""
+        def output(self, now):
+            return []
 
         def events(self):
             return []
@@ -121,9 +122,9 @@ def test_endpoint_line_output_gives_each_datagram_its_own_chunk():
         def __init__(self):
             self.out = payload
 
-        def data_to_send(self):
+        def output(self, now):
             out, self.out = self.out, b""
-            return out
+            return [out] if out else []
 
     a.connect("10.0.0.2", 7, 0.0, lambda conn, now: AppBinding(conn, Source()))
     t = 0.0
@@ -303,9 +304,9 @@ def test_kernel_poplib_fetches_from_dialsim_pop3_server(tun_netns, tmp_path):
     servers: list[Pop3Server] = []
 
     def pop3_binding(conn, now):
-        srv = Pop3Server(accounts, store, hostname="pop.isp.example", now=now)
+        srv = Pop3Server(accounts, hostname="pop.isp.example", now=now)
         servers.append(srv)
-        return AppBinding(conn, srv)
+        return AppBinding(conn, srv, carry_out=MailStore(store).carry_out)
 
     endpoint.listen(110, pop3_binding)
     driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
@@ -420,11 +421,11 @@ class SinkThenSource:
         if not self.replied and len(self.received) >= self.expect:
             self.replied = True
             self._out = self.reply
-            self._events.append(CloseRequested())
+            self._events.append(CloseRequested(now))
 
-    def data_to_send(self) -> bytes:
+    def output(self, now: float) -> list[bytes]:
         out, self._out = self._out, b""
-        return out
+        return [out] if out else []
 
     def events(self) -> list:
         ev, self._events = self._events, []
@@ -432,10 +433,6 @@ class SinkThenSource:
 
     def connection_lost(self, now: float) -> None:
         self.lost = True
-
-
-class CloseRequested:
-    """The application is done (AppBinding closes the TCP connection on this name)."""
 
 
 def _wait_line(proc: subprocess.Popen, want: str, timeout: float) -> bool:
@@ -614,7 +611,7 @@ def test_kernel_and_dialsim_refuse_closed_ports_with_rst(tun_netns):
 
     class Idle:
         def receive(self, data, now): ...
-        def data_to_send(self): return b""  # noqa: E704
+        def output(self, now): return []  # noqa: E704
         def events(self): return []  # noqa: E704
 
     binding = endpoint.connect(

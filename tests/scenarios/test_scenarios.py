@@ -154,3 +154,21 @@ def test_user_name_cannot_be_a_path(tmp_path):
     bad.write_text('subscriber: {user: "../etc", password: b}\nisp: {maildrop: {messages: 1}}\n')
     r = _cli("validate", str(bad))
     assert r.returncode == 2 and f"{bad}:1: subscriber.user: bad user name" in r.stderr
+
+
+def test_simulated_mail_stores_never_fsync(tmp_path, monkeypatch):
+    """The ISP's maildrop, its relay queue and the subscriber's inbox of a
+    simulated replication are scratch folders, thrown away afterwards: a
+    replication (here with outbox mail and mail arriving mid-run) calls fsync
+    not once, and its results are those of the durable store."""
+    import os
+
+    from dialsim.experiment.world import run_replication
+
+    sc = load_scenario(ROOT / "scenarios" / "store-and-forward.yaml").with_overrides(replications=1)
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    out = run_replication(sc, 0, tmp_path / "rep")
+    assert calls == []
+    assert out.messages_lost == 0 and out.recorder.messages

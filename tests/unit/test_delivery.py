@@ -1,4 +1,4 @@
-"""Durable Maildir delivery and the relay queue (the ISP's MailSink)."""
+"""Durable Maildir delivery and the relay queue (the SMTP server's DeliverMessage effect)."""
 
 import hashlib
 import mailbox
@@ -6,9 +6,12 @@ import os
 
 import pytest
 
+from dialsim.hosts.mailhost import MailStore, answer
 from dialsim.mail import delivery as delivery_mod
 from dialsim.mail.delivery import OUTBOUND, MaildirDelivery, read_queued
-from dialsim.proto.smtp import MailSent, SmtpClient, SmtpServer
+from dialsim.proto.smtp import DeliverMessage, MailSent, SmtpClient, SmtpServer
+
+from .mailserve import Served, drain
 
 MSG = b"From: alice@isp.example\r\nTo: bob@isp.example\r\nSubject: hi\r\n\r\nbody\r\n.\r\n"
 
@@ -115,6 +118,38 @@ def test_fsync_discipline(tmp_path, monkeypatch):
     assert log[2][1] == str(tmp_path / "bob" / "new")
 
 
+def test_250_only_after_the_message_is_durable(tmp_path, monkeypatch):
+    """The durable store's order, seen from the server's output: the file is
+    fsync'd in tmp/, renamed into new/, new/ is fsync'd -- and only then does
+    the server say 250."""
+    d = make(tmp_path)
+    d.deliver("", ["bob@isp.example"], MSG)  # create the folders first
+    log = []
+    real_fsync, real_rename = os.fsync, os.rename
+    monkeypatch.setattr(delivery_mod.os, "fsync", lambda fd: (log.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(delivery_mod.os, "rename", lambda a, b: (log.append("rename"), real_rename(a, b)))
+    srv = SmtpServer(d, now=0.0)
+    srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\n", 1.0)
+    srv.receive(MSG.replace(b"\r\n.\r\n", b"\r\n..\r\n") + b".\r\n", 1.0)
+    log.append(b"250 2.0.0" in drain(srv))
+    (effect,) = [e for e in srv.events() if isinstance(e, DeliverMessage)]
+    answer(srv, effect, MailStore(delivery=d).carry_out, 2.0)
+    log.append(b"250 2.0.0" in drain(srv))
+    assert log == [False, "fsync", "rename", "fsync", True]
+    assert len(files(tmp_path / "bob" / "new")) == 2
+
+
+def test_scratch_delivery_never_fsyncs(tmp_path, monkeypatch):
+    """A simulation's scratch folders: same layout and rename, no fsync."""
+    calls = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd))
+    d = make(tmp_path, durable=False)
+    d.deliver("", ["bob@isp.example", "x@far.example"], MSG)
+    assert calls == []
+    assert len(files(tmp_path / "bob" / "new")) == 1 and files(tmp_path / "bob" / "tmp") == []
+    assert len(files(tmp_path / OUTBOUND / "new")) == 1
+
+
 def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
     d = make(tmp_path)
     d.deliver("", ["alice@isp.example", "bob@isp.example"], MSG)
@@ -137,16 +172,16 @@ def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
 
 def test_smtp_server_answers_451_when_the_disk_fails(tmp_path, monkeypatch):
     d = make(tmp_path)
-    srv = SmtpServer(d, now=0.0)
+    srv = Served(SmtpServer(d, now=0.0), delivery=d)
     monkeypatch.setattr(delivery_mod.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5)))
     srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nx\r\n.\r\n", 1.0)
-    assert srv.data_to_send().endswith(b"451 4.3.0 Local error in processing (OSError)\r\n")
+    assert drain(srv).endswith(b"451 4.3.0 Local error in processing (OSError)\r\n")
     assert files(tmp_path / "bob" / "new") == []
 
 
 def test_client_server_maildir_three_messages_equal_sha256(tmp_path):
     d = make(tmp_path)
-    srv = SmtpServer(d, now=0.0, subscriber_client=True)
+    srv = Served(SmtpServer(d, now=0.0, subscriber_client=True), delivery=d)
     c = SmtpClient(helo_name="pc.isp.example", now=0.0)
     msgs = [
         MSG,
@@ -159,10 +194,10 @@ def test_client_server_maildir_three_messages_equal_sha256(tmp_path):
     t = 0.0
     for _ in range(100):
         t += 0.1
-        a = srv.data_to_send()
+        a = drain(srv)
         if a:
             c.receive(a, t)
-        b = c.data_to_send()
+        b = drain(c)
         if b:
             srv.receive(b, t)
         if not a and not b:

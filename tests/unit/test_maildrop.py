@@ -17,6 +17,8 @@ from dialsim.mail.maildrop import (
 )
 from dialsim.proto.pop3 import Pop3Server
 
+from .mailserve import Served, drain
+
 MSGS = [
     b"Subject: one\r\n\r\nfirst\r\n.dot line\r\n",
     b"Subject: two\n\nLF only\n",  # LF line ends on disk: served and counted as CRLF
@@ -164,9 +166,9 @@ def test_client_inbox_durable_add(tmp_path):
 def test_pop3_server_over_maildir_store(store):
     for m in MSGS:
         store.deliver("alice", m)
-    srv = Pop3Server(Accounts({"alice": "pw"}), store, now=0.0)
+    srv = Served(Pop3Server(Accounts({"alice": "pw"}), now=0.0), store)
     srv.receive(b"USER alice\r\nPASS pw\r\nDELE 2\r\nQUIT\r\n", 1.0)
-    out = srv.data_to_send()
+    out = drain(srv)
     assert b"+OK alice's maildrop has 3 messages" in out
     assert out.endswith(b"(2 messages left)\r\n")
     assert store.count("alice") == 2

@@ -11,10 +11,12 @@ import socket
 
 import pytest
 
-from dialsim.drivers.sockets import is_loopback, run_client, serve
+from dialsim.cli import main
+from dialsim.cli_mailhost import parse_address
+from dialsim.drivers.sockets import ServiceThread, run_client, serve
+from dialsim.hosts.mailhost import MailHost, MailHostConfig, MailHostError, peer_address
 from dialsim.mail.delivery import read_queued
 from dialsim.mail.maildrop import MaildirStore
-from dialsim.mailhost import MailHostConfig, MailHostError, MailHostThread, main, parse_address
 from dialsim.proto.pop3 import Pop3Client
 
 MESSAGES = [
@@ -47,7 +49,7 @@ def host(tmp_path, accounts_file):
     store = MaildirStore(config.maildir)
     for m in MESSAGES:
         store.deliver("alice", m)
-    mh = MailHostThread(config)
+    mh = ServiceThread(MailHost(config))
     mh.start()
     try:
         yield mh, store
@@ -59,7 +61,7 @@ def host(tmp_path, accounts_file):
 
 
 def run_cli(argv, capsys):
-    rc = main(argv)
+    rc = main(["mailhost", *argv])
     err = capsys.readouterr().err
     return rc, err
 
@@ -112,10 +114,14 @@ def test_parse_address():
         parse_address("127.0.0.1")
 
 
-def test_is_loopback():
-    assert is_loopback(("127.0.0.1", 5)) and is_loopback(("127.9.8.7", 5))
-    assert is_loopback(("::1", 5, 0, 0)) and is_loopback("::ffff:127.0.0.1")
-    assert not is_loopback(("10.0.2.15", 5)) and not is_loopback("garbage")
+def test_peer_address_and_subscriber_nets(tmp_path, accounts_file):
+    assert str(peer_address(("127.9.8.7", 5))) == "127.9.8.7"
+    assert str(peer_address("::ffff:127.0.0.1")) == "127.0.0.1"  # IPv4-mapped
+    assert str(peer_address(("::1", 5, 0, 0))) == "::1" and peer_address("garbage") is None
+    host = MailHost(MailHostConfig.from_paths(tmp_path / "m", accounts_file))
+    assert host.is_subscriber(("127.0.0.1", 5)) and host.is_subscriber(("::1", 5, 0, 0))
+    assert host.is_subscriber("::ffff:127.0.0.1")
+    assert not host.is_subscriber(("10.0.2.15", 5)) and not host.is_subscriber("garbage")
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -197,7 +203,7 @@ def test_non_subscriber_cannot_relay(tmp_path, accounts_file):
     config = MailHostConfig.from_paths(
         tmp_path / "maildir", accounts_file, pop3=None, smtp=("127.0.0.1", 0), subscriber_nets=()
     )
-    with MailHostThread(config) as mh:
+    with ServiceThread(MailHost(config)) as mh:
         with smtplib.SMTP(*mh.addresses["smtp"], timeout=10) as s:
             with pytest.raises(smtplib.SMTPRecipientsRefused) as exc:
                 s.sendmail("x@a.example", ["y@far.example"], b"Subject: x\r\n\r\nx\r\n")
@@ -220,35 +226,49 @@ def test_stop_drops_sessions_without_committing(host):
     p.close()
 
 
+class _Scripted:
+    """A machine that answers every received chunk with one line and then
+    emits the events it was given."""
+
+    def __init__(self, now=0.0, peer=None, emit=()):
+        self.emit = list(emit)
+        self.out = bytearray(b"+OK hi\r\n")
+        self.evs = []
+        self.lost = False
+
+    def receive(self, data, now):
+        self.out += b"+OK got it\r\n"
+        self.evs += [e(now) if callable(e) else e for e in self.emit]
+
+    def output(self, now):
+        o, self.out = bytes(self.out), bytearray()
+        return [o] if o else []
+
+    def events(self):
+        e, self.evs = self.evs, []
+        return e
+
+    def next_deadline(self):
+        return None
+
+    def on_timer(self, now):
+        pass
+
+    def connection_lost(self, now):
+        self.lost = True
+
+
 def test_driver_runs_client_against_driver_server():
     """Both halves of the driver: a scripted server machine and Pop3Client."""
 
-    class Echo:
+    class Echo(_Scripted):
         def __init__(self, now):
+            super().__init__(now)
             self.out = bytearray(b"+OK hello\r\n")
-            self.evs = []
 
         def receive(self, data, now):
             for line in data.split(b"\r\n")[:-1]:
                 self.out += b"+OK " + line + b"\r\n"
-
-        def data_to_send(self):
-            o = bytes(self.out)
-            self.out.clear()
-            return o
-
-        def events(self):
-            e, self.evs = self.evs, []
-            return e
-
-        def next_deadline(self):
-            return None
-
-        def on_timer(self, now):
-            pass
-
-        def connection_lost(self, now):
-            pass
 
     async def go():
         srv = await serve(Echo, "127.0.0.1", 0)
@@ -271,3 +291,78 @@ def test_driver_runs_client_against_driver_server():
     seen = asyncio.run(go())
     assert [getattr(e, "verb", "greeting") for e in seen] == ["greeting", "NOOP", "STAT"]
     assert seen[2].text == "STAT"
+
+
+# ---------------------------------------------------------------------------- event dispatch
+
+
+class CloseRequestedLookalike:
+    """Not dialsim.proto.events.CloseRequested, only named like it."""
+
+    def __init__(self, now):
+        self.now = now
+
+
+CloseRequestedLookalike.__name__ = "CloseRequested"
+
+
+def _talk(emit, sends):
+    """Lines a served _Scripted machine answers to ``sends`` lines, and whether
+    the server closed the connection afterwards."""
+
+    async def go():
+        srv = await serve(lambda now: _Scripted(now, emit=emit), "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        lines = [await reader.readline()]
+        for _ in range(sends):
+            writer.write(b"x\r\n")
+            lines.append(await asyncio.wait_for(reader.readline(), 5))
+        try:
+            closed = await asyncio.wait_for(reader.read(), 0.5) == b""
+        except TimeoutError:
+            closed = False
+        writer.close()
+        srv.close()
+        await srv.wait_closed()
+        return lines, closed
+
+    return asyncio.run(go())
+
+
+def test_socket_driver_closes_on_the_close_event_class_not_its_name():
+    from dialsim.proto.events import CloseRequested
+
+    assert _talk([CloseRequested], 1) == ([b"+OK hi\r\n", b"+OK got it\r\n"], True)
+    # a look-alike must not close the connection
+    assert _talk([CloseRequestedLookalike], 2) == (
+        [b"+OK hi\r\n", b"+OK got it\r\n", b"+OK got it\r\n"], False
+    )
+
+
+def test_app_binding_dispatches_on_event_classes():
+    from dialsim.hosts.endpoint import AppBinding
+    from dialsim.proto.events import CloseRequested
+    from dialsim.proto.tcp import DataReceived
+
+    class Conn:
+        def __init__(self):
+            self.sent, self.closed, self.evs = [], False, []
+
+        def events(self):
+            e, self.evs = self.evs, []
+            return e
+
+        def send(self, data):
+            self.sent.append(data)
+
+        def close(self):
+            self.closed = True
+
+    for emit, closes in (([CloseRequestedLookalike], False), ([CloseRequested], True)):
+        conn = Conn()
+        binding = AppBinding(conn, _Scripted(emit=emit))
+        conn.evs = [DataReceived(b"x\r\n")]
+        binding.pump(1.0)
+        assert conn.sent == [b"+OK hi\r\n+OK got it\r\n"]
+        assert conn.closed is closes and binding.close_requested is closes

@@ -9,22 +9,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialsim.proto.errors import LocalProtocolError
+from dialsim.proto.events import Effect
 from dialsim.proto.pop3 import (
     AUTHORIZATION,
     CLOSED,
     TRANSACTION,
+    UPDATE,
     CloseRequested,
     CommandReceived,
+    CommitMaildrop,
     ConnectionLost,
     GreetingReceived,
+    MaildropListing,
+    OpenMaildrop,
     Pop3Client,
     Pop3Server,
+    ReadMessage,
+    ReleaseMaildrop,
     ResponseReceived,
     SessionEnded,
     apop_digest,
     dot_stuff,
     dot_unstuff,
 )
+
+from .mailserve import Served, drain
 
 CHALLENGE = "<1896.697170952@dbc.mtview.ca.us>"
 
@@ -85,17 +94,17 @@ def make_server(messages=None, **kw):
     msgs = messages if messages is not None else [sized(120, b"1"), sized(200, b"2")]
     store = FakeStore(msgs)
     kw.setdefault("now", 0.0)
-    srv = Pop3Server(FakeAuth(), store, **kw)
+    srv = Served(Pop3Server(FakeAuth(), **kw), store)
     return srv, store
 
 
 def talk(srv, line: bytes, now: float = 1.0) -> bytes:
     srv.receive(line, now)
-    return srv.data_to_send()
+    return drain(srv)
 
 
 def login(srv):
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"USER mrose\r\n").startswith(b"+OK")
     assert talk(srv, b"PASS tanstaaf\r\n").startswith(b"+OK")
     assert srv.state == TRANSACTION
@@ -111,7 +120,7 @@ def test_apop_digest_rfc1939_vector():
 
 def test_rfc1939_section10_example_session():
     srv, store = make_server(hostname="dewey", apop_challenge=CHALLENGE)
-    assert srv.data_to_send() == b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"
+    assert drain(srv) == b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n"
     assert (
         talk(srv, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n")
         == b"+OK mrose's maildrop has 2 messages (320 octets)\r\n"
@@ -148,7 +157,7 @@ def test_rfc1939_command_examples():
 
 def test_quit_in_authorization_state():
     srv, store = make_server(hostname="dewey")
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"QUIT\r\n") == b"+OK dewey POP3 server signing off\r\n"
     assert srv.state == CLOSED and store.drop.committed is None
 
@@ -167,7 +176,7 @@ def test_top_returns_headers_blank_line_and_n_body_lines():
 
 def test_capa_lists_rfc2449_capabilities_in_both_states():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     out = talk(srv, b"CAPA\r\n")
     lines = out.split(b"\r\n")
     assert lines[0].startswith(b"+OK") and out.endswith(b"\r\n.\r\n")
@@ -203,13 +212,13 @@ def test_connection_lost_discards_deletions_and_releases():
     assert srv.events()[-1] == SessionEnded("connection_lost", 5.0)
     assert srv.next_deadline() is None
     srv.receive(b"QUIT\r\n", 6.0)  # ignored after the loss
-    assert srv.data_to_send() == b"" and store.drop.committed is None
+    assert drain(srv) == b"" and store.drop.committed is None
 
 
 def test_in_use_when_store_returns_none():
     srv, store = make_server()
     store.locked = True
-    srv.data_to_send()
+    drain(srv)
     talk(srv, b"USER mrose\r\n")
     assert talk(srv, b"PASS tanstaaf\r\n") == b"-ERR [IN-USE] maildrop already locked\r\n"
     assert srv.state == AUTHORIZATION
@@ -217,14 +226,14 @@ def test_in_use_when_store_returns_none():
 
 def test_bad_password_reply_held_until_delay_and_pipelined_commands_wait():
     srv, _ = make_server(login_failure_delay=3.0)
-    srv.data_to_send()
+    drain(srv)
     talk(srv, b"USER mrose\r\n", now=10.0)
     assert talk(srv, b"PASS wrong\r\nNOOP\r\n", now=10.0) == b""
     assert srv.next_deadline() == 13.0
     srv.on_timer(12.9)
-    assert srv.data_to_send() == b""
+    assert drain(srv) == b""
     srv.on_timer(13.0)
-    assert srv.data_to_send() == b"-ERR [AUTH] invalid user name or password\r\n+OK\r\n"
+    assert drain(srv) == b"-ERR [AUTH] invalid user name or password\r\n+OK\r\n"
     assert srv.failed_logins == 1
     # After a failed PASS, USER must come again.
     assert talk(srv, b"PASS tanstaaf\r\n", now=14.0).startswith(b"-ERR")
@@ -232,21 +241,21 @@ def test_bad_password_reply_held_until_delay_and_pipelined_commands_wait():
 
 def test_bad_apop_is_refused_with_auth_code():
     srv, _ = make_server(apop_challenge=CHALLENGE, login_failure_delay=0)
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"APOP mrose 00000000000000000000000000000000\r\n") == b"-ERR [AUTH] permission denied\r\n"
     assert talk(srv, b"APOP nobody c4c9334bac560ecc979e58001b3e22fb\r\n").startswith(b"-ERR [AUTH]")
 
 
 def test_apop_unavailable_without_challenge():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n").startswith(b"-ERR")
     assert srv.state == AUTHORIZATION
 
 
 def test_commands_in_wrong_state_get_err():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"STAT\r\n").startswith(b"-ERR")
     assert talk(srv, b"RETR 1\r\n").startswith(b"-ERR")
     login(srv)
@@ -257,7 +266,7 @@ def test_commands_in_wrong_state_get_err():
 
 def test_line_limit_answers_err_and_carries_on():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"NOOP " + b"a" * 300 + b"\r\n") == b"-ERR command line too long\r\n"
     # An over-long line arriving in pieces, without its end yet.
     assert talk(srv, b"USER " + b"b" * 200) == b""
@@ -294,7 +303,7 @@ def test_autologout_after_idle_timeout_without_update():
     srv.on_timer(699.0)
     assert srv.state == TRANSACTION
     srv.on_timer(srv.next_deadline())
-    assert srv.data_to_send().startswith(b"-ERR")
+    assert drain(srv).startswith(b"-ERR")
     assert srv.events()[-2:] == [SessionEnded("autologout", 700.0), CloseRequested(700.0)]
     assert store.drop.committed is None and store.drop.released
     assert srv.next_deadline() is None
@@ -302,7 +311,7 @@ def test_autologout_after_idle_timeout_without_update():
 
 def test_command_events_never_show_password_and_reprs_hide_it():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
     evs = srv.events()
     assert evs == [CommandReceived("USER", 1.0), CommandReceived("PASS", 1.0)]
@@ -320,7 +329,7 @@ def test_command_events_never_show_password_and_reprs_hide_it():
 
 def test_lowercase_commands_and_bare_lf_accepted():
     srv, _ = make_server()
-    srv.data_to_send()
+    drain(srv)
     assert talk(srv, b"user mrose\n").startswith(b"+OK")
     assert talk(srv, b"pass tanstaaf\n").startswith(b"+OK")
 
@@ -351,8 +360,8 @@ def test_dot_stuffing_round_trip_server_to_client(lines, cut):
     cl.user("mrose", now=0.0)
     cl.pass_("tanstaaf", now=0.0)
     cl.retr(1, now=0.0)
-    srv.receive(cl.data_to_send(), 0.0)
-    wire = srv.data_to_send()
+    srv.receive(drain(cl), 0.0)
+    wire = drain(srv)
     for i in range(0, len(wire), cut):
         cl.receive(wire[i : i + cut], 1.0)
     resp = [e for e in cl.events() if isinstance(e, ResponseReceived)]
@@ -381,9 +390,9 @@ def scripted_session():
     cl.top(2, 0, now=0.0)
     cl.dele(1, now=0.0)
     cl.quit(now=0.0)
-    up = cl.data_to_send()
+    up = drain(cl)
     srv.receive(up, 0.5)
-    return cl, up, srv.data_to_send(), msgs
+    return cl, up, drain(srv), msgs
 
 
 def summarize(evs):
@@ -497,22 +506,115 @@ def test_client_refuses_bad_arguments():
         cl.command("RETR", "1 2", now=0.0)
     with pytest.raises(LocalProtocolError):
         cl.user("x" * 300, now=0.0)
-    assert cl.data_to_send() == b""
+    assert drain(cl) == b""
 
 
 def test_server_fed_at_once_byte_by_byte_and_with_trailing_partial_line():
     script = b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nLIST\r\nRETR 2\r\nDELE 1\r\nUIDL\r\nQUIT\r\n"
     srv, store = make_server()
     srv.receive(script, 1.0)
-    whole = srv.data_to_send()
+    whole = drain(srv)
     assert store.drop.committed == {0}
     srv2, store2 = make_server()
     for i in range(len(script)):
         srv2.receive(script[i : i + 1], 1.0)
-    assert srv2.data_to_send() == whole and store2.drop.committed == {0}
+    assert drain(srv2) == whole and store2.drop.committed == {0}
     srv3, store3 = make_server()
     srv3.receive(script[:-6] + b"QU", 1.0)  # ends with a partial QUIT
-    partial = srv3.data_to_send()
+    partial = drain(srv3)
     assert whole.startswith(partial) and store3.drop.committed is None
     srv3.receive(b"IT\r\n", 2.0)
-    assert partial + srv3.data_to_send() == whole and store3.drop.committed == {0}
+    assert partial + drain(srv3) == whole and store3.drop.committed == {0}
+
+
+# ---------------------------------------------------------------------------
+# Storage as an effect: the server asks, the driver answers (complete)
+
+
+def raw_server(**kw):
+    kw.setdefault("now", 0.0)
+    srv = Pop3Server(FakeAuth(), **kw)
+    drain(srv)
+    return srv
+
+
+def effects(srv):
+    return [e for e in srv.events() if isinstance(e, Effect)]
+
+
+def test_login_asks_to_open_the_maildrop_and_pipelined_commands_wait():
+    srv = raw_server()
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nRETR 1\r\nQUIT\r\n", 1.0)
+    assert drain(srv) == b"+OK mrose is a real hoopy frood\r\n"  # no +OK to PASS yet
+    (opening,) = effects(srv)
+    assert opening == OpenMaildrop("mrose") and srv.state == AUTHORIZATION
+    handle = object()
+    srv.complete(opening, MaildropListing(handle, ((120, "u1"), (200, "u2"))), 2.0)
+    assert drain(srv) == b"+OK mrose's maildrop has 2 messages (320 octets)\r\n+OK 2 320\r\n"
+    (reading,) = effects(srv)
+    assert reading == ReadMessage(handle, 0)
+    srv.complete(reading, sized(120, b"1"), 3.0)
+    assert drain(srv) == b"+OK 120 octets\r\n" + sized(120, b"1") + b".\r\n"
+    (commit,) = effects(srv)
+    assert commit == CommitMaildrop(handle, frozenset()) and srv.state == UPDATE
+    assert drain(srv) == b""  # signing off only once the store has committed
+    srv.complete(commit, None, 4.0)
+    assert drain(srv) == b"+OK pop.isp.example POP3 server signing off (2 messages left)\r\n"
+    assert srv.state == CLOSED
+
+
+def test_dele_is_committed_by_the_store_only_in_update_state():
+    srv = raw_server()
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
+    (opening,) = effects(srv)
+    srv.complete(opening, MaildropListing("h", ((10, "a"), (20, "b"))), 1.0)
+    srv.receive(b"DELE 2\r\nRSET\r\nDELE 1\r\n", 2.0)
+    assert effects(srv) == []  # DELE only marks
+    srv.receive(b"QUIT\r\n", 3.0)
+    (commit,) = effects(srv)
+    assert commit == CommitMaildrop("h", frozenset({0}))
+    srv.complete(commit, OSError(5, "I/O error"), 4.0)
+    assert drain(srv).endswith(b"-ERR [SYS/TEMP] some deleted messages not removed\r\n")
+    assert srv.state == CLOSED and srv.messages_deleted == 0
+
+
+def test_store_failures_answer_sys_temp_and_the_session_goes_on():
+    srv = raw_server()
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
+    (opening,) = effects(srv)
+    srv.complete(opening, OSError(2, "gone"), 1.0)
+    assert drain(srv).endswith(b"-ERR [SYS/TEMP] unable to read maildrop\r\n")
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 2.0)
+    (opening,) = effects(srv)
+    srv.complete(opening, MaildropListing("h", ((10, "a"),)), 2.0)
+    srv.receive(b"TOP 1 0\r\nNOOP\r\n", 3.0)
+    (reading,) = effects(srv)
+    srv.complete(reading, FileNotFoundError(2, "removed"), 3.0)
+    assert drain(srv).endswith(b"-ERR [SYS/TEMP] unable to read message\r\n+OK\r\n")
+    assert srv.state == TRANSACTION
+
+
+def test_late_answer_to_open_after_the_connection_is_gone_releases_the_lock():
+    srv = raw_server()
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
+    (opening,) = effects(srv)
+    drain(srv)
+    srv.connection_lost(2.0)
+    assert srv.events() == [SessionEnded("connection_lost", 2.0)]
+    srv.complete(opening, MaildropListing("h", ()), 3.0)
+    assert srv.events() == [ReleaseMaildrop("h")] and drain(srv) == b""
+
+
+def test_autologout_and_lost_connection_release_without_commit():
+    for end in ("timer", "lost"):
+        srv = raw_server(idle_timeout=600.0)
+        srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
+        (opening,) = effects(srv)
+        srv.complete(opening, MaildropListing("h", ((10, "a"),)), 1.0)
+        srv.receive(b"DELE 1\r\n", 2.0)
+        if end == "timer":
+            srv.on_timer(602.0)
+        else:
+            srv.connection_lost(3.0)
+        assert effects(srv) == [ReleaseMaildrop("h")]  # never CommitMaildrop
+        assert srv.state == CLOSED

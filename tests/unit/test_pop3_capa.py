@@ -3,6 +3,8 @@
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.proto.pop3 import Pop3Client, Pop3Server
 
+from .mailserve import Served, drain
+
 
 class _Auth:
     def check_password(self, user, password):
@@ -40,28 +42,28 @@ class _Store:
 
 def _session(server, lines, now):
     server.receive(b"".join(line + b"\r\n" for line in lines), now)
-    return server.data_to_send().decode()
+    return drain(server).decode()
 
 
 def test_login_delay_enforced_and_advertised():
     logins: dict[str, float] = {}
-    s1 = Pop3Server(_Auth(), _Store([b"a\r\n"]), now=0.0, login_delay=900, last_logins=logins)
-    s1.data_to_send()
+    s1 = Served(Pop3Server(_Auth(), now=0.0, login_delay=900, last_logins=logins), _Store([b"a\r\n"]))
+    drain(s1)
     out = _session(s1, [b"CAPA", b"USER alice", b"PASS pw", b"QUIT"], 10.0)
     assert "LOGIN-DELAY 900\r\n" in out
     assert "maildrop has 1 messages" in out
-    s2 = Pop3Server(_Auth(), _Store([b"a\r\n"]), now=100.0, login_delay=900, last_logins=logins)
-    s2.data_to_send()
+    s2 = Served(Pop3Server(_Auth(), now=100.0, login_delay=900, last_logins=logins), _Store([b"a\r\n"]))
+    drain(s2)
     out = _session(s2, [b"USER alice", b"PASS pw"], 100.0)
     assert "-ERR [LOGIN-DELAY]" in out and s2.state == "AUTHORIZATION"
-    s3 = Pop3Server(_Auth(), _Store([b"a\r\n"]), now=911.0, login_delay=900, last_logins=logins)
-    s3.data_to_send()
+    s3 = Served(Pop3Server(_Auth(), now=911.0, login_delay=900, last_logins=logins), _Store([b"a\r\n"]))
+    drain(s3)
     assert "maildrop has" in _session(s3, [b"USER alice", b"PASS pw"], 911.0)
 
 
 def _run(server, session, client):
     for _ in range(200):
-        a, b = server.data_to_send(), client.data_to_send()
+        a, b = drain(server), drain(client)
         if not a and not b:
             break
         if a:
@@ -74,7 +76,7 @@ def _run(server, session, client):
 
 def test_client_pipelines_only_when_offered():
     msgs = [b"m%d\r\n" % i for i in range(5)]
-    server = Pop3Server(_Auth(), _Store(msgs), now=0.0)
+    server = Served(Pop3Server(_Auth(), now=0.0), _Store(msgs))
     client = Pop3Client(now=0.0)
     rs = RetrievalSession(client, user="alice", password="pw",
                           policy=RetrievalPolicy("keep"), seen_uidls=set(), pipelining=True)
@@ -92,7 +94,7 @@ def test_client_does_not_pipeline_without_capa():
         client.receive(data, 1.0)
         for ev in client.events():
             rs.on_event(ev, 1.0)
-        return client.data_to_send()
+        return drain(client)
 
     assert feed(b"+OK ready\r\n") == b"CAPA\r\n"
     assert feed(b"-ERR what?\r\n") == b"USER alice\r\n"

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from dialsim.proto import pop3
 from dialsim.proto.pop3 import CommandReceived, Pop3Server, SessionEnded
 
+from .mailserve import Served, drain
+
 MESSAGES = [
     b"Subject: a\r\n\r\nbody one\r\n",
     b"Subject: b\r\n\r\n.dot\r\n.\r\n..\r\nend\r\n",
@@ -108,8 +110,8 @@ def check_output(out: bytes) -> None:
 )
 def test_server_survives_any_input(pieces, cuts, delay, end):
     store = Store()
-    srv = Pop3Server(Auth(), store, apop_challenge="<1.2@x>", now=0.0, login_failure_delay=delay)
-    out = bytearray(srv.data_to_send())
+    srv = Served(Pop3Server(Auth(), apop_challenge="<1.2@x>", now=0.0, login_failure_delay=delay), store)
+    out = bytearray(drain(srv))
     events = []
     now = 0.0
     for chunk in split(b"".join(pieces), cuts):
@@ -118,13 +120,13 @@ def test_server_survives_any_input(pieces, cuts, delay, end):
         while (d := srv.next_deadline()) is not None and d <= now:
             srv.on_timer(d)
         assert srv.state in STATES
-        out += srv.data_to_send()
+        out += drain(srv)
         events += srv.events()
     if end == "lost":
         srv.connection_lost(now)
     elif end == "timer":
         srv.on_timer(now + 10_000)  # autologout
-    out += srv.data_to_send()
+    out += drain(srv)
     events += srv.events()
     assert srv.state in STATES
     check_output(bytes(out))
@@ -148,11 +150,11 @@ def test_one_byte_at_a_time_matches_all_at_once():
     outs = []
     for chunks in ([script], [script[i : i + 1] for i in range(len(script))]):
         store = Store()
-        srv = Pop3Server(Auth(), store, now=0.0)
-        out = srv.data_to_send()
+        srv = Served(Pop3Server(Auth(), now=0.0), store)
+        out = drain(srv)
         for c in chunks:
             srv.receive(c, 1.0)
-            out += srv.data_to_send()
+            out += drain(srv)
         outs.append(out)
         assert store.log == [("commit", frozenset({0}))]
     assert outs[0] == outs[1]

@@ -14,6 +14,8 @@ from dialsim.mail.maildrop import ClientInbox, MaildirStore
 from dialsim.mail.synth import synthesize_messages
 from dialsim.proto.pop3 import Pop3Client, Pop3Server, ResponseReceived
 
+from .mailserve import Served, drain
+
 CHALLENGE = "<4711.820454400@pop.isp.example>"
 
 
@@ -44,7 +46,7 @@ class Run:
 
     def __init__(self, store, accounts, policy, seen, *, password="s3cret", **kw):
         self.t = 0.0
-        self.server = Pop3Server(accounts, store, apop_challenge=CHALLENGE, now=self.t)
+        self.server = Served(Pop3Server(accounts, apop_challenge=CHALLENGE, now=self.t), store)
         self.client = Pop3Client(now=self.t)
         self.session = RetrievalSession(
             self.client, user="alice", password=password, policy=policy, seen_uidls=seen, **kw
@@ -55,7 +57,7 @@ class Run:
     def pump(self, drop_after_retrieved: int | None = None) -> None:
         while not self.session.done:
             self.t += 0.1
-            down = self.server.data_to_send()
+            down = drain(self.server)
             if not down:
                 dl = self.server.next_deadline()
                 if dl is not None and dl < self.t + 60:
@@ -75,7 +77,7 @@ class Run:
                     for e in self.client.events():
                         self.session.on_event(e, self.t)
                     return
-            self.server.receive(self.client.data_to_send(), self.t)
+            self.server.receive(drain(self.client), self.t)
 
 
 def test_delete_mode_retrieves_every_message_intact_and_empties_maildrop(world, tmp_path):

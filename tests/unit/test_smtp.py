@@ -8,10 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialsim.proto.errors import LocalProtocolError
+from dialsim.proto.events import Effect
 from dialsim.proto.smtp import (
-    Closed,
+    ClientSessionEnded,
     CloseRequested,
     CommandReceived,
+    DeliverMessage,
     GreetingReceived,
     MailSent,
     MessageAccepted,
@@ -23,6 +25,8 @@ from dialsim.proto.smtp import (
     dot_stuff,
     dot_unstuff,
 )
+
+from .mailserve import Served, drain
 
 REPLY_LINE = re.compile(rb"\d{3}[ -][^\r\n]*\r\n")
 
@@ -58,17 +62,17 @@ def codes(out: bytes) -> list[int]:
 def server(**kw):
     kw.setdefault("now", 0.0)
     sink = kw.pop("sink", None) or MemorySink()
-    return SmtpServer(sink, **kw), sink
+    return Served(SmtpServer(sink, **kw), delivery=sink), sink
 
 
 def wire(client, srv, t=0.0, steps=200):
     """Shuttle bytes between an in-memory client and server until quiet."""
     for _ in range(steps):
         t += 0.1
-        a = srv.data_to_send()
+        a = drain(srv)
         if a:
             client.receive(a, t)
-        b = client.data_to_send()
+        b = drain(client)
         if b:
             srv.receive(b, t)
         if not a and not b:
@@ -92,11 +96,11 @@ D1_CLIENT = [
 
 def test_rfc5321_d1_server_replies():
     srv, sink = server(hostname="foo.com", local_domains={"foo.com"})
-    assert srv.data_to_send() == b"220 foo.com ESMTP dialsim ready\r\n"
+    assert drain(srv) == b"220 foo.com ESMTP dialsim ready\r\n"
     got = []
     for line in D1_CLIENT:
         srv.receive(line, 1.0)
-        got.append(codes(srv.data_to_send()))
+        got.append(codes(drain(srv)))
     assert got == [[250], [250], [250], [550], [250], [354], [250], [221]]
     assert sink.messages == [
         (
@@ -141,7 +145,7 @@ def test_rfc5321_d1_client_against_scripted_server():
     ]
     for t, (reply, expected) in enumerate(script, 1):
         c.receive(reply, float(t))
-        assert c.data_to_send() == expected
+        assert drain(c) == expected
     ev = c.events()
     assert MailSent(0, True, 250, 2, "") in ev
     assert isinstance(ev[1], GreetingReceived)
@@ -163,7 +167,7 @@ def test_rfc5321_d1_client_against_scripted_server():
     assert eom.bytes_up == len(script[6][1]) and eom.bytes_down == 8
     assert eom.mail_index == 0
     assert rows[1].bytes_down == len(script[1][0])
-    assert ev[-2:] == [CloseRequested(9.0), Closed("quit", 9.0)]
+    assert ev[-2:] == [CloseRequested(9.0), ClientSessionEnded("quit", 9.0)]
 
 
 # --------------------------------------------------------------------------- pipelining, chunking
@@ -185,10 +189,10 @@ PIPELINED_BODY = b"Subject: \xe9t\xe9\r\n\r\n.dot\r\n"
 
 def run_chunks(chunks):
     srv, sink = server()
-    out = srv.data_to_send()
+    out = drain(srv)
     for ch in chunks:
         srv.receive(ch, 1.0)
-        out += srv.data_to_send()
+        out += drain(srv)
     return srv, sink, out
 
 
@@ -212,16 +216,16 @@ def test_parser_trailing_data():
     srv, sink, out = run_chunks([b"EHLO a\r\nNOOP\r\nNOO"])
     assert codes(out) == [220, 250, 250]
     srv.receive(b"P\r\n", 2.0)
-    assert codes(srv.data_to_send()) == [250]
+    assert codes(drain(srv)) == [250]
     # ... commands right after the end of data are handled at once ...
     srv.receive(b"MAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nx\r\n.\r\nRSET\r\nNO", 3.0)
-    assert codes(srv.data_to_send()) == [250, 250, 354, 250, 250]
+    assert codes(drain(srv)) == [250, 250, 354, 250, 250]
     assert sink.messages == [("", ["bob@isp.example"], b"x\r\n")]
     # ... and anything after QUIT is ignored.
     srv.receive(b"OP\r\nQUIT\r\nNOOP\r\nNOOP\r\n", 4.0)
-    assert codes(srv.data_to_send()) == [250, 221]
+    assert codes(drain(srv)) == [250, 221]
     srv.receive(b"NOOP\r\n", 5.0)
-    assert srv.data_to_send() == b"" and srv.state == "CLOSED"
+    assert drain(srv) == b"" and srv.state == "CLOSED"
 
 
 @given(st.data())
@@ -238,23 +242,23 @@ def test_client_pipelines_mail_rcpt_data_in_one_chunk():
     srv, sink = server(subscriber_client=True)
     c = SmtpClient(helo_name="pc", now=0.0)
     c.send_mail("alice@isp.example", ["bob@isp.example", "x@far.example"], b"hi\r\n", 0.0)
-    c.receive(srv.data_to_send(), 0.1)
-    srv.receive(c.data_to_send(), 0.2)
-    c.receive(srv.data_to_send(), 0.3)
-    assert c.data_to_send() == (
+    c.receive(drain(srv), 0.1)
+    srv.receive(drain(c), 0.2)
+    c.receive(drain(srv), 0.3)
+    assert drain(c) == (
         b"MAIL FROM:<alice@isp.example> SIZE=4\r\n"
         b"RCPT TO:<bob@isp.example>\r\nRCPT TO:<x@far.example>\r\nDATA\r\n"
     )
     # The content goes only after the 354 (RFC 2920: DATA ends a group).
     c.receive(b"250 ok\r\n250 ok\r\n250 ok\r\n", 0.4)
-    assert c.data_to_send() == b""
+    assert drain(c) == b""
     c.receive(b"354 go\r\n", 0.5)
-    assert c.data_to_send() == b"hi\r\n.\r\n"
+    assert drain(c) == b"hi\r\n.\r\n"
     # 8-bit data is announced as BODY=8BITMIME when offered (RFC 6152).
     c.send_mail("alice@isp.example", ["bob@isp.example"], b"caf\xe9\r\n", 0.6)
-    assert c.data_to_send() == b""  # one transaction at a time
+    assert drain(c) == b""  # one transaction at a time
     c.receive(b"250 ok\r\n", 0.7)
-    assert c.data_to_send().startswith(b"MAIL FROM:<alice@isp.example> SIZE=6 BODY=8BITMIME\r\n")
+    assert drain(c).startswith(b"MAIL FROM:<alice@isp.example> SIZE=6 BODY=8BITMIME\r\n")
 
 
 def test_client_pipelined_all_recipients_refused_resets_and_goes_on():
@@ -319,7 +323,7 @@ def test_three_messages_arrive_with_equal_sha256():
     ev = c.events()
     assert [e.index for e in ev if isinstance(e, MailSent) and e.ok] == [0, 1, 2]
     assert srv.messages_accepted == 3
-    assert Closed("quit", ev[-1].now) == ev[-1]
+    assert ClientSessionEnded("quit", ev[-1].now) == ev[-1]
 
 
 def test_client_adds_missing_final_crlf():
@@ -335,13 +339,13 @@ def test_client_adds_missing_final_crlf():
 def test_size_declared_too_big_is_refused():
     srv, sink = server(max_size=1000)
     srv.receive(b"EHLO a\r\n", 1.0)
-    assert b"250-SIZE 1000\r\n" in srv.data_to_send()
+    assert b"250-SIZE 1000\r\n" in drain(srv)
     srv.receive(b"MAIL FROM:<a@isp.example> SIZE=1001\r\nMAIL FROM:<a@isp.example> SIZE=1000\r\n", 1)
-    out = srv.data_to_send()
+    out = drain(srv)
     assert codes(out) == [552, 250]
     assert out.startswith(b"552 5.3.4 ")
     srv.receive(b"MAIL FROM:<a@isp.example> SIZE=x\r\n", 1.0)
-    assert codes(srv.data_to_send()) == [503]  # nested MAIL
+    assert codes(drain(srv)) == [503]  # nested MAIL
 
 
 def test_size_actual_too_big_is_refused_after_data_and_session_goes_on():
@@ -349,7 +353,7 @@ def test_size_actual_too_big_is_refused_after_data_and_session_goes_on():
     body = b"x" * 60 + b"\r\n" + b"y" * 60 + b"\r\n"
     srv.receive(b"EHLO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\n", 1)
     srv.receive(body + b".\r\nNOOP\r\n", 2.0)
-    assert codes(srv.data_to_send()) == [220, 250, 250, 250, 354, 552, 250]
+    assert codes(drain(srv)) == [220, 250, 250, 250, 354, 552, 250]
     assert sink.messages == []
     assert MessageRejected(552, "5.3.4 Message size exceeds fixed maximum message size",
                            124, 2.0) in srv.events()
@@ -363,7 +367,7 @@ def test_size_huge_message_memory_bounded():
         srv.receive(chunk, 2.0)
     assert len(srv._msg) <= 2 * 1000 + 1024 + len(chunk)
     srv.receive(b".\r\nQUIT\r\n", 3.0)
-    assert codes(srv.data_to_send())[-2:] == [552, 221]
+    assert codes(drain(srv))[-2:] == [552, 221]
 
 
 def test_client_skips_message_bigger_than_server_size():
@@ -385,11 +389,11 @@ def test_client_skips_message_bigger_than_server_size():
 def test_open_relay_refused_for_outsiders():
     srv, sink = server()
     srv.receive(b"HELO spam\r\nMAIL FROM:<s@spam.example>\r\nRCPT TO:<v@victim.example>\r\n", 1)
-    out = srv.data_to_send()
+    out = drain(srv)
     assert out.endswith(b"554 5.7.1 Relay access denied\r\n")
     assert sink.asked == []  # the server decided; the sink was not even asked
     srv.receive(b"RCPT TO:<Bob@ISP.EXAMPLE>\r\nRCPT TO:<nobody@isp.example>\r\n", 1.0)
-    assert codes(srv.data_to_send()) == [250, 550]
+    assert codes(drain(srv)) == [250, 550]
     assert srv.recipients == ["Bob@ISP.EXAMPLE"]
     # RFC 5321 4.5.1: <Postmaster> without a domain means the local postmaster.
     srv.receive(b"RCPT TO:<Postmaster>\r\n", 1.0)
@@ -399,7 +403,7 @@ def test_open_relay_refused_for_outsiders():
 def test_subscribers_may_relay():
     srv, sink = server(subscriber_client=True)
     srv.receive(b"EHLO pc\r\nMAIL FROM:<alice@isp.example>\r\nRCPT TO:<v@far.example>\r\n", 1)
-    assert codes(srv.data_to_send()) == [220, 250, 250, 250]
+    assert codes(drain(srv)) == [220, 250, 250, 250]
     assert sink.asked == [("v@far.example", True)]
 
 
@@ -407,18 +411,18 @@ def test_subscribers_may_relay():
 
 def test_command_line_limit_answered_and_session_continues():
     srv, sink = server()
-    srv.data_to_send()
+    drain(srv)
     ok = b"NOOP " + b"a" * (512 - 7) + b"\r\n"
     assert len(ok) == 512
     srv.receive(ok + b"NOOP " + b"a" * 600 + b"\r\nNOOP\r\n", 1.0)
-    out = srv.data_to_send()
+    out = drain(srv)
     assert codes(out) == [250, 500, 250]
     assert b"500 5.5.6 Line too long\r\n" in out
     # The same, byte at a time (the long line is discarded as it comes).
     long = b"HELO " + b"b" * 2000 + b"\r\nNOOP\r\n"
     for i in range(len(long)):
         srv.receive(long[i : i + 1], 2.0)
-    assert codes(srv.data_to_send()) == [500, 250]
+    assert codes(drain(srv)) == [500, 250]
     assert len(srv._inbuf) == 0 and srv.long_lines == 2
 
 
@@ -427,14 +431,14 @@ def test_text_line_limit_rejects_message_but_not_session():
     head = b"HELO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\n"
     srv.receive(head + b"x" * 998 + b"\r\n.\r\n", 1.0)  # exactly 1000 octets: fine
     srv.receive(head[8:] + b"y" * 999 + b"\r\n.\r\nNOOP\r\n", 2.0)  # 1001: too long
-    assert codes(srv.data_to_send()) == [220, 250, 250, 250, 354, 250, 250, 250, 354, 500, 250]
+    assert codes(drain(srv)) == [220, 250, 250, 250, 354, 250, 250, 250, 354, 500, 250]
     assert [len(m[2]) for m in sink.messages] == [1000]
     assert srv.state == "READY"
 
 
 def test_syntax_sequence_unknown_replies():
     srv, sink = server(max_errors=50)
-    srv.data_to_send()
+    drain(srv)
     cases = [
         (b"MAIL FROM:<a@isp.example>\r\n", 503),  # before HELO
         (b"HELO\r\n", 501),
@@ -455,20 +459,20 @@ def test_syntax_sequence_unknown_replies():
     ]
     for line, code in cases:
         srv.receive(line, 1.0)
-        assert codes(srv.data_to_send()) == [code], line
+        assert codes(drain(srv)) == [code], line
     assert srv.state == "READY"
 
 
 def test_helo_gives_no_esmtp_parameters():
     srv, sink = server()
     srv.receive(b"HELO a\r\nMAIL FROM:<a@isp.example> SIZE=10\r\n", 1.0)
-    assert codes(srv.data_to_send()) == [220, 250, 555]
+    assert codes(drain(srv)) == [220, 250, 555]
 
 
 def test_error_budget_closes_with_421():
     srv, sink = server(max_errors=5)
     srv.receive(b"BAD\r\n" * 10, 1.0)
-    out = srv.data_to_send()
+    out = drain(srv)
     assert codes(out) == [220, 500, 500, 500, 500, 500, 421]
     assert out.endswith(b"too many errors, closing\r\n")
     assert srv.events()[-2:] == [SessionEnded("errors", 1.0), CloseRequested(1.0)]
@@ -477,34 +481,83 @@ def test_error_budget_closes_with_421():
 
 def test_server_timeout_5_minutes():
     srv, sink = server(now=10.0)
-    srv.data_to_send()
+    drain(srv)
     assert srv.next_deadline() == 310.0
     srv.receive(b"HELO a\r\n", 100.0)
     assert srv.next_deadline() == 400.0
     srv.on_timer(399.0)
     assert srv.state == "READY"
     srv.on_timer(srv.next_deadline())
-    assert codes(srv.data_to_send()) == [250, 421]
+    assert codes(drain(srv)) == [250, 421]
     assert srv.events()[-2:] == [SessionEnded("timeout", 400.0), CloseRequested(400.0)]
 
 
-def test_deliver_failure_gives_451_and_250_waits_for_deliver():
+def test_deliver_failure_gives_451():
     sink = MemorySink(fail=True)
     srv, _ = server(sink=sink)
     srv.receive(b"HELO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\n", 1.0)
     srv.receive(b"DATA\r\nhi\r\n.\r\n", 1.0)
-    assert codes(srv.data_to_send())[-1] == 451
+    assert codes(drain(srv))[-1] == 451
     assert not any(isinstance(e, MessageAccepted) for e in srv.events())
 
-    class Watching(MemorySink):
-        def deliver(self, sender, recipients, data):
-            assert b"250 2.0.0" not in bytes(srv2._out)  # not answered yet
-            super().deliver(sender, recipients, data)
 
-    srv2, sink2 = server(sink=Watching())
-    srv2.receive(b"HELO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\n", 1.0)
-    srv2.receive(b"DATA\r\nhi\r\n.\r\n", 1.0)
-    assert b"250 2.0.0" in srv2.data_to_send() and len(sink2.messages) == 1
+def test_delivery_is_an_effect_and_250_waits_for_its_answer():
+    """The server asks for delivery and reads no further command until the
+    store answers: 250 only then; pipelined commands behind the data wait."""
+    srv = SmtpServer(MemorySink(), now=0.0)
+    srv.receive(b"EHLO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\n", 1.0)
+    assert codes(drain(srv)) == [220, 250, 250, 250, 354]
+    srv.events()
+    srv.receive(b"hi\r\n.\r\nNOOP\r\nQUIT\r\n", 2.0)
+    assert drain(srv) == b""  # neither 250 nor the NOOP's answer yet
+    (effect,) = srv.events()
+    assert effect == DeliverMessage("a@isp.example", ("bob@isp.example",), b"hi\r\n")
+    assert isinstance(effect, Effect) and srv.next_deadline() is None
+    srv.complete(DeliverMessage("a@isp.example", ("bob@isp.example",), b"hi\r\n"), None, 3.0)
+    assert drain(srv) == b""  # an equal effect is not the one asked for
+    srv.complete(effect, None, 3.0)
+    assert codes(drain(srv)) == [250, 250, 221]
+    ev = srv.events()
+    assert ev[0] == MessageAccepted("a@isp.example", ("bob@isp.example",), 4, 3.0)
+    assert ev[-2:] == [SessionEnded("quit", 3.0), CloseRequested(3.0)]
+
+    failing = SmtpServer(MemorySink(), now=0.0)
+    failing.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nx\r\n.\r\n", 1.0)
+    (effect,) = [e for e in failing.events() if isinstance(e, DeliverMessage)]
+    failing.complete(effect, OSError(28, "No space left on device"), 2.0)
+    assert drain(failing).endswith(b"451 4.3.0 Local error in processing (OSError)\r\n")
+    assert failing.state == "READY"
+
+
+def test_answer_after_connection_loss_is_ignored():
+    srv = SmtpServer(MemorySink(), now=0.0)
+    srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nx\r\n.\r\n", 1.0)
+    (effect,) = [e for e in srv.events() if isinstance(e, DeliverMessage)]
+    srv.connection_lost(2.0)
+    drain(srv)
+    srv.complete(effect, None, 3.0)
+    assert drain(srv) == b"" and srv.state == "CLOSED" and srv.messages_accepted == 0
+
+
+def test_eight_bit_detection_does_not_walk_the_message_in_python():
+    """BODY=8BITMIME is chosen by a C-speed test of the data (bytes.isascii),
+    never by iterating over its bytes in Python (``max(data)`` did)."""
+
+    class NoWalk(bytes):
+        def __iter__(self):
+            raise AssertionError("walked the message byte by byte")
+
+    c = SmtpClient(helo_name="pc", now=0.0)
+    c.receive(b"220 ok\r\n", 0.0)
+    c.receive(b"250-mx\r\n250-8BITMIME\r\n250 PIPELINING\r\n", 0.0)
+    drain(c)
+    c.send_mail("a@x.example", ["b@y.example"], NoWalk(b"Subject: x\r\n\r\n\xe9t\xe9\r\n"), 0.0)
+    assert drain(c).startswith(b"MAIL FROM:<a@x.example> BODY=8BITMIME\r\n")
+    c2 = SmtpClient(helo_name="pc", now=0.0)
+    c2.receive(b"220 ok\r\n250-mx\r\n250 8BITMIME\r\n", 0.0)
+    drain(c2)
+    c2.send_mail("a@x.example", ["b@y.example"], NoWalk(b"Subject: x\r\n\r\nplain\r\n"), 0.0)
+    assert drain(c2) == b"MAIL FROM:<a@x.example>\r\n"
 
 
 def test_connection_lost_mid_data_discards_message():
@@ -545,13 +598,13 @@ def test_dispatch_table_built_from_methods():
 @settings(max_examples=200, deadline=None)
 def test_fuzz_server_never_raises_and_replies_are_well_formed(chunks, subscriber):
     srv, sink = server(subscriber_client=subscriber, max_size=2000)
-    out = srv.data_to_send()
+    out = drain(srv)
     for i, ch in enumerate(chunks):
         srv.receive(ch, float(i))
         assert srv.state in SmtpServer.TRANSITIONS
-        out += srv.data_to_send()
+        out += drain(srv)
     srv.on_timer(1e9)
-    out += srv.data_to_send()
+    out += drain(srv)
     assert REPLY_LINE.sub(b"", out) == b""
     assert srv.state == "CLOSED"
 
@@ -562,17 +615,17 @@ def test_client_falls_back_to_helo_and_does_not_pipeline():
     c = SmtpClient(helo_name="pc", now=0.0)
     c.send_mail("a@x.example", ["b@y.example", "c@y.example"], b"m\r\n", 0.0)
     c.receive(b"220 old.example SMTP\r\n", 1.0)
-    assert c.data_to_send() == b"EHLO pc\r\n"
+    assert drain(c) == b"EHLO pc\r\n"
     c.receive(b"500 Command unrecognized\r\n", 2.0)
-    assert c.data_to_send() == b"HELO pc\r\n"
+    assert drain(c) == b"HELO pc\r\n"
     c.receive(b"250 old.example\r\n", 3.0)
-    assert c.data_to_send() == b"MAIL FROM:<a@x.example>\r\n"
+    assert drain(c) == b"MAIL FROM:<a@x.example>\r\n"
     c.receive(b"250 ok\r\n", 4.0)
-    assert c.data_to_send() == b"RCPT TO:<b@y.example>\r\n"
+    assert drain(c) == b"RCPT TO:<b@y.example>\r\n"
     c.receive(b"250 ok\r\n", 5.0)
-    assert c.data_to_send() == b"RCPT TO:<c@y.example>\r\n"
+    assert drain(c) == b"RCPT TO:<c@y.example>\r\n"
     c.receive(b"250 ok\r\n", 6.0)
-    assert c.data_to_send() == b"DATA\r\n"
+    assert drain(c) == b"DATA\r\n"
 
 
 def test_client_reply_parser_chunking_is_invisible():
@@ -586,7 +639,7 @@ def test_client_reply_parser_chunking_is_invisible():
         c.send_mail("a@x.example", ["b@y.example"], b"m\r\n", 0.0)
         for ch in chunks:
             c.receive(ch, 1.0)
-        return [e for e in c.events() if not isinstance(e, ReplyReceived)], c.data_to_send()
+        return [e for e in c.events() if not isinstance(e, ReplyReceived)], drain(c)
 
     once = run([script])
     assert run([script[i : i + 1] for i in range(len(script))]) == once
@@ -606,7 +659,7 @@ def test_client_timeout_and_connection_loss():
     c.send_mail("a@x.example", ["b@y.example"], b"m\r\n", 5.0)
     c.on_timer(c.next_deadline())
     ev = c.events()
-    assert MailSent(0, False, 0, 0, "timeout") in ev and ev[-1] == Closed("timeout", 305.0)
+    assert MailSent(0, False, 0, 0, "timeout") in ev and ev[-1] == ClientSessionEnded("timeout", 305.0)
     assert CloseRequested(305.0) in ev and c.next_deadline() is None
 
     c = SmtpClient(helo_name="pc", now=0.0)
@@ -615,7 +668,7 @@ def test_client_timeout_and_connection_loss():
     c.receive(b"250 ok\r\n250 ok\r\n354 go\r\n", 2.0)
     assert c.next_deadline() == 2.0 + 600.0  # waiting for the reply to the final dot
     c.connection_lost(3.0)
-    assert c.events()[-2:] == [MailSent(0, False, 0, 1, "connection lost"), Closed("connection lost", 3.0)]
+    assert c.events()[-2:] == [MailSent(0, False, 0, 1, "connection lost"), ClientSessionEnded("connection lost", 3.0)]
 
 
 def test_client_421_fails_everything():
@@ -628,7 +681,7 @@ def test_client_421_fails_everything():
         MailSent(0, False, 421, 0, "service closing"),
         MailSent(1, False, 421, 0, "service closing"),
     ]
-    assert ev[-1] == Closed("service closing", 1.0)
+    assert ev[-1] == ClientSessionEnded("service closing", 1.0)
     assert c.send_mail("a@x.example", ["b@y.example"], b"m\r\n", 2.0) == 2
     assert c.events() == [MailSent(2, False, 0, 0, "session ending")]
 
@@ -667,9 +720,9 @@ def test_fuzz_client_never_raises(chunks):
     c.quit(0.0)
     for i, ch in enumerate(chunks):
         c.receive(ch, float(i))
-        c.data_to_send()
+        drain(c)
     c.connection_lost(99.0)
     ev = c.events()
     # Every queued message is reported exactly once, whatever the server said.
     assert sorted(e.index for e in ev if isinstance(e, MailSent)) == [0, 1]
-    assert isinstance(ev[-1], Closed) and c.next_deadline() is None
+    assert isinstance(ev[-1], ClientSessionEnded) and c.next_deadline() is None

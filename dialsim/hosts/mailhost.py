@@ -1,0 +1,227 @@
+"""The ISP's mail host: accounts, maildrops, delivery and the POP3 (RFC 1939) and
+SMTP (RFC 5321) servers built over them.
+
+Scope: composition only, no I/O loop.  A driver runs it:
+
+- ``dialsim mailhost`` serves :meth:`MailHost.listeners` on real sockets with
+  :class:`dialsim.drivers.sockets.Service`, carrying out the servers' storage
+  effects with :meth:`MailHost.carry_out` on a thread pool (durable Maildir:
+  tmp/, fsync, rename into new/, fsync new/), so a slow disk never stalls the
+  event loop;
+- the simulation answers the same effects at once, in the same simulated
+  instant, from a :class:`MailStore` over scratch folders (``durable=False``)
+  that are thrown away after the replication.
+
+:class:`MailStore` is the one place a storage effect turns into a store call;
+:func:`answer` hands the result (or the exception) back to the server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialsim.mail.accounts import Accounts, AccountsFileError
+from dialsim.mail.delivery import MaildirDelivery
+from dialsim.mail.maildrop import MaildirStore
+from dialsim.proto.events import Effect
+from dialsim.proto.pop3 import (
+    CommitMaildrop,
+    MaildropListing,
+    OpenMaildrop,
+    Pop3Server,
+    ReadMessage,
+    ReleaseMaildrop,
+)
+from dialsim.proto.smtp import DeliverMessage, SmtpServer
+
+__all__ = [
+    "DEFAULT_SUBSCRIBER_NETS",
+    "MailHost",
+    "MailHostConfig",
+    "MailHostError",
+    "MailStore",
+    "answer",
+    "peer_address",
+]
+
+DEFAULT_SUBSCRIBER_NETS = ("127.0.0.0/8", "::1/128")
+
+Listener = tuple[str, tuple[str, int], Callable[[float, Any], Any]]  # name, (host, port), factory
+
+
+class MailHostError(Exception):
+    """A one-line reason why the mail host cannot start (exit status 2)."""
+
+
+def peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address of ``peer`` (a peername tuple or a host string), an
+    IPv4-mapped IPv6 address as its IPv4 address; None if it is not one."""
+    host = peer[0] if isinstance(peer, tuple) else peer
+    try:
+        addr = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return mapped if mapped is not None else addr
+
+
+class MailStore:
+    """Carries out the POP3 and SMTP servers' storage effects.
+
+    ``maildrops`` is where POP3 sessions lock, list, read and commit
+    (:class:`~dialsim.mail.maildrop.MaildirStore`, or anything with its
+    ``open(user)`` returning a maildrop with ``scan``/``read``/``commit``/
+    ``release``); ``delivery`` is where SMTP's accepted messages go
+    (:class:`~dialsim.mail.delivery.MaildirDelivery`).
+    """
+
+    def __init__(self, maildrops: Any = None, delivery: Any = None) -> None:
+        self.maildrops = maildrops
+        self.delivery = delivery
+
+    def __repr__(self) -> str:
+        return f"<MailStore maildrops={self.maildrops!r} delivery={self.delivery!r}>"
+
+    def carry_out(self, effect: Effect) -> object:
+        """Do what ``effect`` asks and return the server's answer; raises what the store raises."""
+        match effect:
+            case OpenMaildrop(user=user):
+                return self._open(user)
+            case ReadMessage(handle=drop, index=index):
+                return drop.read(index)
+            case CommitMaildrop(handle=drop, deleted=deleted):
+                drop.commit(set(deleted))
+                return None
+            case ReleaseMaildrop(handle=drop):
+                drop.release()
+                return None
+            case DeliverMessage(sender=sender, recipients=recipients, data=data):
+                self.delivery.deliver(sender, list(recipients), data)
+                return None
+        raise TypeError(f"not a storage effect: {effect!r}")
+
+    def _open(self, user: str) -> MaildropListing | None:
+        drop = self.maildrops.open(user)
+        if drop is None:
+            return None
+        try:
+            messages = tuple(drop.scan())
+        except BaseException:
+            drop.release()
+            raise
+        return MaildropListing(drop, messages)
+
+
+def answer(machine: Any, effect: Effect, carry_out: Callable[[Effect], object], now: float) -> None:
+    """Carry out ``effect`` now and hand the result (or the exception) to ``machine.complete``."""
+    try:
+        result = carry_out(effect)
+    except Exception as exc:  # the store failed: the server answers per its RFC
+        result = exc
+    machine.complete(effect, result, now)
+
+
+@dataclass
+class MailHostConfig:
+    maildir: Path
+    accounts: Accounts
+    pop3: tuple[str, int] | None = ("127.0.0.1", 1110)
+    smtp: tuple[str, int] | None = ("127.0.0.1", 2525)
+    domain: str = "isp.example"
+    login_failure_delay: float = 2.0
+    subscriber_nets: tuple[str, ...] = DEFAULT_SUBSCRIBER_NETS
+    max_size: int = 10 * 1024 * 1024
+    extra_domains: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_paths(
+        cls, maildir: str | Path, accounts_file: str | Path, **kw: object
+    ) -> MailHostConfig:
+        """Load the accounts file and create the maildir; :class:`MailHostError` on failure."""
+        try:
+            accounts = Accounts.load(accounts_file)
+        except AccountsFileError as e:
+            raise MailHostError(str(e)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise MailHostError(f"{accounts_file}: cannot read accounts file: {e}") from None
+        root = Path(maildir)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if not os.access(root, os.W_OK | os.X_OK):
+                raise PermissionError(f"{root}: not writable")
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise MailHostError(f"{root}: cannot create maildir: {reason}") from None
+        if not root.is_dir():
+            raise MailHostError(f"{root}: cannot create maildir: not a directory")
+        return cls(maildir=root, accounts=accounts, **kw)  # type: ignore[arg-type]
+
+
+class MailHost:
+    """One mail host: its accounts, its durable Maildir store and its servers.
+
+    SMTP clients from ``subscriber_nets`` may relay to foreign domains; others
+    may only send to the local domains (RFC 5321 section 7.1, no open relay).
+    """
+
+    def __init__(self, config: MailHostConfig) -> None:
+        self.config = config
+        self.maildrops = MaildirStore(config.maildir)
+        self.domains = (config.domain, *config.extra_domains)
+        self.delivery = MaildirDelivery(
+            config.maildir,
+            self.domains,
+            lambda user: user in config.accounts,
+            hostname=f"mail.{config.domain}",
+        )
+        self.store = MailStore(self.maildrops, self.delivery)
+        self._nets = [ipaddress.ip_network(n, strict=False) for n in config.subscriber_nets]
+        self.sessions = {"pop3": 0, "smtp": 0}
+
+    def __repr__(self) -> str:
+        return f"<MailHost {self.config.domain} maildir={self.config.maildir}>"
+
+    def is_subscriber(self, peer: object) -> bool:
+        """True when ``peer`` is in one of the subscriber networks (may relay)."""
+        addr = peer_address(peer)
+        return addr is not None and any(
+            addr.version == n.version and addr in n for n in self._nets
+        )
+
+    def carry_out(self, effect: Effect) -> object:
+        """A server's storage effect, done on the durable store (blocking: run it off the loop)."""
+        return self.store.carry_out(effect)
+
+    def pop3_server(self, now: float, peer: object = None) -> Pop3Server:
+        self.sessions["pop3"] += 1
+        return Pop3Server(
+            self.config.accounts,
+            hostname=f"pop.{self.config.domain}",
+            now=now,
+            login_failure_delay=self.config.login_failure_delay,
+        )
+
+    def smtp_server(self, now: float, peer: object = None) -> SmtpServer:
+        self.sessions["smtp"] += 1
+        return SmtpServer(
+            self.delivery,
+            hostname=f"mail.{self.config.domain}",
+            local_domains=self.domains,
+            subscriber_client=self.is_subscriber(peer),
+            max_size=self.config.max_size,
+            now=now,
+        )
+
+    def listeners(self) -> list[Listener]:
+        """(service name, (host, port), factory(now, peer)) of each configured service."""
+        out: list[Listener] = []
+        if self.config.pop3 is not None:
+            out.append(("pop3", self.config.pop3, self.pop3_server))
+        if self.config.smtp is not None:
+            out.append(("smtp", self.config.smtp, self.smtp_server))
+        return out
