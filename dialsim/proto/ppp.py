@@ -424,6 +424,10 @@ class PppConnection:
         protocol, off = parsed
         info = frame[off:]
         delivered: bytes | None = None
+        # The frame's FrameReceived goes before anything sent because of it (an
+        # Ack, a Challenge's Response): its slot is taken now, filled below.
+        slot = len(self._events)
+        self._events.append(None)  # type: ignore[arg-type]
         if protocol == PROTO_LCP:
             self.lcp.receive(info, now, max_reject=max(self.lcp_policy.peer_mru - 4, 4))
             self._run_lcp(now)
@@ -443,12 +447,10 @@ class PppConnection:
         else:
             self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
         kind = PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}")
-        self._events.append(
-            FrameReceived(
-                protocol, kind, delivered or b"", bytes(info), bytes(frame),
-                f.wire_octets, off, f.fcs_octets, f.escapes, 1,
-            )  # fmt: skip
-        )
+        self._events[slot] = FrameReceived(
+            protocol, kind, delivered or b"", bytes(info), bytes(frame),
+            f.wire_octets, off, f.fcs_octets, f.escapes, 1,
+        )  # fmt: skip
         if delivered is not None:
             c["ip_packets_received"] += 1
             self._events.append(IpPacketReceived(delivered))
