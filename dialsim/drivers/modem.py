@@ -59,39 +59,55 @@ OnLog = Callable[[float, str, str], None]
 class Answerer(Protocol):
     """Whatever picks up at the far end of a call."""
 
-    def reachable(self, clock: WallClock) -> simpy.Event:
-        """An event whose value says whether the far end can take a call now
-        (False: the caller hears BUSY)."""
-
-    def answer(self, clock: WallClock, call: linkcall.Call) -> None:
-        """The call is connected: take over ``call.isp``."""
-
-    def release(self, clock: WallClock) -> None:
-        """The call is over, or never connected: let go of what ``reachable`` or
-        ``answer`` took."""
+    def dial(self, clock: WallClock, cfg: linkcall.LinkConfig, rng: np.random.Generator,
+             log: OnLog):
+        """simpy process: the call progress of a dial to it; returns a DialResult.
+        On CONNECT it has taken over ``call.isp`` and lets go when the call ends."""
 
 
 class SimulatedIsp:
-    """The scenario's simulated ISP (terminal server, PPP/SLIP, mail host) answers."""
+    """The scenario's simulated ISP answers, on its NAS's hunt group."""
 
-    def __init__(self, isp) -> None:
-        self.isp = isp
-        self.busy = False
+    def __init__(self, nas) -> None:
+        self.nas = nas
+
+    def dial(self, clock: WallClock, cfg: linkcall.LinkConfig, rng: np.random.Generator,
+             log: OnLog):
+        return self.nas.dial(cfg, rng, log)
+
+
+class _RemoteDte:
+    """A far end that is a real program or service: reachable (or busy) at the dial,
+    attached to ``call.isp`` at CONNECT, released when the call ends."""
+
+    def dial(self, clock: WallClock, cfg: linkcall.LinkConfig, rng: np.random.Generator,
+             log: OnLog):
+        env = clock.env
+        reachable = yield self.reachable(clock)
+        cfg = replace(cfg, busy_probability=0.0 if reachable else 1.0)
+        result = yield env.process(linkcall.dial(env, cfg, rng, log))
+        if result.outcome != "connect":
+            self.release(clock)
+            return result
+        self.answer(clock, result.call)
+        env.process(self._until_hangup(clock, result.call))
+        return result
+
+    def _until_hangup(self, clock: WallClock, call: linkcall.Call):
+        yield call.carrier_lost
+        self.release(clock)
 
     def reachable(self, clock: WallClock) -> simpy.Event:
-        return clock.env.event().succeed(not self.busy)
+        raise NotImplementedError
 
     def answer(self, clock: WallClock, call: linkcall.Call) -> None:
-        self.busy = True
-        self.isp.answer(call, clock.env.now)
+        raise NotImplementedError
 
     def release(self, clock: WallClock) -> None:
-        if self.busy:
-            self.busy = False
-            self.isp.hung_up(clock.env.now)
+        raise NotImplementedError
 
 
-class IspProgram:
+class IspProgram(_RemoteDte):
     """A real ISP-side program (slirp, a getty) started per call on a fresh pty,
     with its stdin and stdout on the line; SIGHUP when the call ends, as a real
     line's hang-up delivers it."""
@@ -105,6 +121,7 @@ class IspProgram:
 
     def reachable(self, clock: WallClock) -> simpy.Event:
         return clock.env.event().succeed(self.proc is None or self.proc.poll() is not None)
+
 
     def answer(self, clock: WallClock, call: linkcall.Call) -> None:
         master, slave = os.openpty()
@@ -132,7 +149,7 @@ class IspProgram:
             self._master = None
 
 
-class TcpService:
+class TcpService(_RemoteDte):
     """A TCP service answers (``ATDT host:port``): the socket is the far DTE."""
 
     def __init__(self, host: str, port: int) -> None:
@@ -319,43 +336,36 @@ class VirtualModem:
     def _place_call(self, ev: DialRequested):
         env = self.env
         answerer = self.phonebook.lookup(ev)
-        reachable = True
-        if answerer is not None:
-            reachable = yield answerer.reachable(self.clock)
-        cfg = replace(self.link, phone_number=ev.dial_string, timing=self._timing(ev),
-                      busy_probability=0.0 if reachable else 1.0,
-                      no_answer_probability=0.0 if answerer is not None else 1.0)
+        cfg = replace(self.link, phone_number=ev.dial_string, timing=self._timing(ev))
+        if answerer is None:  # nobody there: it rings until the network gives up
+            dial = linkcall.dial(env, replace(cfg, no_answer_probability=1.0), self.rng, self.log)
+        else:
+            dial = answerer.dial(self.clock, cfg, self.rng, self.log)
         me = self._dialing
-        result = yield env.process(linkcall.dial(env, cfg, self.rng, self.log))
+        result = yield env.process(dial)
         if self._dialing is not me or self.modem.state is not ModemState.DIALING:
             # The DTE gave up (a key, ATH, S7) while the network was still working.
             if result.call is not None:
                 result.call.hangup("subscriber")
-            if answerer is not None:
-                answerer.release(self.clock)
             return
         self._dialing = None
         if result.outcome != "connect":
-            if answerer is not None:
-                answerer.release(self.clock)
             {"busy": self.modem.busy, "no_answer": self.modem.no_answer,
              "no_carrier": self.modem.carrier_lost}[result.outcome](env.now)
             self._pump()
             return
-        yield from self._online(result, answerer, cfg)
+        yield from self._online(result, cfg)
 
-    def _online(self, result: linkcall.DialResult, answerer: Answerer, cfg: linkcall.LinkConfig):
+    def _online(self, result: linkcall.DialResult, cfg: linkcall.LinkConfig):
         env = self.env
         call = result.call
         self.call, self._we_hung_up = call, False
         self.calls += 1
-        answerer.answer(self.clock, call)
         self.modem.connected(result.connect_rate_down_bps, env.now,
                              protocol_suffix(cfg, call.profile.name))
         self._pump()
         env.process(self._line_to_dte(call))
         reason = yield call.carrier_lost
-        answerer.release(self.clock)
         self.call = None
         if not self._we_hung_up:
             self.log(env.now, "carrier", reason)

@@ -1,58 +1,109 @@
-"""A NAS port whose modem comes and goes with each call.
+"""The ISP's NAS in simpy time: modem lines in a hunt group, the ISP's host run all along.
 
-The ISP's host keeps running between calls (its TCP timers and its POP3
-server's autologout go on when the subscriber's carrier is gone, as they did on
-a real terminal server), so the line host is driven on a :class:`SwitchedPort`:
-while a call is up it relays the call's port; between calls writes are dropped
-(no route to a subscriber that hung up) and reads wait for the next call.
+A dial reaches the NAS's number; the first free line takes the call (a hunt
+group), or the caller hears BUSY when every line is in use.  The line is held
+from the dial on (a real hunt group seizes it at the first ring) until the
+call ends.  The ISP's host (:class:`~dialsim.hosts.isp.Isp`) runs the whole
+replication: between calls its TCP timers and its POP3 autologout go on, as on
+a real terminal server, and what it would send to a line with no call is
+dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
 import simpy
 
+from dialsim.link import call as linkcall
 
-class SwitchedPort:
-    def __init__(self, env: simpy.Environment) -> None:
+__all__ = ["Nas"]
+
+
+class Nas:
+    """``isp``'s lines on the simpy clock of ``env``."""
+
+    def __init__(self, env: simpy.Environment, isp) -> None:
         self.env = env
-        self._inbox = simpy.Store(env)
-        self._port = None
-        self._relay = None
-        self.dropped_writes = 0
-        self.dropped_octets = 0
+        self.isp = isp
+        self.calls: dict[int, linkcall.Call] = {}
+        self._seized: set[int] = set()
+        self.dropped_octets = 0  # written for a line whose call had ended
+        self.busy_signals = 0
+        self._wake = env.event()
+        env.process(self._timers())
 
-    def attach(self, port) -> None:
-        self.detach()
-        self._port = port
-        self._relay = self.env.process(self._pull(port))
-        # Wake the line host (an empty chunk): a new call brings new output
-        # (a login prompt, an LCP Configure-Request) and new deadlines.
-        self._inbox.put(b"")
+    # -- calls -------------------------------------------------------------
 
-    def detach(self) -> None:
-        if self._relay is not None and self._relay.is_alive:
-            self._relay.interrupt("detach")
-        self._relay = None
-        self._port = None
+    def _seize(self) -> int | None:
+        for port in self.isp.ports:
+            if not port.in_call and port.line not in self._seized:
+                self._seized.add(port.line)
+                return port.line
+        return None
 
-    def _pull(self, port):
-        ev = port.read()
+    def dial(self, cfg: linkcall.LinkConfig, rng: np.random.Generator,
+             on_event: Callable[[float, str, str], None]):
+        """simpy process: a subscriber dials the NAS; returns the DialResult."""
+        line = self._seize()
+        if line is None:
+            self.busy_signals += 1
+            cfg = replace(cfg, busy_probability=1.0)
         try:
-            while True:
-                data = yield ev
-                yield self._inbox.put(data)
-                ev = port.read()
-        except simpy.Interrupt:
-            cancel = getattr(ev, "cancel", None)
-            if cancel is not None and not ev.triggered:
-                cancel()
+            result = yield self.env.process(linkcall.dial(self.env, cfg, rng, on_event))
+        finally:
+            if line is not None:
+                self._seized.discard(line)
+        if result.outcome == "connect":
+            self._answer(line, result.call)
+        return result
 
-    def write(self, data: bytes) -> None:
-        if self._port is None:
-            self.dropped_writes += 1
-            self.dropped_octets += len(data)
-            return
-        self._port.write(data)
+    def _answer(self, line: int, call: linkcall.Call) -> None:
+        env = self.env
+        self.calls[line] = call
+        self.isp.answer(line, env.now)
+        env.process(self._line(line, call))
+        self._pump()
 
-    def read(self):
-        return self._inbox.get()
+    def _line(self, line: int, call: linkcall.Call):
+        ended = call.carrier_lost
+        while True:
+            get = call.isp.read()
+            yield get | ended
+            if not get.triggered:
+                get.cancel()
+                break
+            self.isp.receive(line, get.value, self.env.now)
+            self._pump()
+        self.isp.hung_up(line, self.env.now)
+        del self.calls[line]
+        self._pump()
+
+    # -- the host ----------------------------------------------------------
+
+    def _pump(self, *, from_timer: bool = False) -> None:
+        for line, chunk in self.isp.output(self.env.now):
+            call = self.calls.get(line)
+            if call is not None and call.up:
+                call.isp.write(chunk)
+            else:
+                self.dropped_octets += len(chunk)
+        if not from_timer and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _timers(self):
+        env = self.env
+        while True:
+            deadline = self.isp.next_deadline()
+            waits = [self._wake]
+            if deadline is not None:
+                waits.append(env.timeout(max(0.0, deadline - env.now)))
+            yield env.any_of(waits)
+            if self._wake.triggered:
+                self._wake = env.event()
+            deadline = self.isp.next_deadline()
+            if deadline is not None and deadline <= env.now:
+                self.isp.on_timer(env.now)
+                self._pump(from_timer=True)

@@ -1,47 +1,46 @@
-"""Run sans-IO line hosts on simpy's virtual clock.
+"""Run sans-IO machines on simpy's clock: one line host on one modem port.
 
-A *line host* is anything with ``receive_line(data, now)``,
-``line_output(now) -> list[bytes]``, ``next_deadline()`` and ``on_timer(now)``
-(an :class:`dialsim.hosts.endpoint.IpEndpoint`, a login chat, ...).  The
-driver is the only place where simulated time is read: it wakes the host when
-its modem delivers bytes or when the host's next deadline comes, and writes what
-the host hands back to the modem's port, one chunk per frame.
+A line host is any machine of the project's shape (:mod:`dialsim.proto.machine`)
+over a serial line's octets -- the subscriber's call session, a login chat, a
+NAS line.  :func:`serve_line` wakes it when its modem delivers octets or when
+its next deadline comes, and writes what it hands back to the modem's port,
+one chunk per frame.  simpy's time is the ``now`` every machine is given; the
+same process runs on the wall clock when a
+:class:`~dialsim.drivers.wallclock.WallClock` drives the environment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import simpy
 
+from dialsim.proto.machine import fire_due
 
-def serve_line(env: simpy.Environment, host, port, stop: simpy.Event, *, on_wake=None):
-    """simpy process: drive ``host`` on ``port`` until ``stop`` fires.
+__all__ = ["serve_line"]
 
-    ``on_wake(now)``, when given, is called after every wake-up (the caller's
-    chance to look at application state and decide to stop).
-    """
-    for chunk in host.line_output(env.now):
+
+def serve_line(env: simpy.Environment, host, port, stop: simpy.Event,
+               done: Callable[[], bool] | None = None):
+    """simpy process (use with ``yield from``): drive ``host`` on ``port`` until
+    ``stop`` fires or ``done()`` holds after a wake-up."""
+    for chunk in host.output(env.now):
         port.write(chunk)
     read_ev = port.read()
-    while not stop.triggered:
+    while not stop.triggered and not (done is not None and done()):
         deadline = host.next_deadline()
         waits = [read_ev, stop]
-        timer = None
         if deadline is not None:
-            timer = env.timeout(max(0.0, deadline - env.now))
-            waits.append(timer)
+            waits.append(env.timeout(max(0.0, deadline - env.now)))
         yield env.any_of(waits)
         if stop.triggered:
             break
         now = env.now
         if read_ev.triggered:
-            host.receive_line(read_ev.value, now)
+            host.receive(read_ev.value, now)
             read_ev = port.read()
-        if deadline is not None and deadline <= now:
-            host.on_timer(now)
-        for chunk in host.line_output(now):
+        fire_due(host, now)
+        for chunk in host.output(now):
             port.write(chunk)
-        if on_wake is not None:
-            on_wake(now)
-    cancel = getattr(read_ev, "cancel", None)
-    if cancel is not None and not read_ev.triggered:
-        cancel()
+    if not read_ev.triggered:
+        read_ev.cancel()

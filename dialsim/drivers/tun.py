@@ -19,7 +19,7 @@ framing, header or checksum of its own, so this machine only:
   endpoint's per-layer byte account works unchanged.
 
 It is sans-IO like the framings in :mod:`dialsim.proto` (no clock, no fd): the
-fd itself is driven by :class:`dialsim.drivers.realtime.FdLineDriver` with
+fd itself is driven by :class:`dialsim.drivers.direct.DirectLine` with
 ``packet_fd=True``.  There is no link negotiation and no timer.
 """
 

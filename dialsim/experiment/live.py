@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from dialsim.experiment.world import IspHost, _fill_maildrop, _link_config, seed_streams
+from dialsim.experiment.settings import link_config
+from dialsim.experiment.world import IspWorld, isp_world, seed_streams
 from dialsim.link.call import LinkConfig
-from dialsim.results.recorder import Recorder
 
 __all__ = ["LiveWorld", "live_world", "modem_line"]
 
@@ -31,10 +31,9 @@ __all__ = ["LiveWorld", "live_world", "modem_line"]
 @dataclass
 class LiveWorld:
     env: simpy.Environment
-    isp: IspHost
+    world: IspWorld
     link: LinkConfig
     link_rng: np.random.Generator
-    recorder: Recorder
 
 
 def live_world(sc, workdir: Path, *, replication: int = 0) -> LiveWorld:
@@ -42,14 +41,9 @@ def live_world(sc, workdir: Path, *, replication: int = 0) -> LiveWorld:
     fresh simpy environment that a WallClock is to drive."""
     streams = seed_streams(sc.seed, replication)
     env = simpy.Environment()
-    rec = Recorder(replication)
     workdir.mkdir(parents=True, exist_ok=True)
-    isp = IspHost(env, sc, workdir, streams, rec)
-    stored = _fill_maildrop(isp, sc, np.random.default_rng(streams["mail"]), Path(sc.source_dir))
-    isp.stored_sha = {m.sha256: m for m in stored.values()}
-    if sc.isp.incoming is not None:
-        env.process(isp.incoming())
-    return LiveWorld(env, isp, _link_config(sc), np.random.default_rng(streams["link"]), rec)
+    world = isp_world(env, sc, workdir, streams)
+    return LiveWorld(env, world, link_config(sc), np.random.default_rng(streams["link"]))
 
 
 def modem_registers(sc) -> dict[int, int]:
@@ -77,7 +71,7 @@ async def modem_line(sc, *, isp_command: str | None = None, aliases: dict[str, s
     with tempfile.TemporaryDirectory(prefix="dialsim-modem-") as scratch:
         world = live_world(sc, Path(scratch))
         clock = WallClock(world.env, asyncio.get_running_loop())
-        answerer = IspProgram(isp_command) if isp_command else SimulatedIsp(world.isp)
+        answerer = IspProgram(isp_command) if isp_command else SimulatedIsp(world.world.nas)
         digits = re.sub(r"[^0-9*#A-D]", "", sc.link.phone_number.upper())
         book = PhoneBook({digits: answerer}, dict(aliases or {}))
         registers = modem_registers(sc)
@@ -96,5 +90,6 @@ async def modem_line(sc, *, isp_command: str | None = None, aliases: dict[str, s
             for m in modems:
                 m.hang_up()
                 m.dte.close()
-            answerer.release(clock)
+            if isinstance(answerer, IspProgram):
+                answerer.release(clock)
             clock.stop()

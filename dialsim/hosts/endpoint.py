@@ -1,9 +1,11 @@
 """One end of the serial line as a computer sees it: framing + IPv4/TCP stack + applications.
 
 Still sans-IO: an :class:`IpEndpoint` is fed the bytes its modem delivered
-(``receive_line``) and the time, and hands back the chunks to write to its
-modem (``line_output``), one chunk per link frame so the link model can time
-each frame.  Applications are sans-IO text-protocol machines (POP3, SMTP) bound
+(``receive``) and the time, and hands back the chunks to write to its modem
+(``output``), one chunk per link frame so the link model can time each frame.
+It is a :class:`LinkInterface` (the framing, its byte account and capture)
+under an :class:`IpHost` (the TCP/IP stack and its applications), the two
+halves an ISP's mail host shares across many lines.  Applications are sans-IO text-protocol machines (POP3, SMTP) bound
 to TCP connections by :class:`AppBinding`.
 
 The endpoint also keeps the per-layer byte account the results tables report:
@@ -23,6 +25,7 @@ from dialsim.proto.events import (
     FrameSent,
     IpPacketReceived,
 )
+from dialsim.proto.machine import earliest, fire_due
 from dialsim.proto.netstack import ConnectionAccepted
 from dialsim.proto.tcp import (
     Closed,
@@ -32,10 +35,6 @@ from dialsim.proto.tcp import (
     DataReceived,
     PeerClosed,
 )
-
-
-def _ev_name(ev) -> str:
-    return type(ev).__name__
 
 
 @dataclass(slots=True)
@@ -220,21 +219,89 @@ class FrameLog:
     packets_only: bool = False  # SLIP/CSLIP: log the IPv4 datagrams; PPP: the PPP frames
 
 
-class IpEndpoint:
-    """framing (SLIP/CSLIP/PPP) + NetStack + bound applications."""
+class LinkInterface:
+    """One serial line's link layer at one host: a framing machine (SLIP, CSLIP,
+    PPP), the per-layer byte account of what crosses it, and its capture.
 
-    def __init__(self, framing, stack, *, capture: FrameLog | None = None) -> None:
+    ``events()`` hands up what the layer above needs: the datagrams that arrived
+    (:class:`IpPacketReceived`) and the link's state changes (:class:`LinkEvent`);
+    the frame events stay here, counted and captured.
+    """
+
+    def __init__(self, framing, *, capture: FrameLog | None = None) -> None:
         self.framing = framing
+        self.capture = capture
+        self.sent = LayerBytes()
+        self.received = LayerBytes()
+
+    def receive(self, data: bytes, now: float) -> None:
+        self.framing.receive(data, now)
+
+    def send_ip(self, packet: bytes, now: float) -> None:
+        self.framing.send_ip(packet, now)
+
+    def output(self, now: float) -> list[bytes]:
+        return self.framing.output(now)
+
+    def events(self) -> list[Event]:
+        up: list[Event] = []
+        capture = self.capture
+        for ev in self.framing.events():
+            if isinstance(ev, IpPacketReceived):
+                self.received.packets += 1
+                self.received.app += ip_payload_length(ev.packet)
+                if capture is not None and capture.packets_only:
+                    capture.frames.append((self._now, False, ev.packet, "ip"))
+                up.append(ev)
+            elif isinstance(ev, FrameSent):
+                self._account(self.sent, ev)
+                if ev.packet:
+                    self.sent.packets += 1
+                    self.sent.app += ip_payload_length(ev.packet)
+                if capture is not None and (ev.packet or not capture.packets_only):
+                    item = ev.packet if capture.packets_only else ev.capture or ev.frame
+                    capture.frames.append((self._now, True, item, ev.kind))
+            elif isinstance(ev, FrameReceived):
+                self._account(self.received, ev)
+                if capture is not None and not capture.packets_only:
+                    capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
+            else:
+                up.append(ev)
+        return up
+
+    _now = 0.0  # the time frame events are stamped with in the capture
+
+    def stamp(self, now: float) -> None:
+        self._now = now
+
+    @staticmethod
+    def _account(side: LayerBytes, ev: FrameSent | FrameReceived) -> None:
+        if ev.protocol not in (0x21, 0x2D, 0x2F):
+            side.control_octets += ev.wire_octets
+            return
+        side.frame_octets += len(ev.frame)
+        side.wire_octets += ev.wire_octets
+
+    def next_deadline(self) -> float | None:
+        return self.framing.next_deadline()
+
+    def on_timer(self, now: float) -> None:
+        fire_due(self.framing, now)
+
+
+class IpHost:
+    """The upper half of an IPv4 host: its TCP/IP stack and the application
+    machines bound to its connections (listening servers, connecting clients).
+
+    Datagrams in (``receive``), datagrams out (``output``): one object serves a
+    subscriber's computer behind one link and an ISP's mail host behind many.
+    """
+
+    def __init__(self, stack) -> None:
         self.stack = stack
         self.bindings: list[AppBinding] = []
         self.listeners: dict[int, Callable[[object, float], AppBinding]] = {}
-        self.sent = LayerBytes()
-        self.received = LayerBytes()
-        self.capture = capture
-        self.link_event_handler: Callable[[object, float], None] | None = None
-        self.link_up = False
 
-    # -- applications
     def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
         self.stack.listen(port)
         self.listeners[port] = factory
@@ -245,96 +312,138 @@ class IpEndpoint:
         self.bindings.append(binding)
         return binding
 
-    # -- line side
-    def receive_line(self, data: bytes, now: float) -> None:
-        self.framing.receive(data, now)
+    def receive(self, packet: bytes, now: float) -> None:
+        self.stack.receive(packet, now)
 
-    def line_output(self, now: float) -> list[bytes]:
-        """Run everything to quiescence; return chunks to write to the modem."""
-        chunks: list[bytes] = []
-        for _ in range(10_000):
-            progressed = self._framing_events(now)
-            for ev in self.stack.events():
-                progressed = True
-                if isinstance(ev, ConnectionAccepted):
-                    conn = ev.conn
-                    factory = self.listeners.get(conn.local_port)
-                    if factory is not None:
-                        self.bindings.append(factory(conn, now))
-            for b in self.bindings:
-                progressed |= b.pump(now)
+    def output(self, now: float) -> list[bytes]:
+        """Let the applications answer what arrived; the datagrams that result."""
+        for ev in self.stack.events():
+            if isinstance(ev, ConnectionAccepted):
+                factory = self.listeners.get(ev.conn.local_port)
+                if factory is not None:
+                    self.bindings.append(factory(ev.conn, now))
+        pumped = [b.pump(now) for b in self.bindings]
+        if any(pumped):
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
-            ctl = self.framing.output(now)
-            if ctl:
-                chunks += ctl
-                progressed = True
-            for pkt in self.stack.output(now):
-                progressed = True
-                self.framing.send_ip(pkt, now)
-                chunks += self.framing.output(now)
-            progressed |= self._framing_events(now)
-            if not progressed:
-                break
-        return chunks
+        return self.stack.output(now)
 
-    def _framing_events(self, now: float) -> bool:
-        progressed = False
-        for ev in self.framing.events():
-            if isinstance(ev, IpPacketReceived):
-                progressed = True
-                pkt = ev.packet
-                self.received.packets += 1
-                self.received.app += ip_payload_length(pkt)
-                if self.capture is not None and self.capture.packets_only:
-                    self.capture.frames.append((now, False, pkt, "ip"))
-                self.stack.receive(pkt, now)
-            elif isinstance(ev, FrameSent):
-                self._account(self.sent, ev)
-                if ev.packet:
-                    self.sent.packets += 1
-                    self.sent.app += ip_payload_length(ev.packet)
-                if self.capture is not None:
-                    if self.capture.packets_only:
-                        if ev.packet:
-                            self.capture.frames.append((now, True, ev.packet, "ip"))
-                    else:
-                        self.capture.frames.append((now, True, ev.capture or ev.frame, ev.kind))
-            elif isinstance(ev, FrameReceived):
-                self._account(self.received, ev)
-                if self.capture is not None and not self.capture.packets_only:
-                    self.capture.frames.append((now, False, ev.capture or ev.frame, ev.kind))
-            else:
-                progressed = True
-                if self.link_event_handler is not None:
-                    self.link_event_handler(ev, now)
-        return progressed
+    def events(self) -> list[Event]:
+        return []
 
-    @staticmethod
-    def _account(side: LayerBytes, ev: FrameSent | FrameReceived) -> None:
-        if ev.protocol not in (0x21, 0x2D, 0x2F):
-            side.control_octets += ev.wire_octets
-            return
-        side.frame_octets += len(ev.frame)
-        side.wire_octets += ev.wire_octets
-
-    # -- timers
     def next_deadline(self) -> float | None:
-        ds = [self.stack.next_deadline(), self.framing.next_deadline()]
-        ds += [b.next_deadline() for b in self.bindings]
-        ds = [d for d in ds if d is not None]
-        return min(ds) if ds else None
+        return earliest([self.stack.next_deadline(), *(b.next_deadline() for b in self.bindings)])
 
     def on_timer(self, now: float) -> None:
-        d = self.stack.next_deadline()
-        if d is not None and d <= now:
-            self.stack.on_timer(now)
-        d = self.framing.next_deadline()
-        if d is not None and d <= now:
-            self.framing.on_timer(now)
+        fire_due(self.stack, now)
         for b in self.bindings:
             d = b.next_deadline()
             if d is not None and d <= now:
                 b.on_timer(now)
 
 
-__all__ = ["IpEndpoint", "AppBinding", "LayerBytes", "FrameLog", "ip_payload_length"]
+class IpEndpoint:
+    """A computer on one serial line: a :class:`LinkInterface` under an :class:`IpHost`.
+
+    A line host of the project's one shape: ``receive`` takes what the modem
+    delivered, ``output`` runs every layer until nothing moves and returns the
+    frames for the modem, one chunk per frame so the link model can time each;
+    ``events()`` hands out the link's state changes (PPP's LCP/IPCP up and down,
+    authentication).
+    """
+
+    def __init__(self, framing, stack, *, capture: FrameLog | None = None) -> None:
+        self.link = LinkInterface(framing, capture=capture)
+        self.ip = IpHost(stack)
+        self._events: list[Event] = []
+
+    # the parts, by their old names
+    @property
+    def framing(self):
+        return self.link.framing
+
+    @framing.setter
+    def framing(self, framing) -> None:
+        self.link.framing = framing
+
+    @property
+    def stack(self):
+        return self.ip.stack
+
+    @property
+    def bindings(self) -> list[AppBinding]:
+        return self.ip.bindings
+
+    @property
+    def sent(self) -> LayerBytes:
+        return self.link.sent
+
+    @property
+    def capture(self) -> FrameLog | None:
+        return self.link.capture
+
+    @property
+    def received(self) -> LayerBytes:
+        return self.link.received
+
+    def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
+        self.ip.listen(port, factory)
+
+    def connect(self, addr: str, port: int, now: float, make_binding) -> AppBinding:
+        return self.ip.connect(addr, port, now, make_binding)
+
+    # -- the machine
+    def receive(self, data: bytes, now: float) -> None:
+        self.link.stamp(now)
+        self.link.receive(data, now)
+
+    def output(self, now: float) -> list[bytes]:
+        link, ip = self.link, self.ip
+        link.stamp(now)
+        chunks: list[bytes] = []
+        for _ in range(10_000):
+            moved = self._link_events(now)
+            for pkt in ip.output(now):
+                moved = True
+                link.send_ip(pkt, now)
+            frames = link.output(now)
+            if frames:
+                chunks += frames
+                moved = True
+            moved |= self._link_events(now)
+            if not moved:
+                break
+        return chunks
+
+    def _link_events(self, now: float) -> bool:
+        moved = False
+        for ev in self.link.events():
+            moved = True
+            if isinstance(ev, IpPacketReceived):
+                self.ip.receive(ev.packet, now)
+            else:
+                self._events.append(ev)
+        return moved
+
+    def events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return earliest((self.ip.next_deadline(), self.link.next_deadline()))
+
+    def on_timer(self, now: float) -> None:
+        self.link.stamp(now)
+        self.ip.on_timer(now)
+        self.link.on_timer(now)
+
+
+__all__ = [
+    "AppBinding",
+    "FrameLog",
+    "IpEndpoint",
+    "IpHost",
+    "LayerBytes",
+    "LinkInterface",
+    "answer_effects",
+    "ip_payload_length",
+]

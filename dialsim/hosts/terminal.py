@@ -3,12 +3,15 @@
 Many 1990s ISPs answered the modem with a text login ("login:", "Password:")
 and only then started SLIP or PPP on the line; the subscriber's dialer ran a
 chat script of expect/send pairs, as ``chat(8)`` does.  Both ends here are
-line hosts (``receive_line``, ``line_output``, ``next_deadline``, ``on_timer``)
-so the same drivers run them; :class:`PhasedLineHost` hands the line to the
-link framing once the chat is over.
+machines of the project's one shape (``receive``, ``output``, ``events``,
+``next_deadline``, ``on_timer``; :mod:`dialsim.proto.machine`), so the same
+drivers run them; :class:`PhasedLineHost` hands the line to the link framing
+once the chat is over.
 """
 
 from __future__ import annotations
+
+from dialsim.proto.machine import earliest, fire_due
 
 
 class ChatScript:
@@ -23,7 +26,7 @@ class ChatScript:
         self.failed: str | None = None
         self._deadline = now + self.steps[0][2] if self.steps else None
 
-    def receive_line(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes, now: float) -> None:
         if self.done or self.failed:
             return
         self.buffer = (self.buffer + data)[-4096:]
@@ -41,9 +44,12 @@ class ChatScript:
             else:
                 self._deadline = now + self.steps[self.index][2]
 
-    def line_output(self, now: float) -> list[bytes]:
+    def output(self, now: float) -> list[bytes]:
         out, self.out = self.out, []
         return out
+
+    def events(self) -> list:
+        return []
 
     def next_deadline(self) -> float | None:
         return None if (self.done or self.failed) else self._deadline
@@ -77,7 +83,7 @@ class TerminalServer:
         self.out = [b"\r\n" + self.prompts[0].encode() + b" "] if self.prompts else []
         self._deadline = now + timeout if self.prompts else None
 
-    def receive_line(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes, now: float) -> None:
         if self.done or self.failed:
             return
         self.buffer += data
@@ -114,9 +120,12 @@ class TerminalServer:
             else:
                 self.out.append(self.prompts[self.index].encode() + b" ")
 
-    def line_output(self, now: float) -> list[bytes]:
+    def output(self, now: float) -> list[bytes]:
         out, self.out = self.out, []
         return [b"".join(out)] if out else []
+
+    def events(self) -> list:
+        return []
 
     def next_deadline(self) -> float | None:
         return self._deadline
@@ -133,6 +142,7 @@ class PhasedLineHost:
     ``then`` keeps its timers running during the chat (an ISP's TCP goes on
     retransmitting to a subscriber that is gone), but what it would send is
     discarded until the chat is over: the port is not yet in SLIP/PPP mode.
+    ``on_switch(now)`` is called once, when the line passes to ``then``.
     """
 
     def __init__(self, first, then, on_switch=None) -> None:
@@ -148,31 +158,27 @@ class PhasedLineHost:
             if self.on_switch is not None:
                 self.on_switch(now)
 
-    def receive_line(self, data: bytes, now: float) -> None:
-        (self.then if self.switched else self.first).receive_line(data, now)
+    def receive(self, data: bytes, now: float) -> None:
+        (self.then if self.switched else self.first).receive(data, now)
 
-    def line_output(self, now: float) -> list[bytes]:
+    def output(self, now: float) -> list[bytes]:
         if self.switched:
-            return self.then.line_output(now)
-        out = self.first.line_output(now)
-        self.discarded_octets += sum(len(c) for c in self.then.line_output(now))
+            return self.then.output(now)
+        out = self.first.output(now)
+        self.discarded_octets += sum(len(c) for c in self.then.output(now))
         self._maybe_switch(now)
         if self.switched:
-            out += self.then.line_output(now)
+            out += self.then.output(now)
         return out
 
+    def events(self) -> list:
+        return self.then.events()
+
     def next_deadline(self) -> float | None:
-        ds = [self.then.next_deadline()]
-        if not self.switched:
-            ds.append(self.first.next_deadline())
-        ds = [d for d in ds if d is not None]
-        return min(ds) if ds else None
+        return earliest((self.then.next_deadline(),
+                         None if self.switched else self.first.next_deadline()))
 
     def on_timer(self, now: float) -> None:
         if not self.switched:
-            d = self.first.next_deadline()
-            if d is not None and d <= now:
-                self.first.on_timer(now)
-        d = self.then.next_deadline()
-        if d is not None and d <= now:
-            self.then.on_timer(now)
+            fire_due(self.first, now)
+        fire_due(self.then, now)

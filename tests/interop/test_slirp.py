@@ -5,7 +5,7 @@ slirp 1.0.17 is an independent SLIP (RFC 1055), CSLIP (RFC 1144) and PPP
 host alias 10.0.2.2 reaches the host's 127.0.0.1, where a private Dovecot
 serves POP3 (RFC 1939).  For each framing, dialsim's framing + NetStack +
 Pop3Client + RetrievalSession (keep mode, UIDLs) run on the other end of the
-pty via :class:`dialsim.drivers.realtime.FdLineDriver`, fetch every message
+pty via :class:`dialsim.drivers.direct.DirectLine`, fetch every message
 (one of ~100 KiB) and must get each byte for byte as Dovecot serves it (CRLF);
 a second POP3 session over the same link (same UIDL memory) must see the same
 UIDLs and fetch nothing.  slirp paces its output at about one frame per 50 ms,
@@ -19,10 +19,10 @@ import random
 
 import pytest
 
-from dialsim.drivers.realtime import FdLineDriver
-from dialsim.hosts.dialup import link_status, subscriber_stack
+from dialsim.drivers.direct import DirectLine
 from dialsim.hosts.endpoint import AppBinding, FrameLog
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
+from dialsim.hosts.subscriber import Computer, SubscriberSettings
 from dialsim.proto.pop3 import Pop3Client, ResponseReceived
 from dialsim.proto.ppp import IpcpUp, LcpUp
 
@@ -132,17 +132,17 @@ def test_slip_and_cslip_retrieve_from_dovecot_through_slirp(framing, slirp_pty, 
     # slirp autodetects CSLIP from the first VJ frame; its MTU set to SLIP's 1006
     line = slirp_pty("slip", args=("mtu 1006",))
     log = FrameLog(packets_only=False)
-    ep = subscriber_stack(
-        framing,
+    # The same computer the simulation dials with, set up as a slirp user did.
+    ep = Computer(
+        SubscriberSettings(framing=framing, mtu=1006, address=SLIRP_CLIENT_ADDR,
+                           isp_address=SLIRP_HOST_ALIAS),
         rng=random.Random(1055),
-        mtu=1006,
-        local_ip=SLIRP_CLIENT_ADDR,
-        peer_ip=SLIRP_HOST_ALIAS,
+        now=0.0,
         capture=log,
     )
-    status = link_status(ep)
-    assert status.up and ep.link_up and status.local_ip == SLIRP_CLIENT_ADDR
-    driver = FdLineDriver(ep, line.fd)
+    status = ep.status
+    assert status.up and status.local_ip == SLIRP_CLIENT_ADDR
+    driver = DirectLine(ep, line.fd)
 
     _retrieve_twice(driver, ep, dovecot.port, stored)
 
@@ -163,18 +163,22 @@ def test_ppp_negotiates_with_slirp_and_retrieves_from_dovecot(vj, slirp_pty, mai
     dovecot, stored = mailbox
     line = slirp_pty("ppp")
     log = FrameLog(packets_only=False)
-    ep = subscriber_stack(
-        "ppp",
+    ep = Computer(
+        SubscriberSettings(
+            framing="ppp",
+            mtu=1500,
+            isp_address=SLIRP_HOST_ALIAS,  # slirp asks us for its own address
+            ppp_auth="none",  # slirp asks for no authentication
+            ppp_vj=vj,
+            ppp_dns=False,
+        ),
         rng=random.Random(1661),
-        mtu=1500,
-        peer_ip=SLIRP_HOST_ALIAS,  # slirp asks us for its own address
-        auth="none",  # slirp asks for no authentication
-        vj=vj,
+        now=0.0,
         capture=log,
     )
-    status = link_status(ep)
+    status = ep.status
     assert not status.up
-    driver = FdLineDriver(ep, line.fd)
+    driver = DirectLine(ep, line.fd)
     assert driver.run_until(lambda: status.up, 15.0), (
         f"PPP did not come up: phase={ep.framing.phase} lcp={ep.framing.lcp.state} "
         f"ipcp={ep.framing.ipcp.state} events={status.events} {line.stderr_text()!r}"

@@ -2,7 +2,7 @@
 
 A TUN device in a private network namespace (fixture ``tun_netns``) carries raw
 IPv4 datagrams between the kernel (10.99.0.1) and dialsim's :class:`NetStack`
-(10.99.0.2), driven on the wall clock by :class:`FdLineDriver` with
+(10.99.0.2), driven on the wall clock by :class:`DirectLine` with
 :class:`dialsim.drivers.tun.TunFraming` as the "framing":
 
 - the kernel as client: Python's ``poplib`` in the namespace fetches from
@@ -31,7 +31,7 @@ import time
 import numpy as np
 import pytest
 
-from dialsim.drivers.realtime import FdLineDriver
+from dialsim.drivers.direct import DirectLine
 from dialsim.drivers.tun import TunFraming
 from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
 from dialsim.hosts.mailhost import MailStore
@@ -97,7 +97,7 @@ def test_tun_framing_receive_passes_ipv4_and_drops_housekeeping():
     assert f.counters.frames_received == 1
 
 
-def test_endpoint_line_output_gives_each_datagram_its_own_chunk():
+def test_endpoint_output_gives_each_datagram_its_own_chunk():
     """Several segments queued at once (a window's worth) leave as separate chunks."""
     rng = random.Random(3)
     a = IpEndpoint(TunFraming(), NetStack("10.0.0.1", rng=rng))
@@ -131,10 +131,10 @@ def test_endpoint_line_output_gives_each_datagram_its_own_chunk():
     for _ in range(200):
         t += 0.01
         for ep, other in ((a, b), (b, a)):
-            chunks = ep.line_output(t)
+            chunks = ep.output(t)
             sent.extend(chunks)
             for c in chunks:
-                other.receive_line(c, t)
+                other.receive(c, t)
         if len(got) == len(payload):
             break
     assert bytes(got) == payload
@@ -309,7 +309,7 @@ def test_kernel_poplib_fetches_from_dialsim_pop3_server(tun_netns, tmp_path):
         return AppBinding(conn, srv, carry_out=MailStore(store).carry_out)
 
     endpoint.listen(110, pop3_binding)
-    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    driver = DirectLine(endpoint, tun.fd, packet_fd=True)
     seen_conns: list = []
 
     def track() -> bool:
@@ -475,7 +475,7 @@ def test_dialsim_client_exchanges_300k_with_kernel_server(tun_netns, mtu, reader
     reply = random.Random(42).randbytes(BIG)
     app = SinkThenSource(BIG, reply)
     binding = endpoint.connect(tun.kernel_addr, port, 0.0, lambda conn, now: AppBinding(conn, app))
-    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    driver = DirectLine(endpoint, tun.fd, packet_fd=True)
 
     def done() -> bool:
         return proc.poll() is not None and binding.conn.state in (CLOSED, TIME_WAIT)
@@ -545,7 +545,7 @@ def test_exchange_with_kernel_survives_loss_both_ways(tun_netns):
     reply = random.Random(43).randbytes(BIG)
     app = SinkThenSource(BIG, reply)
     binding = endpoint.connect(tun.kernel_addr, port, 0.0, lambda conn, now: AppBinding(conn, app))
-    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    driver = DirectLine(endpoint, tun.fd, packet_fd=True)
     in_rng = random.Random(12)
     dropped_in = [0]
 
@@ -588,7 +588,7 @@ def test_kernel_and_dialsim_refuse_closed_ports_with_rst(tun_netns):
     kernel port ends in ConnectionReset from the kernel's RST."""
     tun = tun_netns
     endpoint, stack, framing = _endpoint(tun, seed=7)
-    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    driver = DirectLine(endpoint, tun.fd, packet_fd=True)
     client = tun.popen(
         [sys.executable, "-c", textwrap.dedent(
             """
@@ -650,7 +650,7 @@ def test_kernel_ping_socket_gets_dialsim_echo_replies(tun_netns):
     tun = tun_netns
     tun.run(["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"], check=True)
     endpoint, stack, framing = _endpoint(tun, seed=8)
-    driver = FdLineDriver(endpoint, tun.fd, packet_fd=True)
+    driver = DirectLine(endpoint, tun.fd, packet_fd=True)
     snmp_before = _kernel_snmp(tun)
     pinger = tun.popen(
         [sys.executable, "-c", KERNEL_PINGER, tun.peer_addr],

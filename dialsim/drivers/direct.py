@@ -1,10 +1,12 @@
-"""Run sans-IO line hosts on the wall clock against a real file descriptor.
+"""A line host on a descriptor that is already a real link: no modem model between.
 
-The same line hosts that :mod:`dialsim.drivers.sim` runs in simpy time
-(``receive_line(data, now)``, ``line_output(now) -> list[bytes]``,
-``next_deadline()``, ``on_timer(now)``) run here against a pty, a serial port
-or a TUN device.  ``now`` is seconds since the driver started
-(``time.monotonic``), the only clock read in the stack.
+For a line that needs no simulated modem -- a pty with slirp on its other side,
+a real serial port with a connected modem behind it (``dialsim dial --direct``),
+a Linux TUN device -- the octets go to the descriptor as fast as it takes them:
+the timing is the real link's own.  (A line that should behave like a modem
+call runs the link model on the wall clock instead: :mod:`dialsim.drivers.wallclock`.)
+The same machines that :mod:`dialsim.drivers.sim` runs in simpy time run here;
+``now`` is seconds since the driver started (``time.monotonic``).
 
 For a byte-stream fd (pty, serial) every chunk is written whole; for a TUN
 device (``packet_fd=True``) each chunk is one datagram and each read returns
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable
 
 
-class FdLineDriver:
+class DirectLine:
     """Drives one line host on one fd, cooperatively, until a condition holds."""
 
     def __init__(self, host, fd: int, *, packet_fd: bool = False, clock=time.monotonic) -> None:
@@ -51,7 +53,7 @@ class FdLineDriver:
         self.octets_out += len(chunk)
 
     def flush(self) -> None:
-        for chunk in self.host.line_output(self.now()):
+        for chunk in self.host.output(self.now()):
             self._write(chunk)
 
     def step(self, max_wait: float = 0.05) -> None:
@@ -75,7 +77,7 @@ class FdLineDriver:
                     break
                 self.octets_in += len(data)
                 if self.chunk_filter is None or self.chunk_filter(data):
-                    self.host.receive_line(data, self.now())
+                    self.host.receive(data, self.now())
                 if not self.packet_fd:
                     break
         now = self.now()

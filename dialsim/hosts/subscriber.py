@@ -1,0 +1,586 @@
+"""The subscriber: a home computer of the 1990s that dials its ISP, sends, fetches mail, hangs up.
+
+A call, as :meth:`Subscriber.call` tells it:
+
+1. **dialing** -- the modem dials (the NAS's hunt group, or a real modem's AT
+   dialogue); busy or no answer ends the attempt, and the subscriber redials
+   after a while;
+2. **chat** -- at CONNECT, the dialer's login chat with the ISP's terminal
+   server, when the ISP has one (``chat(8)``-style expect/send);
+3. **link** -- PPP negotiates (LCP, PAP/CHAP, IPCP) or SLIP is up at once;
+4. **outbox** -- the mail client sends its queued mail by SMTP (RFC 5321),
+   "send queued messages, then check mail" as Eudora did;
+5. **retrieval** -- POP3 (RFC 1939) by the client's strategy
+   (:mod:`dialsim.hosts.retrieval`);
+6. **hangup** -- QUIT done (or the carrier lost, or a failure): the modem
+   hangs up and the call's row goes into the results.
+
+:class:`Computer` is the machine on the line during a call (chat, framing,
+TCP/IP), the same object the interop tests drive against slirp and the
+kernel; :class:`CallSession` adds the mail client and the record of the call;
+:class:`Subscriber` is the simpy story across a replication.  What the
+subscriber keeps between calls (the UIDs it has seen, its inbox, its outbox)
+is its :class:`Mailbox`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dialsim.drivers.sim import serve_line
+from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
+from dialsim.hosts.network import ISP_ADDR, POP3_PORT, SMTP_PORT, TCP_1990S
+from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
+from dialsim.hosts.terminal import ChatScript, PhasedLineHost
+from dialsim.mail.maildrop import ClientInbox
+from dialsim.proto.events import Event
+from dialsim.proto.machine import fire_due
+from dialsim.proto.netstack import NetStack
+from dialsim.proto.pop3 import GreetingReceived, Pop3Client, ResponseReceived
+from dialsim.proto.ppp import (
+    AuthFailed,
+    AuthSucceeded,
+    IpcpDown,
+    IpcpUp,
+    LcpDown,
+    LcpUp,
+    LinkTerminated,
+    PppConnection,
+)
+from dialsim.proto.slip import SlipLink
+from dialsim.proto.smtp import ClientSessionEnded, MailSent, ReplyReceived, SmtpClient
+from dialsim.proto.tcp import Closed, ConnectionReset, ConnectionTimedOut
+
+__all__ = [
+    "CallSession",
+    "Computer",
+    "LinkStatus",
+    "Mailbox",
+    "Phase",
+    "Subscriber",
+    "SubscriberSettings",
+]
+
+FRAMINGS = ("slip", "cslip", "ppp")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSettings:
+    """How the subscriber's computer is set up (its dialer, TCP/IP and mail client).
+
+    ``address``: SLIP's address, typed into the dialer (required for SLIP);
+    for PPP the address to ask IPCP for (None: let the ISP assign one).
+    ``isp_address``: the ISP's (mail host's) address; PPP gives it to an ISP
+    whose IPCP asks for 0.0.0.0 (slirp does).  ``mtu``: SLIP's MTU or PPP's
+    MRU.  ``login_chat``: (expect, send, timeout) steps.  ``ppp_dns``: ask
+    for DNS servers (RFC 1877).
+    """
+
+    user: str = "alice"
+    password: str = field(default="", repr=False)
+    domain: str = "isp.example"
+    framing: str = "ppp"
+    mtu: int = 1500
+    address: str | None = None
+    isp_address: str = ISP_ADDR
+    ppp_auth: str = "pap"
+    ppp_accm: int = 0
+    ppp_vj: bool = True
+    ppp_dns: bool = True
+    login_chat: tuple[tuple[str, str, float], ...] = ()
+    policy: RetrievalPolicy = field(default_factory=lambda: RetrievalPolicy("delete"))
+    apop: bool = False
+    pipelining: bool = False
+    outbox_to: tuple[str, ...] = ("bob@elsewhere.example",)
+    pop3_port: int = POP3_PORT
+    smtp_port: int = SMTP_PORT
+    tcp_options: dict = field(default_factory=lambda: dict(TCP_1990S))
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, not {self.framing!r}")
+        if self.framing != "ppp" and self.address is None:
+            raise ValueError("SLIP has no address negotiation: give the subscriber an address")
+
+
+# --------------------------------------------------------------------------
+# The computer on the line
+
+
+@dataclass
+class LinkStatus:
+    """Whether the IP link is up and what it negotiated (from the framing's link events).
+
+    SLIP is up at once with the configured address; PPP when IPCP opens, with
+    the address IPCP assigned.  ``events`` keeps every link event with its time.
+    """
+
+    framing: str
+    up: bool = False
+    local_ip: str | None = None
+    peer_ip: str | None = None
+    dns: tuple[str, ...] = ()
+    vj: bool = False  # we send VJ-compressed TCP (CSLIP always; PPP if the peer acked it)
+    t_up: float | None = None
+    down_reason: str | None = None
+    events: list[tuple[float, object]] = field(default_factory=list)
+
+    def set_up(self, now: float) -> None:
+        self.up = True
+        self.down_reason = None
+        if self.t_up is None:
+            self.t_up = now
+
+
+class Computer:
+    """The subscriber's computer during one call: the dialer's login chat (if any),
+    then PPP or SLIP under a TCP/IP stack -- a machine of the project's shape over
+    the serial line's octets.
+
+    ``rng`` seeds TCP (initial sequence numbers, ports), ``ppp_rng`` PPP's magic
+    numbers (default: ``rng``).  The link starts at ``now``: the chat's first
+    expect, or PPP's first Configure-Request.  ``events()`` hands out the link's
+    events (LcpUp, AuthSucceeded, IpcpUp, LinkTerminated, ...); ``status`` has
+    what they established.
+    """
+
+    def __init__(self, settings: SubscriberSettings, *, rng: random.Random, now: float,
+                 ppp_rng: random.Random | None = None, capture: FrameLog | None = None) -> None:
+        self.settings = settings
+        s = settings
+        self.status = LinkStatus(s.framing)
+        if s.framing == "ppp":
+            framing = PppConnection(
+                "subscriber", rng=ppp_rng or rng, mru=s.mtu, accm=s.ppp_accm, auth=s.ppp_auth,
+                username=s.user, password=s.password, local_ip=s.address,
+                peer_ip_pool=s.isp_address, vj=s.ppp_vj,
+                dns=("0.0.0.0", "0.0.0.0") if s.ppp_dns else None)
+        else:
+            framing = SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
+        stack = NetStack(s.address or "0.0.0.0", mtu=s.mtu, rng=rng, tcp_options=s.tcp_options)
+        self.endpoint = IpEndpoint(framing, stack, capture=capture)
+        self.chat: ChatScript | None = None
+        self.t_chat_done: float | None = None
+        self._events: list[Event] = []
+        if s.login_chat:
+            self.chat = ChatScript(list(s.login_chat), now)
+            self.line = PhasedLineHost(self.chat, self.endpoint, on_switch=self._link_start)
+        else:
+            self.line = self.endpoint
+            self._link_start(now)
+
+    @property
+    def framing(self):
+        return self.endpoint.framing
+
+    @property
+    def stack(self):
+        return self.endpoint.stack
+
+    @property
+    def chat_failed(self) -> str | None:
+        return self.chat.failed if self.chat is not None else None
+
+    def connect(self, addr: str, port: int, now: float, make_binding) -> AppBinding:
+        return self.endpoint.connect(addr, port, now, make_binding)
+
+    def _link_start(self, now: float) -> None:
+        self.t_chat_done = now
+        framing = self.endpoint.framing
+        if isinstance(framing, PppConnection):
+            framing.lower_up(now)
+            framing.open(now)
+        else:
+            st = self.status
+            st.local_ip, st.peer_ip, st.vj = self.settings.address, self.settings.isp_address, \
+                self.settings.framing == "cslip"
+            st.set_up(now)
+
+    def _on_link_event(self, ev: Event, now: float) -> None:
+        st = self.status
+        st.events.append((now, ev))
+        match ev:
+            case IpcpUp():
+                if ev.local_ip:
+                    st.local_ip = ev.local_ip
+                    self.endpoint.stack.address = ev.local_ip
+                # The peer's MRU bounds the segments of new connections.
+                self.endpoint.stack.mtu = min(self.endpoint.stack.mtu, self.endpoint.framing.mtu)
+                st.peer_ip, st.dns, st.vj = ev.peer_ip, tuple(ev.dns), bool(ev.vj)
+                st.set_up(now)
+            case IpcpDown() | LcpDown() | LinkTerminated():
+                if st.up or isinstance(ev, LinkTerminated):
+                    st.down_reason = getattr(ev, "reason", None) or (
+                        "IPCP down" if isinstance(ev, IpcpDown) else "LCP down")
+                st.up = False
+
+    # -- the machine
+    def receive(self, data: bytes, now: float) -> None:
+        self.line.receive(data, now)
+
+    def output(self, now: float) -> list[bytes]:
+        out = self.line.output(now)
+        for ev in self.line.events():
+            self._on_link_event(ev, now)
+            self._events.append(ev)
+        return out
+
+    def events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self.line.next_deadline()
+
+    def on_timer(self, now: float) -> None:
+        fire_due(self.line, now)
+
+
+# --------------------------------------------------------------------------
+# What the subscriber keeps between calls
+
+
+@dataclass
+class Provenance:
+    """Where a retrieved message came from: when it reached the ISP."""
+
+    t_arrived_s: float
+
+
+class Mailbox:
+    """The subscriber's side of the mail: the inbox (a real Maildir), the UIDs the
+    client has seen, how often each message arrived, and the outbox.
+
+    ``origin(sha256) -> Provenance | None`` tells whether a message is one the
+    ISP stored (``intact``) and when it arrived there (mail latency); it is the
+    experiment's knowledge, not the client's.
+    """
+
+    def __init__(self, inbox: ClientInbox, outbox: list[bytes],
+                 origin: Callable[[str], Provenance | None]) -> None:
+        self.inbox = inbox
+        self.outbox = list(outbox)
+        self.origin = origin
+        self.seen_uidls: set[str] = set()
+        self.retrieved_count: dict[str, int] = {}  # sha256 -> times retrieved
+        self.sent_sha: set[str] = set()  # outbox mail the ISP answered 250 to
+
+    def keep(self, data: bytes) -> tuple[str, int]:
+        """File a retrieved message; (its sha256, how often it came before)."""
+        sha = hashlib.sha256(data).hexdigest()
+        before = self.retrieved_count.get(sha, 0)
+        self.retrieved_count[sha] = before + 1
+        self.inbox.add(data)
+        return sha, before
+
+    def sent(self, message: bytes) -> str:
+        """The ISP accepted ``message`` (250 after DATA): it leaves the outbox."""
+        if message in self.outbox:
+            self.outbox.remove(message)
+        sha = hashlib.sha256(message).hexdigest()
+        self.sent_sha.add(sha)
+        return sha
+
+
+# --------------------------------------------------------------------------
+# One call
+
+
+class Phase(StrEnum):
+    DIALING = "dialing"
+    CHAT = "chat"
+    LINK = "link"
+    OUTBOX = "outbox"
+    RETRIEVAL = "retrieval"
+    HANGUP = "hangup"
+
+
+class CallSession:
+    """One call of the subscriber's computer, with its mail client, as a line host.
+
+    It writes what it does into ``recorder`` as it goes (commands, messages)
+    and the call's own row at :meth:`hung_up`.  ``finished`` turns true when the
+    session is over on its own (QUIT done, or a failure); the driver then hangs
+    up.
+    """
+
+    def __init__(self, settings: SubscriberSettings, mailbox: Mailbox, recorder, *,
+                 session: int, attempt: int, row: dict, now: float) -> None:
+        self.settings = settings
+        self.mailbox = mailbox
+        self.rec = recorder
+        self.session = session
+        self.phase = Phase.DIALING
+        self.row = {"session": session, "attempt": attempt + 1, **row, "t_dial_s": now}
+        self.computer: Computer | None = None
+        self.retrieval: RetrievalSession | None = None
+        self.end_reason: str | None = None
+        self._pop3_opened = False
+        self._queued: list[bytes] = []
+        self.counts = {"retrieved": 0, "octets": 0, "sent": 0, "octets_sent": 0}
+
+    @property
+    def finished(self) -> bool:
+        return self.end_reason is not None
+
+    # -- call progress from the driver
+    def not_connected(self, outcome: str, now: float) -> None:
+        """The dial ended without a call: busy, no answer, no carrier."""
+        self.end_reason = outcome
+        self.phase = Phase.HANGUP
+        self.row.update(t_end_s=now, end_reason=outcome)
+        self.rec.session(**self.row)
+
+    def connected(self, rate_down: float, rate_up: float, now: float, *,
+                  rng: random.Random, ppp_rng: random.Random,
+                  capture: FrameLog | None = None) -> None:
+        """CONNECT: the computer takes the line (chat, then PPP/SLIP)."""
+        self.row.update(t_connect_s=now, connect_rate_bps=float(rate_down),
+                        connect_rate_up_bps=float(rate_up))
+        self.phase = Phase.CHAT if self.settings.login_chat else Phase.LINK
+        self.computer = Computer(self.settings, rng=rng, ppp_rng=ppp_rng, now=now, capture=capture)
+        self._after(now)
+
+    # -- the machine on the line
+    def receive(self, data: bytes, now: float) -> None:
+        self.computer.receive(data, now)
+
+    def output(self, now: float) -> list[bytes]:
+        out = self.computer.output(now)
+        while self._after(now):
+            out += self.computer.output(now)
+        return out
+
+    def events(self) -> list[Event]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return self.computer.next_deadline() if self.computer is not None else None
+
+    def on_timer(self, now: float) -> None:
+        fire_due(self.computer, now)
+
+    def _after(self, now: float) -> bool:
+        """Act on what the link did; True if that gave the computer more to send."""
+        for ev in self.computer.events():
+            self._on_link(ev, now)
+        if self.computer.chat_failed and not self.finished:
+            self._finish("chat_failed")
+        if self.phase is Phase.CHAT and self.computer.t_chat_done is not None:
+            self.phase = Phase.LINK
+        if self.phase is Phase.LINK and self.computer.status.up and not self.finished:
+            return self._link_up(now)
+        return False
+
+    def _on_link(self, ev: Event, now: float) -> None:
+        match ev:
+            case LcpUp():
+                self.row["t_lcp_up_s"] = now
+            case AuthSucceeded():
+                self.row["t_auth_s"] = now
+            case IpcpUp():
+                self.row["t_ipcp_up_s"] = now
+            case AuthFailed():
+                self._finish("ppp_auth_failed")
+            case LinkTerminated():
+                self._finish("ppp_terminated")
+
+    def _link_up(self, now: float) -> bool:
+        self.row["t_chat_done_s"] = self.computer.t_chat_done
+        self.row["t_link_up_s"] = now
+        if self.mailbox.outbox:
+            self._send_outbox(now)
+        else:
+            self._open_pop3(now)
+        return True
+
+    def _finish(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            self.phase = Phase.HANGUP
+
+    # -- the outbox (SMTP)
+    def _send_outbox(self, now: float) -> None:
+        s = self.settings
+        self.phase = Phase.OUTBOX
+        smtp = SmtpClient(helo_name=f"{s.user}-pc.{s.domain}", now=now)
+        self._queued = list(self.mailbox.outbox)
+        for msg in self._queued:
+            smtp.send_mail(f"{s.user}@{s.domain}", list(s.outbox_to), msg, now)
+        smtp.quit(now)
+        self.computer.connect(s.isp_address, s.smtp_port, now,
+                              lambda conn, now: AppBinding(conn, smtp, on_event=self._on_smtp))
+
+    def _on_smtp(self, ev: object, now: float) -> None:
+        match ev:
+            case ReplyReceived():
+                self._command("smtp", ev.command, ev, ok=ev.code < 400)
+            case MailSent(ok=True):
+                msg = self._queued[ev.index]
+                sha = self.mailbox.sent(msg)
+                self.counts["sent"] += 1
+                self.counts["octets_sent"] += len(msg)
+                self.rec.message(session=self.session, direction="sent", uidl="",
+                                 size_octets=len(msg), sha256=sha, t_retrieved_s=now,
+                                 duplicate=False, intact=True)
+            case ClientSessionEnded() | Closed() | ConnectionReset() | ConnectionTimedOut():
+                self._open_pop3(now)
+
+    # -- retrieval (POP3)
+    def _open_pop3(self, now: float) -> None:
+        if self._pop3_opened:
+            return
+        self._pop3_opened = True
+        s = self.settings
+        self.phase = Phase.RETRIEVAL
+        client = Pop3Client(now=now)
+        self.retrieval = RetrievalSession(client, user=s.user, password=s.password,
+                                          policy=s.policy, seen_uidls=self.mailbox.seen_uidls,
+                                          use_apop=s.apop, pipelining=s.pipelining)
+        self.computer.connect(s.isp_address, s.pop3_port, now,
+                              lambda conn, now: AppBinding(conn, client, on_event=self._on_pop3))
+
+    def _on_pop3(self, ev: object, now: float) -> None:
+        retrieval = self.retrieval
+        match ev:
+            case GreetingReceived():
+                self.row["t_pop3_greeting_s"] = now
+            case ResponseReceived():
+                self._command("pop3", f"{ev.verb} {ev.arg_shown}".strip(), ev, ok=bool(ev.ok))
+                if ev.verb in ("PASS", "APOP") and ev.ok:
+                    self.row["t_logged_in_s"] = now
+        before = len(retrieval.retrieved)
+        retrieval.on_event(ev, now)
+        for uidl, _n, data, t_done in retrieval.retrieved[before:]:
+            self._keep(uidl, data, t_done)
+        if retrieval.done:
+            if retrieval.quit_ok and not retrieval.error:
+                self._finish("quit")
+            else:
+                self._finish(retrieval.error or "error")
+
+    def _keep(self, uidl: str | None, data: bytes, t_done: float) -> None:
+        # Keyed by content: a client that does not track UIDLs cannot tell a
+        # message fetched twice from a new one, but the tables can.
+        sha, before = self.mailbox.keep(data)
+        self.counts["retrieved"] += 1
+        self.counts["octets"] += len(data)
+        origin = self.mailbox.origin(sha)
+        nan = float("nan")
+        self.rec.message(
+            session=self.session, direction="retrieved", uidl=uidl or "",
+            size_octets=len(data), sha256=sha, t_retrieved_s=t_done, duplicate=before > 0,
+            intact=origin is not None,
+            t_arrived_s=origin.t_arrived_s if origin is not None else nan,
+            latency_s=t_done - origin.t_arrived_s if origin is not None else nan)
+
+    def _command(self, protocol: str, command: str, ev, *, ok: bool) -> None:
+        self.rec.command(session=self.session, protocol=protocol, command=command,
+                         t_sent_s=ev.t_sent, t_first_byte_s=ev.t_first_byte, t_done_s=ev.t_done,
+                         bytes_up=ev.bytes_up, bytes_down=ev.bytes_down, ok=ok)
+
+    # -- the end
+    def hung_up(self, now: float, port_counters: dict[str, float]) -> str:
+        """The call is over (hung up, or the carrier lost): write its row; the reason."""
+        reason = self.end_reason or "carrier_lost"
+        self.end_reason = reason
+        self.phase = Phase.HANGUP
+        c = port_counters
+        ep = self.computer.endpoint
+        self.row.update(
+            t_end_s=now, end_reason=reason,
+            messages_retrieved=self.counts["retrieved"], octets_retrieved=self.counts["octets"],
+            messages_sent=self.counts["sent"], octets_sent=self.counts["octets_sent"],
+            # Octets through the serial ports (framed, escaped), and the bits the
+            # modems put on the line for them (start/stop or LAPM, after V.42bis).
+            line_bytes_down=int(c["octets_in"]), line_bytes_up=int(c["octets_out"]),
+            line_bits_down=int(round(c["line_octets_in"] * 8)),
+            line_bits_up=int(round(c["line_octets_out"] * 8)),
+            **ep.received.as_dict("down"), **ep.sent.as_dict("up"))
+        self.rec.session(**self.row)
+        return reason
+
+
+# --------------------------------------------------------------------------
+# The replication's story
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """When the subscriber calls: at 0, then ``every`` seconds (None: once), until
+    ``duration``; each call redials up to ``attempts`` times, ``delay`` apart."""
+
+    duration: float
+    every: float | None = None
+    attempts: int = 3
+    delay: float = 30.0
+
+
+# A wrong password will not get better by redialling.
+_NO_REDIAL = ("quit", "auth", "ppp_auth_failed")
+
+
+class Subscriber:
+    """The subscriber across a replication, in simpy time.
+
+    ``dial()`` is a simpy process returning a
+    :class:`~dialsim.link.call.DialResult` (the NAS's hunt group in a
+    simulation); ``rngs`` has "tcp" and "ppp" :class:`random.Random` streams.
+    """
+
+    def __init__(self, env, settings: SubscriberSettings, mailbox: Mailbox, plan: CallPlan,
+                 dial: Callable[[], Generator], recorder, *, rngs: dict[str, random.Random],
+                 row: dict, capture: FrameLog | None = None) -> None:
+        self.env = env
+        self.settings = settings
+        self.mailbox = mailbox
+        self.plan = plan
+        self.dial = dial
+        self.rec = recorder
+        self.rngs = rngs
+        self.row = row
+        self.capture = capture
+        self.sessions = 0
+
+    def run(self):
+        """simpy process: the calls of the replication."""
+        env, plan = self.env, self.plan
+        t_next = 0.0
+        while t_next < plan.duration:
+            if env.now < t_next:
+                yield env.timeout(t_next - env.now)
+            for attempt in range(plan.attempts):
+                reason = yield from self.call(attempt)
+                if reason in _NO_REDIAL:
+                    break
+                yield env.timeout(plan.delay)
+            if plan.every is None:
+                return
+            t_next += plan.every
+            while t_next <= env.now:
+                t_next += plan.every
+
+    def call(self, attempt: int):
+        """One call: dial, let the computer work the line until it is done or the
+        carrier goes, hang up, record.  Returns how it ended."""
+        env = self.env
+        self.sessions += 1
+        session = CallSession(self.settings, self.mailbox, self.rec, session=self.sessions,
+                              attempt=attempt, row=self.row, now=env.now)
+        result = yield env.process(self.dial())
+        if result.outcome != "connect":
+            session.not_connected(result.outcome, env.now)
+            return result.outcome
+        call = result.call
+        session.connected(result.connect_rate_down_bps, result.connect_rate_up_bps, env.now,
+                          rng=self.rngs["tcp"], ppp_rng=self.rngs["ppp"], capture=self.capture)
+        yield from serve_line(env, session, call.subscriber, call.carrier_lost,
+                              done=lambda: session.finished)
+        if call.up:
+            call.hangup("subscriber")
+        return session.hung_up(env.now, call.subscriber.counters)
+
