@@ -11,9 +11,17 @@ mail programs spoke it, with the service extensions a dial-up line profits from:
 - RFC 2920 PIPELINING (the server answers every command in a chunk, in order;
   the client sends MAIL, all RCPTs and DATA together),
 - RFC 6152 8BITMIME (BODY=8BITMIME accepted, sent by the client for 8-bit data),
-- RFC 2034 ENHANCEDSTATUSCODES (class.subject.detail after the reply code).
+- RFC 2034 ENHANCEDSTATUSCODES (class.subject.detail after the reply code),
+- RFC 3207 STARTTLS on the server, when given a TLS context
+  (:mod:`dialsim.proto.stream`).
 
-Not implemented: AUTH, STARTTLS, CHUNKING/BDAT, SMTPUTF8, DSN, EXPN (502).
+The server measures text lines as the data arrives (4.5.3.1.6, the
+transparency dot not counted) at C speed, hands its replies out as the
+transport takes them, accepts postmaster (4.5.1) and this host's address
+literals (4.1.3) as local, and answers a shutdown with 421.
+
+Not implemented: AUTH, CHUNKING/BDAT, SMTPUTF8, DSN, EXPN (502); STARTTLS on
+the client.
 
 The server checks recipients through an injected :class:`RecipientPolicy`;
 storing a message is an effect: at the end of DATA it asks its driver to
