@@ -159,9 +159,10 @@ class Connection(asyncio.Protocol):
         self.pump()
 
     def _write(self, now: float) -> bool:
-        """Hand the machine's output to the transport while it takes it."""
+        """Hand the machine's output to the transport while it takes it (all
+        of it once the machine asked to close: its last words)."""
         wrote = False
-        while not self.writing_paused:
+        while not self.writing_paused or self.closing:
             out = self.machine.output(now)
             if not out:
                 break

@@ -446,7 +446,10 @@ class Pop3Server:
         (TLS records under STLS); taking them lets held pipelined commands go on."""
         if self._stream.backlog < OUTPUT_HIGH_WATER:
             self._process_lines(now)
-        return self._stream.take()
+        chunks = self._stream.take()
+        if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
+            self._last_activity = max(self._last_activity, now)
+        return chunks
 
     def events(self) -> list[Event]:
         evs = self._events

@@ -410,7 +410,10 @@ class SmtpServer:
         (TLS records after STARTTLS); taking them lets held pipelined commands go on."""
         if self._stream.backlog < OUTPUT_HIGH_WATER:
             self._process(now)
-        return self._stream.take()
+        chunks = self._stream.take()
+        if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
+            self._last_activity = max(self._last_activity, now)
+        return chunks
 
     def events(self) -> list[Event]:
         ev, self._events = self._events, []

@@ -757,3 +757,19 @@ def test_busy_server_refuses_at_the_greeting():
     assert drain(srv) == b"-ERR [SYS/TEMP] too many connections\r\n"
     assert srv.events() == [SessionEnded("busy", 0.0), CloseRequested(0.0)]
     assert srv.state == CLOSED
+
+
+def test_a_slow_reader_mid_retr_is_not_idle():
+    """While the client still takes a long reply, the autologout counts from
+    the last piece taken, not from its last command."""
+    big = b"x" * 300_000 + b"\r\n"
+    srv = logged_in(raw_server(idle_timeout=600.0), listing=((len(big), "a"),))
+    srv.receive(b"RETR 1\r\n", 2.0)
+    (reading,) = effects(srv)
+    srv.complete(reading, big, 2.0)
+    t = 2.0
+    while srv.output(t):
+        t += 500.0  # 64 KiB per 500 s: a very slow line
+        srv.on_timer(t)
+        assert srv.state == TRANSACTION
+    assert t > 2000.0 and srv.next_deadline() == t - 500.0 + 600.0
