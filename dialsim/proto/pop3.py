@@ -55,7 +55,7 @@ from dialsim.proto.events import (
     SessionEnded,
     SessionEvent,
 )
-from dialsim.proto.stream import CHUNK, SessionStream
+from dialsim.proto.stream import HIGH_WATER, SessionStream, take_replies
 
 __all__ = [
     "AUTHORIZATION",
@@ -66,7 +66,6 @@ __all__ = [
     "Authenticator",
     "LoginThrottle",
     "LoginFailed",
-    "OUTPUT_HIGH_WATER",
     "MaildropListing",
     "MaildropEffect",
     "OpenMaildrop",
@@ -318,7 +317,6 @@ _CAPABILITIES = (
     "IMPLEMENTATION dialsim",
 )
 
-OUTPUT_HIGH_WATER = CHUNK  # replies waiting before the next pipelined command waits too
 _ECHO_RE = re.compile(r"[\x21-\x7e]{1,64}")  # a USER name safe to echo
 
 
@@ -330,7 +328,7 @@ class Pop3Server:
     a storage request: carry it out and hand the answer (or the exception it
     raised) to :meth:`complete`; until then the server reads no further
     command.  Replies are produced as they are taken: while more than
-    :data:`OUTPUT_HIGH_WATER` octets wait in :meth:`output`, the next
+    :data:`HIGH_WATER` octets wait in :meth:`output`, the next
     pipelined command waits too, so a client that sends forty RETRs and reads
     nothing holds one message's worth in the server, not forty.
 
@@ -444,9 +442,7 @@ class Pop3Server:
     def output(self, now: float) -> list[bytes]:
         """The next replies, at most :data:`~dialsim.proto.stream.CHUNK` octets
         (TLS records under STLS); taking them lets held pipelined commands go on."""
-        if self._stream.backlog < OUTPUT_HIGH_WATER:
-            self._process_lines(now)
-        chunks = self._stream.take()
+        chunks = take_replies(self._stream, self._process_lines, now)
         if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
             self._last_activity = max(self._last_activity, now)
         return chunks
@@ -632,7 +628,7 @@ class Pop3Server:
             self.state in (AUTHORIZATION, TRANSACTION)
             and self._held_until is None
             and self._awaiting is None
-            and self._stream.backlog < OUTPUT_HIGH_WATER
+            and self._stream.backlog < HIGH_WATER
         ):
             nl = buf.find(b"\n")
             if nl < 0:

@@ -56,7 +56,7 @@ from dialsim.proto.events import (
     SessionEnded,
     SessionEvent,
 )
-from dialsim.proto.stream import CHUNK, SessionStream
+from dialsim.proto.stream import HIGH_WATER, SessionStream, take_replies
 
 __all__ = [
     "RecipientPolicy",
@@ -81,7 +81,6 @@ __all__ = [
 MAX_COMMAND_LINE = 512
 MAX_TEXT_LINE = 1000
 MAX_RECIPIENTS = 100  # 4.5.3.1.8: the minimum a server must accept
-OUTPUT_HIGH_WATER = CHUNK  # replies waiting before pipelined commands wait too
 SERVER_TIMEOUT = 300.0  # 4.5.3.2.7: server waits at least 5 minutes for a command
 
 # Client timeouts, RFC 5321 4.5.3.2.1 .. 4.5.3.2.6 (seconds).
@@ -408,9 +407,7 @@ class SmtpServer:
     def output(self, now: float) -> list[bytes]:
         """The next replies, at most :data:`~dialsim.proto.stream.CHUNK` octets
         (TLS records after STARTTLS); taking them lets held pipelined commands go on."""
-        if self._stream.backlog < OUTPUT_HIGH_WATER:
-            self._process(now)
-        chunks = self._stream.take()
+        chunks = take_replies(self._stream, self._process, now)
         if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
             self._last_activity = max(self._last_activity, now)
         return chunks
@@ -508,7 +505,7 @@ class SmtpServer:
                 if not self._take_data(now):
                     return
                 continue
-            if self._stream.backlog >= OUTPUT_HIGH_WATER:
+            if self._stream.backlog >= HIGH_WATER:
                 return  # the client is not reading: answer more once it does
             i = buf.find(b"\n")
             if self._discarding:

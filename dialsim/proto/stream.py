@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
+from collections.abc import Callable
 
-__all__ = ["CHUNK", "SessionStream", "TlsChannel"]
+__all__ = ["CHUNK", "HIGH_WATER", "SessionStream", "TlsChannel", "take_replies"]
 
 CHUNK = 64 * 1024  # octets handed out per take(): what a transport buffers well
+HIGH_WATER = CHUNK  # replies waiting before a server reads its next pipelined command
 _READ = 64 * 1024
 
 
@@ -207,3 +209,12 @@ class SessionStream:
         """Queue our TLS close_notify after what is queued (when TLS is on)."""
         if self.tls is not None and self.tls.failed is None:
             self._queue.append(_CLOSE_TLS)
+
+
+def take_replies(stream: SessionStream, resume: Callable[[float], None], now: float) -> list[bytes]:
+    """A server's ``output(now)``: first let ``resume(now)`` answer the
+    pipelined commands held back while the backlog was at :data:`HIGH_WATER`,
+    then hand out the next piece of replies."""
+    if stream.backlog < HIGH_WATER:
+        resume(now)
+    return stream.take()
