@@ -11,11 +11,18 @@ send to the local domain (RFC 5321 section 7.1, no open relay).
 
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 127.0.0.1:1110]
                      [--smtp 127.0.0.1:2525] [--domain isp.example]
+                     [--auth-delay 2] [--login-delay 0] [--postmaster USER]
+                     [--max-connections 200] [--max-connections-per-address 20]
+                     [--tls-cert PEM [--tls-key PEM] | --no-tls]
 
 Bad input (an unparsable address, an unreadable or group/other-readable
-accounts file, a maildir that cannot be created, a port that cannot be bound)
-stops with one line on stderr and exit status 2.  SIGINT/SIGTERM stop the
-servers; open POP3 sessions are dropped without committing any DELE.
+accounts file or a bad line in it, a maildir that cannot be created, a port
+that cannot be bound, a certificate that cannot be loaded) stops with one line
+on stderr and exit status 2.  Failed logins are logged on stderr (never the
+password).  SIGINT/SIGTERM stop the servers gracefully: every open session is
+told (SMTP ``421``, POP3 ``-ERR [SYS/TEMP]``), a message still arriving is not
+stored and no DELE is committed, a delivery or commit already under way
+completes; then the process exits 0.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from dialsim.drivers.sockets import Service
 from dialsim.hosts.mailhost import (
@@ -34,6 +43,7 @@ from dialsim.hosts.mailhost import (
     MailHostConfig,
     MailHostError,
 )
+from dialsim.hosts.tlscert import TlsSetupError
 
 __all__ = ["add_subcommand", "cmd_mailhost", "parse_address"]
 
@@ -62,8 +72,22 @@ def _fmt(addr: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _tls_line(host: MailHost) -> str:
+    cert = host.certificate
+    if cert is None:
+        return "no TLS"
+    how = {"given": "", "existing": ", self-signed, kept from before"}.get(
+        cert.made_with, f", self-signed, made with {cert.made_with}"
+    )
+    return f"STLS/STARTTLS certificate {cert.cert}{how}"
+
+
 async def _serve_forever(config: MailHostConfig, out: Callable[[str], None]) -> None:
-    service = Service(MailHost(config))
+    try:
+        host = MailHost(config)
+    except TlsSetupError as e:
+        raise MailHostError(str(e)) from None
+    service = Service(host)
     try:
         addrs = await service.start()
     except OSError as e:
@@ -76,14 +100,14 @@ async def _serve_forever(config: MailHostConfig, out: Callable[[str], None]) -> 
     parts = [f"{name.upper()} on {_fmt(a)}" for name, a in addrs.items()]
     out(
         f"dialsim mailhost: {', '.join(parts)}; maildir {config.maildir}; "
-        f"domain {config.domain}; {len(config.accounts)} account(s)"
+        f"domain {config.domain}; {len(config.accounts)} account(s); {_tls_line(host)}"
     )
     try:
         await stop.wait()
     finally:
+        await service.stop()  # a second SIGTERM meanwhile changes nothing
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await service.stop()
     out("dialsim mailhost: stopped")
 
 
@@ -93,8 +117,14 @@ def _configure(args: argparse.Namespace) -> MailHostConfig:
     domain = args.domain.strip().lower()
     if not domain or any(c.isspace() or c in "@/" for c in domain):
         raise MailHostError(f"--domain {args.domain!r}: not a domain name")
-    if args.login_delay < 0:
-        raise MailHostError("--login-delay must not be negative")
+    for name in ("auth_delay", "login_delay"):
+        if getattr(args, name) < 0:
+            raise MailHostError(f"--{name.replace('_', '-')} must not be negative")
+    for name in ("max_connections", "max_connections_per_address"):
+        if getattr(args, name) < 1:
+            raise MailHostError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.tls_key and not args.tls_cert:
+        raise MailHostError("--tls-key needs --tls-cert")
     nets: Iterable[str] = args.subscriber_net or DEFAULT_SUBSCRIBER_NETS
     checked = []
     for n in nets:
@@ -111,13 +141,23 @@ def _configure(args: argparse.Namespace) -> MailHostConfig:
         pop3=pop3,
         smtp=smtp,
         domain=domain,
-        login_failure_delay=args.login_delay,
+        auth_delay=args.auth_delay,
+        login_delay=args.login_delay,
         subscriber_nets=tuple(checked),
+        max_connections=args.max_connections,
+        max_per_address=args.max_connections_per_address,
+        tls=not args.no_tls,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        postmaster=args.postmaster,
     )
 
 
 def cmd_mailhost(args: argparse.Namespace) -> int:
     """Handler of ``dialsim mailhost``: exit 0 after SIGINT/SIGTERM, 2 on bad input."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="dialsim mailhost: %(message)s"
+    )
     try:
         config = _configure(args)
         asyncio.run(_serve_forever(config, lambda line: print(line, flush=True)))
@@ -142,12 +182,29 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     p.add_argument("--smtp", default="127.0.0.1:2525", help="SMTP listen address (HOST:PORT)")
     p.add_argument("--domain", default="isp.example", help="the local mail domain")
     p.add_argument(
-        "--login-delay",
+        "--auth-delay",
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="delay before answering a failed POP3 login (default 2)",
+        help="hold every answer to POP3 PASS/APOP this long, right or wrong (default 2)",
     )
+    p.add_argument(
+        "--login-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="RFC 2449 LOGIN-DELAY: least time between two logins of one user (default 0)",
+    )
+    p.add_argument("--postmaster", metavar="USER",
+                   help="the account that reads postmaster's mail (default: Maildir 'postmaster')")
+    p.add_argument("--max-connections", type=int, default=200, metavar="N",
+                   help="concurrent connections in all (default 200)")
+    p.add_argument("--max-connections-per-address", type=int, default=20, metavar="N",
+                   help="concurrent connections from one client address (default 20)")
+    p.add_argument("--tls-cert", metavar="PEM",
+                   help="certificate for STLS/STARTTLS (default: self-signed, kept in the maildir)")
+    p.add_argument("--tls-key", metavar="PEM", help="its private key (default: in --tls-cert)")
+    p.add_argument("--no-tls", action="store_true", help="offer neither STLS nor STARTTLS")
     p.add_argument(
         "--subscriber-net",
         action="append",

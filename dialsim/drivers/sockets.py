@@ -18,15 +18,24 @@ offers the five methods of :class:`dialsim.proto.machine.Machine` plus
   :class:`dialsim.hosts.retrieval.RetrievalSession`) that may queue more commands.
 
 Each connection is an :class:`asyncio.Protocol`: received bytes go to
-``receive``, ``output()`` goes to the transport, a
+``receive``; ``output()`` goes to the transport only while the transport
+takes it (asyncio's write-buffer backpressure: between ``pause_writing`` and
+``resume_writing`` the machine is not asked, and reading pauses too), so a
+client that reads nothing makes the server produce nothing more; a
 :class:`~dialsim.proto.events.CloseRequested` closes it once the buffer is
-flushed, EOF or a reset becomes ``connection_lost(now)``, and the machine's
-next deadline is armed with ``loop.call_at`` (the aioquic pattern;
-``on_timer`` gets ``max(deadline, loop.time())`` so a timer that fires a hair
-early still counts as due).  Storage effects are carried out off the event
-loop, in the thread pool, by the ``carry_out`` callable (it returns the
-answer or raises); the answer goes back through ``complete`` on the loop, so a
-slow disk stalls no other session.  ``now`` is always ``loop.time()``.
+flushed (aborted if that takes longer than :data:`CLOSE_GRACE`), EOF or a
+reset becomes ``connection_lost(now)``, and the machine's next deadline is
+armed with ``loop.call_at`` (the aioquic pattern; ``on_timer`` gets
+``max(deadline, loop.time())`` so a timer that fires a hair early still
+counts as due).  Storage effects are carried out off the event loop, in the
+thread pool, by the ``carry_out`` callable (it returns the answer or raises);
+the answer goes back through ``complete`` on the loop, so a slow disk stalls
+no other session.  ``now`` is always ``loop.time()``.
+
+A :class:`Service` stops gracefully: it stops listening, asks every session's
+machine to ``shutdown(now)`` (a server answers 421 / ``-ERR [SYS/TEMP]`` and
+commits nothing half-done), waits for them to close, aborts what is left after
+the grace time, and waits for the store work in flight.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ __all__ = [
 
 EventCallback = Callable[[Any, Event, float], None]  # (machine, event, now)
 CarryOut = Callable[[Effect], object]
+CLOSE_GRACE = 30.0  # seconds a closing connection may take to flush before it is aborted
 
 
 class Connection(asyncio.Protocol):
@@ -64,7 +74,7 @@ class Connection(asyncio.Protocol):
         self,
         machine: Any = None,
         *,
-        factory: Callable[[float, Any], Any] | None = None,
+        factory: Callable[[Connection, float], Any] | None = None,
         on_event: EventCallback | None = None,
         carry_out: CarryOut | None = None,
         executor: Executor | None = None,
@@ -76,6 +86,8 @@ class Connection(asyncio.Protocol):
         self.executor = executor
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
+        self.local: Any = None
+        self.writing_paused = False
         self.closing = False
         self.lost = False
         self.octets_in = 0
@@ -85,6 +97,7 @@ class Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._effects: set[asyncio.Future] = set()
+        self._grace: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<Connection peer={self.peer} closing={self.closing} lost={self.lost}>"
@@ -94,10 +107,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
+        self.local = transport.get_extra_info("sockname")
         if self.machine is None:
             assert self._factory is not None
             try:
-                self.machine = self._factory(self._loop.time(), self.peer)
+                self.machine = self._factory(self, self._loop.time())
             except Exception:
                 transport.abort()
                 raise
@@ -114,9 +128,23 @@ class Connection(asyncio.Protocol):
         self._lose()
         return False  # close the transport (after flushing what is buffered)
 
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: take no more output, read no more input."""
+        self.writing_paused = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self.pump()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._lose()
         self._cancel_timer()
+        if self._grace is not None:
+            self._grace.cancel()
         if not self.done.done():
             self.done.set_result(None)
 
@@ -131,14 +159,19 @@ class Connection(asyncio.Protocol):
         self.pump()
 
     def _write(self, now: float) -> bool:
-        out = self.machine.output(now)
-        if not out:
-            return False
-        if self.transport is not None and not self.transport.is_closing() and not self.lost:
-            data = b"".join(out)
-            self.transport.write(data)
-            self.octets_out += len(data)
-        return True
+        """Hand the machine's output to the transport while it takes it (all
+        of it once the machine asked to close: its last words)."""
+        wrote = False
+        while not self.writing_paused or self.closing:
+            out = self.machine.output(now)
+            if not out:
+                break
+            wrote = True
+            if self.transport is not None and not self.transport.is_closing() and not self.lost:
+                data = b"".join(out)
+                self.transport.write(data)  # may call pause_writing
+                self.octets_out += len(data)
+        return wrote
 
     def pump(self) -> None:
         """Move the machine's output to the socket, hand out events and
@@ -168,6 +201,7 @@ class Connection(asyncio.Protocol):
             self._cancel_timer()
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.close()  # buffered data is flushed before the close
+                self._grace = self._loop.call_later(CLOSE_GRACE, self.transport.abort)
             return
         self._arm_timer()
 
@@ -223,6 +257,12 @@ class Connection(asyncio.Protocol):
         self.closing = True
         self.pump()
 
+    def shutdown(self) -> None:
+        """The service is stopping: the machine says goodbye its protocol's way."""
+        if self.machine is not None and not self.closing and not self.lost:
+            self.machine.shutdown(self._loop.time())
+            self.pump()
+
     def abort(self) -> None:
         """Drop the connection now: the machine sees ``connection_lost``."""
         self._lose()
@@ -247,8 +287,8 @@ async def serve(
     ``carry_out`` in ``executor`` (the loop's default pool when None).  Live
     connections are kept in ``connections`` when given (see :func:`abort_all`)."""
 
-    def make(now: float, peer: Any) -> Any:
-        return factory(now, peer) if pass_peer else factory(now)
+    def make(conn: Connection, now: float) -> Any:
+        return factory(now, conn.peer) if pass_peer else factory(now)
 
     def protocol() -> Connection:
         conn = Connection(
@@ -277,25 +317,65 @@ async def abort_all(connections: Iterable[Connection], timeout: float = 5.0) -> 
 class Service:
     """Several listeners sharing one pool of store threads, started and stopped together.
 
-    ``host`` offers ``listeners()`` -> [(name, (host, port), factory(now, peer))]
-    and ``carry_out(effect)`` (see :class:`dialsim.hosts.mailhost.MailHost`).
+    ``host`` offers ``listeners()`` -> [(name, (host, port), factory)], where
+    ``factory(now, peer, local, busy)`` makes a session's machine;
+    ``carry_out(effect)``; ``on_event(machine, event, now)``; and
+    ``connection_limits``, (in all, per client address) -- see
+    :class:`dialsim.hosts.mailhost.MailHost`.  A connection beyond a limit
+    still gets a machine, made with ``busy`` set to the reason, which refuses
+    the session its protocol's way and closes.
     """
 
-    def __init__(self, host: Any, *, store_threads: int = 4) -> None:
+    def __init__(self, host: Any, *, store_threads: int = 4, grace: float = 10.0) -> None:
         self.host = host
+        self.grace = grace
         self.executor = ThreadPoolExecutor(store_threads, thread_name_prefix="dialsim-store")
         self.connections: set[Connection] = set()
         self.servers: dict[str, asyncio.Server] = {}
+        self.admitted: dict[object, int] = {}  # client address -> live admitted connections
+        self.refused = 0
+
+    def _admit(self, conn: Connection) -> str | None:
+        """None to serve ``conn``, else why it is refused."""
+        total, per_address = self.host.connection_limits
+        addr = conn.peer[0] if isinstance(conn.peer, tuple) else conn.peer
+        if total is not None and sum(self.admitted.values()) >= total:
+            self.refused += 1
+            return "too many connections, try again later"
+        if per_address is not None and self.admitted.get(addr, 0) >= per_address:
+            self.refused += 1
+            return "too many connections from your address, try again later"
+        self.admitted[addr] = self.admitted.get(addr, 0) + 1
+
+        def left(_f: object) -> None:
+            self.admitted[addr] -= 1
+            if not self.admitted[addr]:
+                del self.admitted[addr]
+
+        conn.done.add_done_callback(left)
+        return None
+
+    async def _listen(self, factory: Callable[..., Any], addr: str, port: int) -> asyncio.Server:
+        def make(conn: Connection, now: float) -> Any:
+            return factory(now, conn.peer, conn.local, self._admit(conn))
+
+        def protocol() -> Connection:
+            conn = Connection(
+                factory=make, on_event=self.host.on_event, carry_out=self.host.carry_out,
+                executor=self.executor,
+            )  # fmt: skip
+            self.connections.add(conn)
+            conn.done.add_done_callback(lambda _f: self.connections.discard(conn))
+            return conn
+
+        return await asyncio.get_running_loop().create_server(protocol, addr, port)
 
     async def start(self) -> dict[str, tuple[str, int]]:
         """Bind every listener; returns {name: (host, port)} as bound.  OSError
         when one cannot be bound (the others are closed again)."""
         for name, (addr, port), factory in self.host.listeners():
             try:
-                self.servers[name] = await serve(
-                    factory, addr, port, pass_peer=True, connections=self.connections,
-                    carry_out=self.host.carry_out, executor=self.executor,
-                )  # fmt: skip
+                self.servers[name] = await self._listen(factory, addr, port)
             except OSError as e:
                 await self.stop()
                 e.add_note(f"{addr}:{port} ({name})")
@@ -311,10 +391,17 @@ class Service:
         return out
 
     async def stop(self) -> None:
-        """Stop listening, drop open sessions (nothing is committed for them)
-        and wait for the store work in flight."""
+        """Stop listening; every session says goodbye (421 / -ERR, nothing
+        committed half-done) and closes; what is still open after ``grace``
+        seconds is dropped; then wait for the store work in flight."""
         for srv in self.servers.values():
             srv.close()
+        conns = list(self.connections)
+        for conn in conns:
+            conn.shutdown()
+        pending = [c.done for c in conns if not c.done.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.grace)
         await abort_all(self.connections)
         for srv in self.servers.values():
             await srv.wait_closed()

@@ -88,7 +88,7 @@ def answer_effects(machine, carry_out: Callable[[Effect], object], now: float) -
     simulated scratch store), until it asks for nothing more; returns its other
     events in order.  ``carry_out(effect)`` returns the answer or raises."""
     others: list[Event] = []
-    for _ in range(10_000):
+    for _ in range(1_000_000):
         events = machine.events()
         if not events:
             break
@@ -167,12 +167,15 @@ class AppBinding:
             self._close(now)
         return progressed
 
-    def _settle(self, now: float) -> None:
-        """Take the machine's events, answering its storage effects at once."""
+    def _settle(self, now: float) -> bool:
+        """Take the machine's events, answering its storage effects at once;
+        True if there were any."""
         if self.carry_out is not None:
-            self._events += answer_effects(self.machine, self.carry_out, now)
+            events = answer_effects(self.machine, self.carry_out, now)
         else:
-            self._events += self.machine.events()
+            events = self.machine.events()
+        self._events += events
+        return bool(events)
 
     def _lost(self, now: float) -> None:
         if hasattr(self.machine, "connection_lost"):
@@ -180,7 +183,16 @@ class AppBinding:
             self._settle(now)
 
     def _flush(self, now: float) -> bool:
-        out = b"".join(self.machine.output(now))
+        # All the machine has to say in this instant, in one send: a server
+        # hands out its replies piece by piece and answers commands it held
+        # back as they are taken (simulated time does not pass meanwhile).
+        chunks: list[bytes] = []
+        for _ in range(1_000_000):
+            out = self.machine.output(now)
+            if not out and not self._settle(now):
+                break
+            chunks += out
+        out = b"".join(chunks)
         if out and not self.closed and not self.close_requested:
             self.conn.send(out)
             return True

@@ -7,7 +7,13 @@ Scope: composition only, no I/O loop.  A driver runs it:
   :class:`dialsim.drivers.sockets.Service`, carrying out the servers' storage
   effects with :meth:`MailHost.carry_out` on a thread pool (durable Maildir:
   tmp/, fsync, rename into new/, fsync new/), so a slow disk never stalls the
-  event loop;
+  event loop.  Facing whatever connects, it holds every PASS/APOP answer to
+  one time (``auth_delay``), throttles guessing per user and per client
+  address (:class:`~dialsim.mail.accounts.LoginThrottle`), logs failed logins
+  (never the password) to the ``dialsim.mailhost`` logger, caps connections
+  in all and per client address, offers STLS and STARTTLS with the given or
+  a self-signed certificate (:mod:`dialsim.hosts.tlscert`), and takes mail
+  for postmaster (RFC 5321 4.5.1) and for this host's address literals;
 - the simulation answers the same effects at once, in the same simulated
   instant, from a :class:`MailStore` over scratch folders (``durable=False``)
   that are thrown away after the replication.
@@ -19,18 +25,22 @@ Scope: composition only, no I/O loop.  A driver runs it:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialsim.mail.accounts import Accounts, AccountsFileError
+from dialsim.hosts import tlscert
+from dialsim.mail.accounts import Accounts, AccountsFileError, LoginThrottle
 from dialsim.mail.delivery import MaildirDelivery
 from dialsim.mail.maildrop import MaildirStore
-from dialsim.proto.events import Effect
+from dialsim.proto.events import Effect, Event
 from dialsim.proto.pop3 import (
     CommitMaildrop,
+    LoginFailed,
     MaildropListing,
     OpenMaildrop,
     Pop3Server,
@@ -51,7 +61,10 @@ __all__ = [
 
 DEFAULT_SUBSCRIBER_NETS = ("127.0.0.0/8", "::1/128")
 
-Listener = tuple[str, tuple[str, int], Callable[[float, Any], Any]]  # name, (host, port), factory
+# name, (host, port), factory(now, peer, local, busy)
+Listener = tuple[str, tuple[str, int], Callable[..., Any]]
+
+log = logging.getLogger("dialsim.mailhost")
 
 
 class MailHostError(Exception):
@@ -128,15 +141,34 @@ def answer(machine: Any, effect: Effect, carry_out: Callable[[Effect], object], 
 
 @dataclass
 class MailHostConfig:
+    """What a mail host serves and how.
+
+    ``auth_delay``: seconds every POP3 PASS/APOP answer is held (success and
+    failure alike); ``login_delay``: RFC 2449 LOGIN-DELAY, the least seconds
+    between two logins of one user (advertised in CAPA); ``max_connections``
+    and ``max_per_address``: concurrent connections in all and from one client
+    address (beyond them: ``421`` / ``-ERR [SYS/TEMP]``); ``tls``: offer STLS
+    and STARTTLS, with ``tls_cert``/``tls_key`` or a self-signed certificate
+    kept in the maildir; ``postmaster``: the user who reads postmaster's mail
+    (default: the Maildir ``postmaster``).
+    """
+
     maildir: Path
     accounts: Accounts
     pop3: tuple[str, int] | None = ("127.0.0.1", 1110)
     smtp: tuple[str, int] | None = ("127.0.0.1", 2525)
     domain: str = "isp.example"
-    login_failure_delay: float = 2.0
+    auth_delay: float = 2.0
+    login_delay: float = 0.0
     subscriber_nets: tuple[str, ...] = DEFAULT_SUBSCRIBER_NETS
     max_size: int = 10 * 1024 * 1024
     extra_domains: tuple[str, ...] = field(default_factory=tuple)
+    max_connections: int = 200
+    max_per_address: int = 20
+    tls: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    postmaster: str | None = None
 
     @classmethod
     def from_paths(
@@ -178,10 +210,25 @@ class MailHost:
             self.domains,
             lambda user: user in config.accounts,
             hostname=f"mail.{config.domain}",
+            postmaster=config.postmaster,
         )
         self.store = MailStore(self.maildrops, self.delivery)
         self._nets = [ipaddress.ip_network(n, strict=False) for n in config.subscriber_nets]
         self.sessions = {"pop3": 0, "smtp": 0}
+        self.throttle = LoginThrottle()
+        self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY, across sessions
+        self.connection_limits = (config.max_connections, config.max_per_address)
+        self.certificate: tlscert.Certificate | None = None
+        self.tls_context: ssl.SSLContext | None = None
+        if config.tls:
+            self.certificate = self._certificate()
+            self.tls_context = tlscert.server_context(self.certificate)
+
+    def _certificate(self) -> tlscert.Certificate:
+        cfg = self.config
+        if cfg.tls_cert is not None:
+            return tlscert.Certificate(cfg.tls_cert, cfg.tls_key or cfg.tls_cert, "given")
+        return tlscert.self_signed(cfg.maildir, cfg.domain)
 
     def __repr__(self) -> str:
         return f"<MailHost {self.config.domain} maildir={self.config.maildir}>"
@@ -197,25 +244,46 @@ class MailHost:
         """A server's storage effect, done on the durable store (blocking: run it off the loop)."""
         return self.store.carry_out(effect)
 
-    def pop3_server(self, now: float, peer: object = None) -> Pop3Server:
+    def pop3_server(
+        self, now: float, peer: object = None, local: object = None, busy: str | None = None
+    ) -> Pop3Server:
         self.sessions["pop3"] += 1
+        addr = peer_address(peer)
         return Pop3Server(
             self.config.accounts,
             hostname=f"pop.{self.config.domain}",
             now=now,
-            login_failure_delay=self.config.login_failure_delay,
+            auth_delay=self.config.auth_delay,
+            login_failure_delay=self.config.auth_delay,
+            login_delay=self.config.login_delay,
+            last_logins=self.last_logins,
+            throttle=self.throttle,
+            peer=str(addr) if addr is not None else "",
+            tls_context=self.tls_context,
+            busy=busy,
         )
 
-    def smtp_server(self, now: float, peer: object = None) -> SmtpServer:
+    def smtp_server(
+        self, now: float, peer: object = None, local: object = None, busy: str | None = None
+    ) -> SmtpServer:
         self.sessions["smtp"] += 1
+        here = peer_address(local)
         return SmtpServer(
             self.delivery,
             hostname=f"mail.{self.config.domain}",
             local_domains=self.domains,
             subscriber_client=self.is_subscriber(peer),
             max_size=self.config.max_size,
+            local_addresses=(str(here),) if here is not None else (),
+            tls_context=self.tls_context,
+            busy=busy,
             now=now,
         )
+
+    def on_event(self, machine: Any, event: Event, now: float) -> None:
+        """Session events worth a log line: failed logins (never the password)."""
+        if isinstance(event, LoginFailed):
+            log.warning("POP3 login failed for user %r from %s", event.user, event.peer or "?")
 
     def listeners(self) -> list[Listener]:
         """(service name, (host, port), factory(now, peer)) of each configured service."""

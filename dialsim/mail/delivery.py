@@ -18,8 +18,9 @@ Implements the ``RecipientPolicy`` of :mod:`dialsim.proto.smtp`, and
   fails, the temporary files are removed and the error propagates (-> 451), so
   a retry does not deliver duplicates.
 
-User names are the local part lower-cased and must match ``[a-z0-9._-]+`` and not
-start with "."; anything else (a path, "..", ".outbound") is refused 550 5.1.3
+User names are the local part lower-cased and must be what the POP3 side can
+serve (:func:`dialsim.mail.maildrop.valid_user`: ``[a-z0-9_-][a-z0-9._-]``, at
+most 64 octets); anything else (a path, "..", ".outbound") is refused 550 5.1.3
 before it can name a file.
 """
 
@@ -27,17 +28,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from dialsim.mail.maildrop import _ensure_maildir, _fsync_dir, unique_name, write_synced
+from dialsim.mail.maildrop import (
+    _ensure_maildir,
+    _fsync_dir,
+    unique_name,
+    valid_user,
+    write_synced,
+)
 
-__all__ = ["MaildirDelivery", "read_queued", "OUTBOUND"]
+__all__ = ["MaildirDelivery", "read_queued", "OUTBOUND", "POSTMASTER"]
 
 OUTBOUND = ".outbound"
-_USER_RE = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
+POSTMASTER = "postmaster"
 def read_queued(path: Path) -> tuple[str, list[str], bytes]:
     """Parse one relay-queue file back into (sender, recipients, message bytes)."""
     raw = Path(path).read_bytes()
@@ -50,7 +56,10 @@ class MaildirDelivery:
     """Recipient policy and delivery to per-user Maildirs under ``root`` and a relay queue.
 
     ``users`` is a set of user names or a callable ``name -> bool``;
-    ``postmaster`` names the user who gets mail for ``postmaster@`` a local domain.
+    ``postmaster`` names the user who gets mail for ``postmaster@`` a local
+    domain; without one it goes to the Maildir ``root/postmaster/``.  Either
+    way it is accepted (RFC 5321 4.5.1: every SMTP server must take mail for
+    postmaster).
     """
 
     def __init__(
@@ -80,14 +89,16 @@ class MaildirDelivery:
         """The Maildir user of a local address, or None if it cannot be one."""
         local, _, _domain = address.rpartition("@")
         local = local.lower()
-        if local == "postmaster" and self.postmaster:
+        if local == POSTMASTER and self.postmaster:
             local = self.postmaster
-        return local if _USER_RE.fullmatch(local) else None
+        return local if valid_user(local) else None
 
     def is_local(self, address: str) -> bool:
         return address.rpartition("@")[2].lower() in self.local_domains
 
     def _known(self, user: str) -> bool:
+        if user == (self.postmaster or POSTMASTER):
+            return True
         users = self._users
         return bool(users(user)) if callable(users) else user in users
 
@@ -110,10 +121,10 @@ class MaildirDelivery:
     def outbound(self) -> Path:
         return self.root / OUTBOUND
 
-    def _unique(self) -> str:
+    def _unique(self, size: int) -> str:
         if self.name_source is not None:
             return self.name_source()
-        return unique_name(self.hostname)
+        return f"{unique_name(self.hostname)},S={size}"
 
     def deliver(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Make the message durable for every recipient before returning."""
@@ -138,7 +149,7 @@ class MaildirDelivery:
         try:
             for folder, content in copies:
                 _ensure_maildir(folder, self.durable)
-                name = self._unique()
+                name = self._unique(len(content))
                 tmp = folder / "tmp" / name
                 write_synced(tmp, content, self.durable)
                 written.append((tmp, folder / "new" / name))

@@ -8,16 +8,23 @@ Scope:
   ``[a-z0-9_-][a-z0-9._-]*`` so no name can reach outside ``root`` (no "/", no
   "..", no dot-folders such as the relay queue).
 - ``open`` takes an exclusive per-user lock (RFC 1939 section 8: the maildrop is
-  locked for the TRANSACTION state): an in-process set plus a lock file created
-  with ``O_EXCL`` holding our pid (a lock file left by a dead process is taken
-  over).  ``open`` returns None when the lock is held, which the server answers
-  with ``-ERR [IN-USE]``.
-- :class:`MaildirMaildrop` snapshots the message list at open.  Sizes are
-  counted as POP3 transmits them, with CRLF line ends (RFC 1939 section 11);
-  ``read`` returns the message with CRLF line ends.  UIDLs are the Maildir keys
-  (unique and stable across sessions); a key that is not 1..70 printable
-  octets 0x21..0x7E (RFC 1939 section 7) is replaced by its SHA-1 hex digest.
-  ``commit`` removes the deleted messages, fsyncs the folders, then unlocks.
+  locked for the TRANSACTION state): ``flock`` on a lock file held open for
+  the session (it holds our pid, for people).  The kernel drops the lock with
+  the process, so a lock file left by a dead process -- even one whose pid was
+  reused since -- never blocks the maildrop.  ``open`` returns None when the
+  lock is held, which the server answers with ``-ERR [IN-USE]``.  ``open``
+  also removes files older than 36 hours from ``tmp/`` (maildir(5): a delivery
+  that died half-way).
+- :class:`MaildirMaildrop` snapshots the message list at open without reading
+  any message: sizes come from the name's ``W=`` (the CRLF size, as Dovecot
+  writes it) or ``S=`` field, else from ``stat``; both are exact for every
+  file dialsim writes (CRLF line ends on disk, RFC 1939 section 11).  Entries
+  that are no message (a dangling symlink, a folder, a dot-file) are skipped
+  and counted in ``skipped``.  ``read`` returns the message with CRLF line
+  ends.  UIDLs are the Maildir keys (unique and stable across sessions); a
+  key that is not 1..70 printable octets 0x21..0x7E (RFC 1939 section 7) is
+  replaced by its SHA-1 hex digest.  ``commit`` removes the deleted messages,
+  fsyncs the folders, then unlocks.
 - Writes are durable: file in ``tmp/``, ``fsync``, ``rename`` into ``new/``,
   ``fsync`` of ``new/`` (stdlib ``mailbox`` does not fsync).  Used by
   :meth:`MaildirStore.deliver` and by :class:`ClientInbox`, the subscriber's
@@ -30,12 +37,15 @@ Scope:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import mailbox
 import os
 import re
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -46,14 +56,19 @@ __all__ = [
     "ClientInbox",
     "InvalidUserName",
     "valid_user",
+    "MAX_USER",
+    "remove_stale_tmp",
     "to_crlf",
     "write_durably",
 ]
 
-_USER_RE = re.compile(r"[a-z0-9_-][a-z0-9._-]{0,63}")
+MAX_USER = 64  # octets of a user name (its Maildir folder's name)
+_USER_RE = re.compile(rf"[a-z0-9_-][a-z0-9._-]{{0,{MAX_USER - 1}}}")
 _UIDL_RE = re.compile(r"[\x21-\x7e]{1,70}")
 _KEY_ORDER_RE = re.compile(r"(\d+)(?:\.M(\d+))?(?:P\d+)?(?:Q(\d+))?")
+_SIZE_FIELD_RE = re.compile(r",([SW])=(\d{1,15})(?=[,:]|$)")
 _LOCK_NAME = "dialsim-pop3.lock"
+TMP_MAX_AGE = 36 * 3600.0  # maildir(5): a file in tmp/ untouched this long is a dead delivery
 
 _counter = itertools.count()
 _held: set[Path] = set()  # maildirs locked by this process
@@ -65,16 +80,17 @@ class InvalidUserName(ValueError):
 
 
 def valid_user(user: str) -> bool:
+    """A name POP3 and the Maildir tree can both serve: lower-case letters,
+    digits, ``.``, ``_``, ``-``; no leading dot; at most :data:`MAX_USER`."""
     return bool(_USER_RE.fullmatch(user))
 
 
 def to_crlf(data: bytes) -> bytes:
-    """Every line end as CRLF (bare LF becomes CRLF; CRLF stays)."""
+    """Every line end as CRLF (bare LF becomes CRLF; CRLF stays).  Data with
+    no bare LF comes back as it is, without a copy."""
+    if data.count(b"\n") == data.count(b"\r\n"):
+        return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def _crlf_size(data: bytes) -> int:
-    return len(data) - data.count(b"\r\n") + data.count(b"\n")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -139,13 +155,14 @@ def write_durably(
     """Write one message into Maildir ``folder``: tmp/, fsync, rename to new/, fsync new/.
 
     Returns the Maildir key (the file name): ``name`` when given (simulations
-    pass :func:`sim_name` so UIDLs repeat for a seed), else a fresh unique one.
+    pass :func:`sim_name` so UIDLs repeat for a seed), else a fresh unique one
+    with the size in its ``S=`` field (so listing needs no ``stat``).
     On failure the tmp file is removed and the error propagates; nothing
     appears in ``new/``.  ``durable=False`` (scratch folders) skips the fsyncs.
     """
     folder = Path(folder)
     _ensure_maildir(folder, durable)
-    name = name or unique_name()
+    name = name or f"{unique_name()},S={len(data)}"
     tmp = folder / "tmp" / name
     try:
         write_synced(tmp, data, durable)
@@ -174,30 +191,68 @@ def _uidl_for(key: str) -> str:
     return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _size_of(name: str, entry: os.DirEntry) -> int:
+    """A message's size as POP3 sends it: the name's W= (CRLF size) or S=
+    field, else the file's size (dialsim writes CRLF, so it is exact)."""
+    fields = dict(_SIZE_FIELD_RE.findall(name.partition(":")[0]))
+    size = fields.get("W") or fields.get("S")
+    return int(size) if size is not None else entry.stat().st_size
+
+
+def _scan_messages(folder: Path) -> tuple[dict[str, tuple[Path, int]], int]:
+    """Maildir key -> (file, size) of the messages in new/ and cur/, read from
+    the directory alone; and how many entries were skipped as no message."""
+    found: dict[str, tuple[Path, int]] = {}
+    skipped = 0
+    for sub in ("new", "cur"):
+        with os.scandir(folder / sub) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_file():  # a folder, a dangling symlink, a device
+                        skipped += 1
+                        continue
+                    size = _size_of(entry.name, entry)
+                except OSError:  # vanished meanwhile, or unreadable
+                    skipped += 1
+                    continue
+                found[entry.name.split(":")[0]] = (Path(entry.path), size)
+    return found, skipped
+
+
+def remove_stale_tmp(folder: Path, now: float | None = None) -> int:
+    """maildir(5): delete files in ``tmp/`` not accessed for 36 hours; how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder / "tmp") as entries:
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode) or now - max(st.st_atime, st.st_mtime) < TMP_MAX_AGE:
+                    continue
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 class MaildirMaildrop:
     """One locked user's Maildir as a POP3 maildrop (a snapshot taken at open)."""
 
-    def __init__(self, folder: Path, lock_path: Path, *, durable: bool = True) -> None:
+    def __init__(self, folder: Path, lock: _Lock, *, durable: bool = True) -> None:
         self.folder = folder
         self.durable = durable
-        self._lock_path = lock_path
-        self._mb = mailbox.Maildir(str(folder), factory=None, create=False)
-        self._keys = sorted(self._mb.keys(), key=_key_order)
-        self._sizes = [_crlf_size(self._mb.get_bytes(k)) for k in self._keys]
+        self._lock = lock
+        found, self.skipped = _scan_messages(folder)
+        self._keys = sorted(found, key=_key_order)
+        self._paths = [found[k][0] for k in self._keys]
+        self._sizes = [found[k][1] for k in self._keys]
         self._released = False
 
     def __repr__(self) -> str:
-        return f"<MaildirMaildrop {self.folder} messages={len(self._keys)}>"
+        return f"<MaildirMaildrop {self.folder} messages={len(self._keys)} skipped={self.skipped}>"
 
     @property
     def keys(self) -> list[str]:
@@ -207,7 +262,8 @@ class MaildirMaildrop:
         return [(size, _uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
 
     def read(self, index: int) -> bytes:
-        return to_crlf(self._mb.get_bytes(self._keys[index]))
+        with open(self._paths[index], "rb") as f:
+            return to_crlf(f.read())
 
     def commit(self, deleted: set[int]) -> None:
         """UPDATE state: remove the deleted messages durably, then unlock."""
@@ -215,10 +271,8 @@ class MaildirMaildrop:
             raise RuntimeError("maildrop already released")
         try:
             for i in sorted(deleted):
-                try:
-                    self._mb.remove(self._keys[i])
-                except KeyError:
-                    pass  # already gone: the goal is reached
+                with contextlib.suppress(FileNotFoundError):  # gone: the goal is reached
+                    os.unlink(self._paths[i])
             if deleted and self.durable:
                 _fsync_dir(self.folder / "new")
                 _fsync_dir(self.folder / "cur")
@@ -230,10 +284,46 @@ class MaildirMaildrop:
         if self._released:
             return
         self._released = True
-        try:
-            self._lock_path.unlink()
-        except FileNotFoundError:
-            pass
+        self._lock.release()
+
+
+class _Lock:
+    """The exclusive lock of one maildrop: ``flock`` on ``dialsim-pop3.lock``,
+    held open while the session lasts; the kernel drops it with the process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / _LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        for _ in range(3):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            try:  # the file we locked must still be the one at the path
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+            return True
+        return False
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
         with _held_guard:
             _held.discard(self.folder)
 
@@ -269,41 +359,18 @@ class MaildirStore:
         except InvalidUserName:
             return None
         _ensure_maildir(folder, self.durable)
+        lock = _Lock(folder)
         with _held_guard:
-            if folder in _held:
-                return None
-            lock = folder / _LOCK_NAME
-            if not self._take_lock_file(lock):
+            if folder in _held or not lock.acquire():
                 return None
             _held.add(folder)
         try:
+            if self.durable:
+                remove_stale_tmp(folder)
             return MaildirMaildrop(folder, lock, durable=self.durable)
         except BaseException:
-            with _held_guard:
-                _held.discard(folder)
-            lock.unlink(missing_ok=True)
+            lock.release()
             raise
-
-    @staticmethod
-    def _take_lock_file(lock: Path) -> bool:
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                try:
-                    pid = int(lock.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid > 0 and _pid_alive(pid):
-                    return False
-                lock.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            try:
-                os.write(fd, f"{os.getpid()}\n".encode())
-            finally:
-                os.close(fd)
-            return True
-        return False
 
     def peek(self, user: str) -> dict[str, bytes]:
         """UIDL -> message (CRLF) of ``user``'s maildrop as it is on disk, without

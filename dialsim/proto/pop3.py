@@ -16,6 +16,11 @@ Scope:
   answered at once).  DELE takes effect only in the UPDATE state, when the
   store has committed it after QUIT; a lost connection or the RFC 1939
   ten-minute autologout releases the maildrop without removing anything.
+- Replies go out as the transport takes them (:meth:`Pop3Server.output`
+  hands out one piece at a time; the next pipelined command waits while a
+  reply's worth is queued), logins are answered at one time whatever the
+  answer and throttled per user and client address, and RFC 2595 STLS
+  switches the session to TLS (:mod:`dialsim.proto.stream`).
 - :class:`Pop3Client` sends commands (several may be outstanding: RFC 2449
   PIPELINING) and parses the replies in order, single- and multi-line, from any
   chunking, removing the byte-stuffing of multi-line responses.
@@ -35,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +55,7 @@ from dialsim.proto.events import (
     SessionEnded,
     SessionEvent,
 )
+from dialsim.proto.stream import HIGH_WATER, SessionStream, take_replies
 
 __all__ = [
     "AUTHORIZATION",
@@ -57,6 +64,8 @@ __all__ = [
     "CLOSED",
     "MAX_COMMAND_LINE",
     "Authenticator",
+    "LoginThrottle",
+    "LoginFailed",
     "MaildropListing",
     "MaildropEffect",
     "OpenMaildrop",
@@ -81,6 +90,19 @@ class Authenticator(Protocol):
     def check_password(self, user: str, password: str) -> bool: ...
 
     def apop_secret(self, user: str) -> str | None: ...
+
+
+class LoginThrottle(Protocol):
+    """Slows down password guessing across sessions (see
+    :class:`dialsim.mail.accounts.LoginThrottle`)."""
+
+    def delay(self, user: str, peer: str, now: float) -> float:
+        """Seconds to hold the answer to a login of ``user`` from ``peer`` now."""
+        ...
+
+    def record(self, user: str, peer: str, ok: bool, now: float) -> None:
+        """The outcome of a password check."""
+        ...
 
 
 # ---------------------------------------------------------------------------
@@ -174,6 +196,16 @@ class ResponseReceived(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class LoginFailed(SessionEvent):
+    """Server: a PASS or APOP for ``user`` from client address ``peer`` was
+    wrong (for the log; the password is never kept)."""
+
+    user: str
+    peer: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionLost(SessionEvent):
     """The client's transport went away; ``unanswered`` are the verbs still outstanding."""
 
@@ -197,16 +229,22 @@ _TERMINATOR = b"\r\n.\r\n"
 _CHALLENGE_RE = re.compile(r"<[^<>\s]+>")
 
 
+def _stuffed_body(message: bytes) -> bytes:
+    """``message`` with a "." added to every line that starts with one and a
+    final CRLF (the same object when there is nothing to change: no copy)."""
+    body = _STUFF_RE.sub(b"..", message)
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body
+
+
 def dot_stuff(message: bytes) -> bytes:
     """A message as the body of a multi-line response, terminator included.
 
     Lines starting with "." get another "."; a missing final CRLF is added;
     then ".\\r\\n" ends the response (RFC 1939 section 3).
     """
-    body = _STUFF_RE.sub(b"..", message)
-    if body and not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return body + b".\r\n"
+    return _stuffed_body(message) + b".\r\n"
 
 
 def dot_unstuff(body: bytes) -> bytes:
@@ -246,20 +284,14 @@ def _top(msg: bytes, nlines: int) -> bytes:
 # ---------------------------------------------------------------------------
 # Server
 
+_SESSION_ENDS = ("quit", "autologout", "connection_lost", "errors", "shutdown", "busy", "tls_failed")
+
 # State transitions of the server, in one table: {state: {trigger: next_state}}.
 _TRANSITIONS: dict[str, dict[str, str]] = {
-    AUTHORIZATION: {
-        "logged_in": TRANSACTION,
-        "quit": CLOSED,
-        "autologout": CLOSED,
-        "connection_lost": CLOSED,
-        "errors": CLOSED,
-    },
+    AUTHORIZATION: {"logged_in": TRANSACTION, **{end: CLOSED for end in _SESSION_ENDS}},
     TRANSACTION: {
         "quit": UPDATE,
-        "autologout": CLOSED,
-        "connection_lost": CLOSED,
-        "errors": CLOSED,
+        **{end: CLOSED for end in _SESSION_ENDS if end != "quit"},
     },
     UPDATE: {"committed": CLOSED, "connection_lost": CLOSED},
     CLOSED: {"connection_lost": CLOSED},
@@ -267,7 +299,7 @@ _TRANSITIONS: dict[str, dict[str, str]] = {
 
 # Which commands each state accepts.
 _ALLOWED: dict[str, frozenset[str]] = {
-    AUTHORIZATION: frozenset({"USER", "PASS", "APOP", "QUIT", "CAPA", "NOOP"}),
+    AUTHORIZATION: frozenset({"USER", "PASS", "APOP", "QUIT", "CAPA", "NOOP", "STLS"}),
     TRANSACTION: frozenset(
         {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "QUIT", "CAPA"}
     ),
@@ -285,6 +317,8 @@ _CAPABILITIES = (
     "IMPLEMENTATION dialsim",
 )
 
+_ECHO_RE = re.compile(r"[\x21-\x7e]{1,64}")  # a USER name safe to echo
+
 
 class Pop3Server:
     """One POP3 server session (RFC 1939), from greeting to close.
@@ -293,9 +327,21 @@ class Pop3Server:
     events with :meth:`events`.  A :class:`MaildropEffect` among the events is
     a storage request: carry it out and hand the answer (or the exception it
     raised) to :meth:`complete`; until then the server reads no further
-    command.  Timers: the autologout (``idle_timeout``, RFC 1939's ten minutes
-    by default) and the held reply to a failed login (``login_failure_delay``)
-    are both reported by :meth:`next_deadline`.
+    command.  Replies are produced as they are taken: while more than
+    :data:`HIGH_WATER` octets wait in :meth:`output`, the next
+    pipelined command waits too, so a client that sends forty RETRs and reads
+    nothing holds one message's worth in the server, not forty.
+
+    Logins: every answer to PASS and APOP is held until ``auth_delay`` after
+    the command (success and failure alike, so the time of the answer tells
+    nothing), a failure at least ``login_failure_delay``, plus what the
+    injected ``throttle`` asks for the user and the client address ``peer``;
+    each failure is reported as :class:`LoginFailed` (never the password).
+    ``login_delay`` is RFC 2449's LOGIN-DELAY (least time between two logins
+    of one user).  ``tls_context`` offers RFC 2595 STLS.  ``busy`` refuses the
+    session at once with ``-ERR [SYS/TEMP]``.  Timers: the autologout
+    (``idle_timeout``, RFC 1939's ten minutes) and held login answers, both
+    reported by :meth:`next_deadline`.
     """
 
     _COMMANDS: dict[str, Callable[[Pop3Server, str, float], None]]
@@ -309,9 +355,14 @@ class Pop3Server:
         now: float,
         idle_timeout: float = 600.0,
         login_failure_delay: float = 2.0,
+        auth_delay: float = 0.0,
         max_errors: int = 10,
         login_delay: float = 0.0,
         last_logins: dict[str, float] | None = None,
+        throttle: LoginThrottle | None = None,
+        peer: str = "",
+        tls_context: ssl.SSLContext | None = None,
+        busy: str | None = None,
     ) -> None:
         self._auth = authenticator
         self.hostname = hostname
@@ -320,12 +371,16 @@ class Pop3Server:
         self.apop_challenge = apop_challenge
         self.idle_timeout = idle_timeout
         self.login_failure_delay = login_failure_delay
+        self.auth_delay = auth_delay
         self.max_errors = max_errors
         # RFC 2449 LOGIN-DELAY: the least time between two logins of one user;
         # ``last_logins`` (user -> time of the last login) outlives a session,
         # so the caller keeps it and hands the same dict to every server.
         self.login_delay = login_delay
         self.last_logins = last_logins if last_logins is not None else {}
+        self.throttle = throttle
+        self.peer = peer
+        self.tls_context = tls_context
 
         self.state = AUTHORIZATION
         self.user: str | None = None
@@ -335,21 +390,29 @@ class Pop3Server:
         self.failed_logins = 0
         self.messages_deleted = 0  # removed in UPDATE state
 
-        self._out = bytearray()
+        self._stream = SessionStream()
         self._in = bytearray()
         self._discarding = False  # inside an over-long line
         self._events: list[Event] = []
         self._last_activity = now
-        self._held_until: float | None = None
+        self._held_until: float | None = None  # a login answer waits until then
         self._held_reply = b""
+        self._answer_at: float | None = None  # the pending login's answer time
         self._pending_user: str | None = None
         self._awaiting: MaildropEffect | None = None  # the effect whose answer we wait for
         self._top_lines: int | None = None  # the TOP line count of a pending ReadMessage
         self._handle: object | None = None  # the store's handle of our locked maildrop
+        self._held_error = False
+        self._shutting_down = False
+        self.tls_failure: str | None = None
         self._sizes: list[int] = []
         self._uidls: list[str] = []
         self._deleted: set[int] = set()
 
+        if busy is not None:
+            self._reply(f"-ERR [SYS/TEMP] {busy}")
+            self._end("busy", now)
+            return
         greeting = "+OK POP3 server ready"
         if apop_challenge:
             greeting += " " + apop_challenge
@@ -364,6 +427,12 @@ class Pop3Server:
         """Bytes from the client."""
         if self.state in (CLOSED, UPDATE):
             return
+        data = self._stream.receive(data)
+        tls = self._stream.tls
+        if tls is not None and tls.failed:
+            self.tls_failure = tls.failed
+            self._end("tls_failed", now)
+            return
         if data:
             self._last_activity = now
         self._in += data
@@ -371,12 +440,12 @@ class Pop3Server:
         self._process_lines(now)
 
     def output(self, now: float) -> list[bytes]:
-        """The replies queued since the last call (one chunk, or nothing)."""
-        if not self._out:
-            return []
-        out = bytes(self._out)
-        self._out.clear()
-        return [out]
+        """The next replies, at most :data:`~dialsim.proto.stream.CHUNK` octets
+        (TLS records under STLS); taking them lets held pipelined commands go on."""
+        chunks = take_replies(self._stream, self._process_lines, now)
+        if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
+            self._last_activity = max(self._last_activity, now)
+        return chunks
 
     def events(self) -> list[Event]:
         evs = self._events
@@ -404,7 +473,24 @@ class Pop3Server:
                 self._send_message(index, result, now)
             case CommitMaildrop():
                 self._committed(result, now)
+        if self._shutting_down:
+            self.shutdown(now)
         self._process_lines(now)
+
+    def shutdown(self, now: float) -> None:
+        """The host is going down: answer ``-ERR [SYS/TEMP]`` and close; the
+        maildrop is released unchanged.  A commit under way (UPDATE) completes
+        first and the session ends as after any QUIT; a storage request under
+        way is answered first."""
+        if self.state in (CLOSED, UPDATE):
+            return
+        self._shutting_down = True
+        if self._awaiting is not None:
+            return
+        self._release_held(float("inf"))
+        if self.state != CLOSED:
+            self._reply("-ERR [SYS/TEMP] server shutting down, try again later")
+            self._end("shutdown", now)
 
     def transport_busy(self, now: float) -> None:
         """The transport is still carrying our output (a real server would be
@@ -445,6 +531,10 @@ class Pop3Server:
         """0-based indexes marked deleted in this session (not yet committed)."""
         return frozenset(self._deleted)
 
+    @property
+    def tls_active(self) -> bool:
+        return self._stream.tls_active
+
     # -- plumbing ------------------------------------------------------------
 
     def _transition(self, trigger: str) -> None:
@@ -454,7 +544,7 @@ class Pop3Server:
             raise LocalProtocolError(f"no transition {trigger!r} from {self.state}") from None
 
     def _reply(self, line: str) -> None:
-        self._out += line.encode("utf-8", "replace") + b"\r\n"
+        self._stream.write(line.encode("utf-8", "replace") + b"\r\n")
 
     def _ask(self, effect: MaildropEffect) -> None:
         self._awaiting = effect
@@ -462,8 +552,11 @@ class Pop3Server:
 
     def _error(self, text: str, now: float) -> None:
         self._reply("-ERR " + text)
+        self._count_error(now)
+
+    def _count_error(self, now: float) -> None:
         self.errors += 1
-        if self.errors >= self.max_errors:
+        if self.errors >= self.max_errors and self.state in (AUTHORIZATION, TRANSACTION):
             self._reply("-ERR too many errors, closing connection")
             self._end("errors", now)
 
@@ -478,29 +571,56 @@ class Pop3Server:
         self._in.clear()
         self._events.append(SessionEnded(reason, now))
         if close:
+            self._stream.close_tls()
             self._events.append(CloseRequested(now))
+
+    # -- login answers: held to one time, whatever they say --------------------
+
+    def _begin_login(self, user: str, now: float) -> None:
+        """A PASS or APOP arrived for ``user``: fix when its answer may go."""
+        delay = self.auth_delay
+        if self.throttle is not None:
+            delay += self.throttle.delay(user, self.peer, now)
+        self._answer_at = now + delay
+
+    def _login_answer(
+        self, line: str, now: float, *, error: bool = False, failure: bool = False
+    ) -> None:
+        """Send the answer to PASS/APOP at its time (a deadline, no sleeping).
+
+        ``error``: it counts against the error budget; ``failure``: a wrong
+        password, held at least ``login_failure_delay``.
+        """
+        at = self._answer_at if self._answer_at is not None else now
+        self._answer_at = None
+        if failure:
+            at = max(at, now + self.login_failure_delay)
+        reply = line.encode("utf-8", "replace") + b"\r\n"
+        if at <= now:
+            self._stream.write(reply)
+            if error:
+                self._count_error(now)
+            return
+        self._held_reply = reply
+        self._held_until = at
+        self._held_error = error
 
     def _release_held(self, now: float) -> None:
         if self._held_until is not None and now >= self._held_until:
-            self._out += self._held_reply
+            self._stream.write(self._held_reply)
             self._held_until = None
             self._held_reply = b""
-            if self.errors >= self.max_errors:
-                self._reply("-ERR too many errors, closing connection")
-                self._end("errors", now)
+            if self._held_error:
+                self._count_error(now)
 
-    def _hold(self, text: str, now: float) -> None:
-        """Answer a failed login after the delay (no sleeping: a deadline)."""
-        self.errors += 1
+    def _login_failed(self, user: str, text: str, now: float) -> None:
         self.failed_logins += 1
-        if self.login_failure_delay <= 0:
-            self._reply("-ERR " + text)
-            if self.errors >= self.max_errors:
-                self._reply("-ERR too many errors, closing connection")
-                self._end("errors", now)
-            return
-        self._held_reply = ("-ERR " + text).encode() + b"\r\n"
-        self._held_until = now + self.login_failure_delay
+        if self.throttle is not None:
+            self.throttle.record(user, self.peer, False, now)
+        self._events.append(LoginFailed(user, self.peer, now))
+        self._login_answer("-ERR " + text, now, error=True, failure=True)
+
+    # -- command lines ---------------------------------------------------------
 
     def _process_lines(self, now: float) -> None:
         buf = self._in
@@ -508,6 +628,7 @@ class Pop3Server:
             self.state in (AUTHORIZATION, TRANSACTION)
             and self._held_until is None
             and self._awaiting is None
+            and self._stream.backlog < HIGH_WATER
         ):
             nl = buf.find(b"\n")
             if nl < 0:
@@ -526,20 +647,22 @@ class Pop3Server:
             self._dispatch(line.rstrip(b"\r"), now)
 
     def _dispatch(self, line: bytes, now: float) -> None:
-        text = line.decode("latin-1")
-        verb, _, arg = text.strip(" ").partition(" ")
-        verb = verb.upper()
-        arg = arg.strip(" ")
-        handler = self._COMMANDS.get(verb)
+        verb, _, raw = line.lstrip(b" ").partition(b" ")
+        verb_text = verb.decode("latin-1").upper()
+        handler = self._COMMANDS.get(verb_text)
         if handler is None:
             self.unknown_commands += 1
-            self._events.append(CommandReceived(verb[:16] or "?", now))
+            self._events.append(CommandReceived(verb_text[:16] or "?", now))
             self._error("unknown command", now)
             return
-        self._events.append(CommandReceived(verb, now))
-        if verb not in _ALLOWED[self.state]:
-            self._error(f"{verb} not allowed in {self.state} state", now)
+        self._events.append(CommandReceived(verb_text, now))
+        if verb_text not in _ALLOWED[self.state]:
+            self._error(f"{verb_text} not allowed in {self.state} state", now)
             return
+        if verb_text == "PASS":  # RFC 1939: the rest of the line, spaces and all
+            arg = raw.decode("utf-8", "surrogateescape")
+        else:
+            arg = raw.decode("latin-1").strip(" ")
         handler(self, arg, now)
 
     # -- AUTHORIZATION state -------------------------------------------------
@@ -549,8 +672,12 @@ class Pop3Server:
             self._error("USER needs one argument", now)
             return
         self._pending_user = arg
-        # Same answer for every name: no user enumeration.
-        self._reply(f"+OK {arg} is a real hoopy frood")
+        # Same answer for every name: no user enumeration.  Echo only a name
+        # that is safe to echo (no control octets, not over-long).
+        if _ECHO_RE.fullmatch(arg):
+            self._reply(f"+OK {arg} is a real hoopy frood")
+        else:
+            self._reply("+OK send PASS")
 
     def cmd_PASS(self, arg: str, now: float) -> None:
         user = self._pending_user
@@ -558,8 +685,9 @@ class Pop3Server:
         if user is None:
             self._error("USER first", now)
             return
+        self._begin_login(user, now)
         if not self._auth.check_password(user, arg):
-            self._hold("[AUTH] invalid user name or password", now)
+            self._login_failed(user, "[AUTH] invalid user name or password", now)
             return
         self._open_maildrop(user, now)
 
@@ -573,30 +701,48 @@ class Pop3Server:
             self._error("APOP needs a name and a digest", now)
             return
         user, digest = parts
+        self._begin_login(user, now)
         secret = self._auth.apop_secret(user)
         expected = apop_digest(self.apop_challenge, secret) if secret is not None else "-"
         if secret is None or not hmac.compare_digest(expected, digest.lower()):
-            self._hold("[AUTH] permission denied", now)
+            self._login_failed(user, "[AUTH] permission denied", now)
             return
         self._open_maildrop(user, now)
 
+    def cmd_STLS(self, arg: str, now: float) -> None:
+        """RFC 2595 section 4: TLS from the next octet on; the client starts over."""
+        if self.tls_context is None:
+            self._error("STLS not available", now)
+            return
+        if self._stream.tls_active:
+            self._error("TLS already active", now)
+            return
+        self._reply("+OK Begin TLS negotiation")
+        self._pending_user = None
+        self._in.clear()  # nothing sent before the handshake may count (no command injection)
+        self._stream.start_tls(self.tls_context)
+
     def _open_maildrop(self, user: str, now: float) -> None:
+        if self.throttle is not None:
+            self.throttle.record(user, self.peer, True, now)
         last = self.last_logins.get(user)
         if self.login_delay and last is not None and now - last < self.login_delay:
             wait = self.login_delay - (now - last)
-            self._error(f"[LOGIN-DELAY] minimum time between logins is "
-                        f"{self.login_delay:g} s; try again in {wait:.0f} s", now)
+            self._login_answer(f"-ERR [LOGIN-DELAY] minimum time between logins is "
+                               f"{self.login_delay:g} s; try again in {wait:.0f} s", now, error=True)
             return
         self._ask(OpenMaildrop(user))
 
     def _opened(self, user: str, listing: object, now: float) -> None:
         if listing is None:
-            self._error("[IN-USE] maildrop already locked", now)
+            self._login_answer("-ERR [IN-USE] maildrop already locked", now, error=True)
             return
         if not isinstance(listing, MaildropListing):  # the store failed: RFC 3206
-            self._error("[SYS/TEMP] unable to read maildrop", now)
+            self._login_answer("-ERR [SYS/TEMP] unable to read maildrop", now, error=True)
             return
         self._handle = listing.handle
+        if self._shutting_down:
+            return
         self.user = user
         self._sizes = [size for size, _ in listing.messages]
         self._uidls = [uidl for _, uidl in listing.messages]
@@ -604,7 +750,7 @@ class Pop3Server:
         self._transition("logged_in")
         self.last_logins[user] = now
         n, octets = self._totals()
-        self._reply(f"+OK {user}'s maildrop has {n} messages ({octets} octets)")
+        self._login_answer(f"+OK {user}'s maildrop has {n} messages ({octets} octets)", now)
 
     # -- TRANSACTION state ---------------------------------------------------
 
@@ -626,6 +772,9 @@ class Pop3Server:
             return None
         return n - 1
 
+    def _listing(self, lines: list[str]) -> None:
+        self._stream.write(("\r\n".join([*lines, "."]) + "\r\n").encode())
+
     def cmd_STAT(self, arg: str, now: float) -> None:
         n, octets = self._totals()
         self._reply(f"+OK {n} {octets}")
@@ -639,8 +788,7 @@ class Pop3Server:
         n, octets = self._totals()
         lines = [f"+OK {n} messages ({octets} octets)"]
         lines += [f"{i + 1} {s}" for i, s in enumerate(self._sizes) if i not in self._deleted]
-        lines.append(".")
-        self._out += ("\r\n".join(lines) + "\r\n").encode()
+        self._listing(lines)
 
     def cmd_UIDL(self, arg: str, now: float) -> None:
         if arg:
@@ -650,8 +798,7 @@ class Pop3Server:
             return
         lines = ["+OK unique-id listing follows"]
         lines += [f"{i + 1} {u}" for i, u in enumerate(self._uidls) if i not in self._deleted]
-        lines.append(".")
-        self._out += ("\r\n".join(lines) + "\r\n").encode()
+        self._listing(lines)
 
     def cmd_RETR(self, arg: str, now: float) -> None:
         i = self._message(arg, now)
@@ -673,15 +820,18 @@ class Pop3Server:
 
     def _send_message(self, index: int, msg: object, now: float) -> None:
         """The answer to RETR or TOP: the message read, or the store's failure."""
+        if self._shutting_down:
+            return
         if not isinstance(msg, bytes | bytearray):  # the store failed: RFC 3206
             self._error("[SYS/TEMP] unable to read message", now)
             return
         if self._top_lines is None:
             self._reply(f"+OK {self._sizes[index]} octets")
-            self._out += dot_stuff(bytes(msg))
+            self._stream.write(_stuffed_body(bytes(msg)))
         else:
             self._reply("+OK top of message follows")
-            self._out += dot_stuff(_top(bytes(msg), self._top_lines))
+            self._stream.write(_stuffed_body(_top(bytes(msg), self._top_lines)))
+        self._stream.write(b".\r\n")
 
     def cmd_DELE(self, arg: str, now: float) -> None:
         i = self._message(arg, now)
@@ -699,13 +849,11 @@ class Pop3Server:
         self._reply("+OK")
 
     def cmd_CAPA(self, arg: str, now: float) -> None:
-        lines = [
-            "+OK Capability list follows",
-            *_CAPABILITIES,
-            f"LOGIN-DELAY {int(self.login_delay)}",
-            ".",
-        ]
-        self._out += ("\r\n".join(lines) + "\r\n").encode()
+        lines = ["+OK Capability list follows", *_CAPABILITIES]
+        if self.tls_context is not None and not self._stream.tls_active:
+            lines.append("STLS")
+        lines.append(f"LOGIN-DELAY {int(self.login_delay)}")
+        self._listing(lines)
 
     def cmd_QUIT(self, arg: str, now: float) -> None:
         if self.state == AUTHORIZATION:
@@ -727,6 +875,7 @@ class Pop3Server:
             tail = "(maildrop empty)" if left == 0 else f"({left} messages left)"
             self._reply(f"+OK {self.hostname} POP3 server signing off {tail}")
         self._transition("committed")
+        self._stream.close_tls()
         self._events.append(SessionEnded("quit", now))
         self._events.append(CloseRequested(now))
 

@@ -11,9 +11,17 @@ mail programs spoke it, with the service extensions a dial-up line profits from:
 - RFC 2920 PIPELINING (the server answers every command in a chunk, in order;
   the client sends MAIL, all RCPTs and DATA together),
 - RFC 6152 8BITMIME (BODY=8BITMIME accepted, sent by the client for 8-bit data),
-- RFC 2034 ENHANCEDSTATUSCODES (class.subject.detail after the reply code).
+- RFC 2034 ENHANCEDSTATUSCODES (class.subject.detail after the reply code),
+- RFC 3207 STARTTLS on the server, when given a TLS context
+  (:mod:`dialsim.proto.stream`).
 
-Not implemented: AUTH, STARTTLS, CHUNKING/BDAT, SMTPUTF8, DSN, EXPN (502).
+The server measures text lines as the data arrives (4.5.3.1.6, the
+transparency dot not counted) at C speed, hands its replies out as the
+transport takes them, accepts postmaster (4.5.1) and this host's address
+literals (4.1.3) as local, and answers a shutdown with 421.
+
+Not implemented: AUTH, CHUNKING/BDAT, SMTPUTF8, DSN, EXPN (502); STARTTLS on
+the client.
 
 The server checks recipients through an injected :class:`RecipientPolicy`;
 storing a message is an effect: at the end of DATA it asks its driver to
@@ -29,7 +37,9 @@ a clock.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,6 +56,7 @@ from dialsim.proto.events import (
     SessionEnded,
     SessionEvent,
 )
+from dialsim.proto.stream import HIGH_WATER, SessionStream, take_replies
 
 __all__ = [
     "RecipientPolicy",
@@ -213,7 +224,7 @@ _MAIL_RE = re.compile(r"FROM:\s*(<[^>]*>)(.*)", re.IGNORECASE | re.DOTALL)
 _RCPT_RE = re.compile(r"TO:\s*(<[^>]*>)(.*)", re.IGNORECASE | re.DOTALL)
 _PARAM_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?")
 _VERB_RE = re.compile(rb"([A-Za-z]{1,16})(?: (.*))?", re.DOTALL)
-_LONG_TEXT_LINE = re.compile(rb"[^\n]{%d}" % MAX_TEXT_LINE)  # content + CR > 998 + 1
+_MAX_RUN = MAX_TEXT_LINE - 1  # octets of a text line before its LF: 998 of text and the CR
 _REPLY_RE = re.compile(rb"(\d{3})([ -]?)(.*)", re.DOTALL)
 
 
@@ -225,6 +236,24 @@ def _parse_path(text: str) -> str | None:
 
 def _domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, from "192.0.2.1", "::1" or an RFC 5321 4.1.3 address
+    literal ("[192.0.2.1]", "[IPv6:::1]"); None if it is none."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+        if text[:5].lower() == "ipv6:":
+            text = text[5:]
+        elif ":" in text:
+            return None  # an IPv6 literal needs its "IPv6:" tag
+    try:
+        addr = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return mapped if mapped is not None else addr
 
 
 def _format_reply(code: int, text: str) -> bytes:
@@ -265,6 +294,7 @@ class SmtpServer:
         READY: {
             "HELO": READY,
             "EHLO": READY,
+            "STARTTLS": INIT,  # RFC 3207 4.2: the session starts over under TLS
             "MAIL": MAIL,
             "RSET": READY,
             "NOOP": READY,
@@ -294,7 +324,8 @@ class SmtpServer:
         DATA: {"EOM": READY},
         CLOSED: {},
     }
-    # Known to RFC 5321 or common extensions, but not offered here.
+    # Known to RFC 5321 or common extensions, but not offered here (STARTTLS
+    # only without a certificate).
     NOT_IMPLEMENTED: ClassVar[frozenset[str]] = frozenset(
         {"EXPN", "HELP", "TURN", "ETRN", "BDAT", "STARTTLS", "AUTH", "SEND", "SOML", "SAML"}
     )
@@ -312,11 +343,19 @@ class SmtpServer:
         max_recipients: int = MAX_RECIPIENTS,
         timeout: float = SERVER_TIMEOUT,
         received_header: bool = False,
+        local_addresses: Iterable[str] = (),
+        tls_context: ssl.SSLContext | None = None,
+        busy: str | None = None,
         now: float,
     ) -> None:
         self.policy = policy
         self.hostname = hostname
-        self.local_domains = frozenset(d.lower() for d in local_domains)
+        domains = [d.lower() for d in local_domains]
+        self.domain = domains[0] if domains else hostname.lower()
+        self.local_domains = frozenset(domains)
+        # RFC 5321 4.1.3 address literals naming this host: user@[192.0.2.1] is local
+        self.local_addresses = frozenset(_ip(a) for a in local_addresses) - {None}
+        self.tls_context = tls_context
         self.subscriber_client = subscriber_client
         self.max_size = max_size
         self.max_errors = max_errors
@@ -335,12 +374,17 @@ class SmtpServer:
         self.messages_rejected = 0
         # buffers
         self._inbuf = bytearray()
-        self._out = bytearray()
+        self._stream = SessionStream()
         self._events: list[Event] = []
         self._awaiting: DeliverMessage | None = None  # the delivery whose answer we wait for
+        self._shutting_down = False
         self._discarding = False
         self._last_activity = self._now = now
+        self.tls_failure: str | None = None
         self._reset_transaction()
+        if busy is not None:
+            self._close(421, f"4.7.0 {hostname} {busy}", "busy")
+            return
         self._reply(220, f"{hostname} ESMTP dialsim ready")
 
     # -- sans-IO surface
@@ -349,16 +393,24 @@ class SmtpServer:
         if self.state == CLOSED:
             return
         self._last_activity = self._now = now
+        data = self._stream.receive(data)
+        tls = self._stream.tls
+        if tls is not None and tls.failed:  # no reply can reach the client any more
+            self.tls_failure = tls.failed
+            self.state = CLOSED
+            self._events.append(SessionEnded("tls_failed", now))
+            self._events.append(CloseRequested(now))
+            return
         self._inbuf += data
         self._process(now)
 
     def output(self, now: float) -> list[bytes]:
-        """The replies queued since the last call (one chunk, or nothing)."""
-        if not self._out:
-            return []
-        out = bytes(self._out)
-        self._out.clear()
-        return [out]
+        """The next replies, at most :data:`~dialsim.proto.stream.CHUNK` octets
+        (TLS records after STARTTLS); taking them lets held pipelined commands go on."""
+        chunks = take_replies(self._stream, self._process, now)
+        if chunks:  # still sending to the client: not idle (a slow reader mid-RETR)
+            self._last_activity = max(self._last_activity, now)
+        return chunks
 
     def events(self) -> list[Event]:
         ev, self._events = self._events, []
@@ -374,7 +426,23 @@ class SmtpServer:
             return
         self._last_activity = self._now = now
         self._delivered(effect, result, now)
+        if self._shutting_down:
+            self.shutdown(now)
         self._process(now)
+
+    def shutdown(self, now: float) -> None:
+        """The host is going down: 421 and close.  A message still arriving is
+        discarded (never half-stored); a delivery under way is answered first."""
+        if self.state == CLOSED:
+            return
+        self._shutting_down = True
+        if self._awaiting is None:
+            self._now = now
+            self._close(421, f"4.3.2 {self.hostname} shutting down, try again later", "shutdown")
+
+    @property
+    def tls_active(self) -> bool:
+        return self._stream.tls_active
 
     def transport_busy(self, now: float) -> None:
         """The transport is still carrying our output (a real server would be
@@ -408,9 +476,12 @@ class SmtpServer:
         self.declared_size: int | None = None
         self._msg = bytearray()
         self._msg_dropped = 0  # octets of an oversize message not kept
+        self._line_run = 0  # octets of the message's current line so far (CR included)
+        self._line_dot = False  # the current line starts with "." (the stuffing dot)
+        self._long_line = False  # a line over 1000 octets has arrived
 
     def _reply(self, code: int, text: str) -> None:
-        self._out += _format_reply(code, text)
+        self._stream.write(_format_reply(code, text))
 
     def _error(self, code: int, text: str) -> None:
         self._reply(code, text)
@@ -422,16 +493,20 @@ class SmtpServer:
         self._reply(code, text)
         self.state = CLOSED
         self._inbuf.clear()
+        self._msg = bytearray()
+        self._stream.close_tls()
         self._events.append(SessionEnded(reason, self._now))
         self._events.append(CloseRequested(self._now))
 
     def _process(self, now: float) -> None:
         buf = self._inbuf
         while self.state != CLOSED and self._awaiting is None:
-            if self.state == DATA:
+            if self.state == DATA:  # message data: no replies, take it whatever the backlog
                 if not self._take_data(now):
                     return
                 continue
+            if self._stream.backlog >= HIGH_WATER:
+                return  # the client is not reading: answer more once it does
             i = buf.find(b"\n")
             if self._discarding:
                 if i < 0:
@@ -466,6 +541,8 @@ class SmtpServer:
         arg = (m.group(2) or b"").decode("latin-1").strip()
         self._events.append(CommandReceived(verb, now))
         handler = self._DISPATCH.get(verb)
+        if verb == "STARTTLS" and self.tls_context is None:
+            handler = None  # not offered without a certificate
         if handler is None:
             if verb in self.NOT_IMPLEMENTED:
                 self._error(502, "5.5.1 Command not implemented")
@@ -483,9 +560,11 @@ class SmtpServer:
         """Move buffered input into the message; True once CRLF.CRLF ended it."""
         msg = self._msg
         start = max(0, len(msg) - 4)
+        new = len(msg)
         msg += self._inbuf
         self._inbuf.clear()
         end = msg.find(b"\r\n.\r\n", start)
+        self._measure_lines(bytes(msg[new : len(msg) if end < 0 else end + 2]))
         if end < 0:
             # Keep memory bounded: stuffing at most doubles a message, so past
             # this it is too big anyway; keep only what the end marker needs.
@@ -505,7 +584,7 @@ class SmtpServer:
         size = len(data) + self._msg_dropped
         if self._msg_dropped or size > self.max_size:
             self._refuse(552, "5.3.4 Message size exceeds fixed maximum message size", size, now)
-        elif _LONG_TEXT_LINE.search(raw):
+        elif self._long_line:
             self.long_lines += 1
             self._refuse(500, "5.5.6 Line too long", size, now)
         else:
@@ -513,6 +592,37 @@ class SmtpServer:
                 data = self._trace(now) + data
             self._awaiting = DeliverMessage(self.sender or "", tuple(self.recipients), data)
             self._events.append(self._awaiting)
+
+    def _measure_lines(self, data: bytes) -> None:
+        """RFC 5321 4.5.3.1.6, as the data arrives: a text line is at most 1000
+        octets with its CRLF, the dot added for transparency not counted.
+
+        Lengths come from ``bytes.split`` and ``max(map(len, ...))`` at C speed;
+        only lines already over 999 octets are looked at one by one (at most
+        one per 1000 octets received).
+        """
+        if self._long_line or not data:
+            return
+        parts = data.split(b"\n")
+        head = parts[0]
+        if self._line_run == 0 and head:  # a line starts here
+            self._line_dot = head[:1] == b"."
+        run = self._line_run + len(head)
+        if len(parts) == 1:
+            self._line_run = run
+            self._long_line = run > _MAX_RUN + self._line_dot
+            return
+        middle = parts[1:-1]
+        self._long_line = run > _MAX_RUN + self._line_dot or (
+            bool(middle) and max(map(len, middle)) > _MAX_RUN and any(
+                len(line) > _MAX_RUN + (line[:1] == b".") for line in middle
+                if len(line) > _MAX_RUN
+            )
+        )  # fmt: skip
+        tail = parts[-1]
+        self._line_run = len(tail)
+        self._line_dot = tail[:1] == b"."
+        self._long_line |= self._line_run > _MAX_RUN + self._line_dot
 
     def _delivered(self, effect: DeliverMessage, result: object, now: float) -> None:
         if isinstance(result, BaseException):  # the store failed: the client must retry
@@ -566,7 +676,25 @@ class SmtpServer:
             "8BITMIME",
             "ENHANCEDSTATUSCODES",
         ]
+        if self.tls_context is not None and not self._stream.tls_active:
+            lines.append("STARTTLS")
         self._reply(250, "\n".join(lines))
+        return True
+
+    def smtp_STARTTLS(self, arg: str, now: float) -> bool:
+        """RFC 3207: TLS from the next octet on; the client starts over with EHLO."""
+        if arg:
+            self._error(501, "5.5.4 Syntax: STARTTLS (no parameters)")
+            return False
+        if self._stream.tls_active:
+            self._error(503, "5.5.1 TLS already active")
+            return False
+        assert self.tls_context is not None
+        self._reply(220, "2.0.0 Ready to start TLS")
+        self._inbuf.clear()  # nothing sent before the handshake may count (no command injection)
+        self._stream.start_tls(self.tls_context)
+        self._reset_transaction()
+        self.helo_name, self.esmtp = "", False
         return True
 
     def smtp_MAIL(self, arg: str, now: float) -> bool:
@@ -608,13 +736,16 @@ class SmtpServer:
             self._error(501, "5.5.4 Syntax: RCPT TO:<address>")
             return False
         path = m.group(1)
-        if path.lower() == "<postmaster>":
-            address = "postmaster@" + (min(self.local_domains) if self.local_domains else "")
+        if path.lower() == "<postmaster>":  # RFC 5321 4.5.1: no domain needed
+            address = "postmaster@" + self.domain
         else:
             address = _parse_path(path)
         if address is None:
             self._error(501, "5.1.3 Bad recipient address syntax")
             return False
+        local_part, _, domain = address.rpartition("@")
+        if domain.startswith("[") and _ip(domain) in self.local_addresses:
+            address = f"{local_part}@{self.domain}"  # RFC 5321 4.1.3: this host's literal
         params = self._params(m.group(2))
         if params is None:
             return False

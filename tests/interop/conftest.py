@@ -2,7 +2,7 @@
 /work/shared/interop/README.md): slirp (RFC 1055 SLIP / RFC 1661-1662 PPP) on a pty
 pair, Dovecot POP3 (RFC 1939), the Linux kernel's TCP/IP behind TUN in a network
 namespace, spandsp's V.42bis (ITU-T V.42bis, through ctypes: spandsp.py), and
-availability of fetchmail, getmail6, swaks, tshark and aiosmtpd.
+availability of fetchmail, getmail6, mpop, msmtp, swaks, tshark and aiosmtpd.
 
 Every fixture skips with a clear reason when its peer is missing, and fails instead
 when the environment variable CI is non-empty.  Teardown always runs (process
@@ -80,6 +80,16 @@ def fetchmail_bin() -> str:
 @pytest.fixture
 def getmail_bin() -> str:
     return peers.require_getmail()
+
+
+@pytest.fixture
+def mpop_bin() -> str:
+    return peers.require_mpop()
+
+
+@pytest.fixture
+def msmtp_bin() -> str:
+    return peers.require_msmtp()
 
 
 @pytest.fixture

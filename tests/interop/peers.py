@@ -9,7 +9,7 @@ write (facts: ``/work/shared/interop/README.md``):
 * Dovecot as a POP3 server (RFC 1939) from a private config, see :class:`Dovecot`;
 * the Linux kernel's TCP/IP behind a TUN device in a private network namespace,
   see :class:`TunNamespace`;
-* availability checks for fetchmail, getmail6, swaks, tshark and aiosmtpd.
+* availability checks for fetchmail, getmail6, mpop, msmtp, swaks, tshark and aiosmtpd.
 
 It also holds small, deliberately independent encoders/decoders used only by tests
 (RFC 1055 SLIP framing, RFC 1662 async HDLC with FCS-16), so that smoke tests prove
@@ -112,6 +112,16 @@ def require_getmail() -> str:
 def require_swaks() -> str:
     """Path of ``swaks``, the SMTP test client (Debian package swaks)."""
     return require("swaks", "swaks is not installed (apt: swaks)")
+
+
+def require_mpop() -> str:
+    """Path of ``mpop``, a POP3 client with STLS (Debian package mpop)."""
+    return require("mpop", "mpop is not installed (apt: mpop)")
+
+
+def require_msmtp() -> str:
+    """Path of ``msmtp``, an SMTP client with STARTTLS (Debian package msmtp)."""
+    return require("msmtp", "msmtp is not installed (apt: msmtp)")
 
 
 def require_tshark() -> str:

@@ -1,15 +1,18 @@
 """dialsim's mail protocols against real, independent mail software.
 
 - dialsim's POP3 server (RFC 1939), run by ``dialsim mailhost`` / the asyncio
-  driver, with Python's ``poplib``, ``fetchmail`` (keep + UIDL idfile) and
+  driver, with Python's ``poplib``, ``fetchmail`` (keep + UIDL idfile; and with
+  its default settings, which take STLS, RFC 2595, given the mail host's
+  self-signed certificate to trust as a user would), ``mpop`` (STLS) and
   ``getmail6`` (SimplePOP3Retriever into a Maildir);
-- dialsim's SMTP server (RFC 5321) with ``smtplib`` and ``swaks``: local
-  delivery, relay from loopback into ``.outbound``, open relay refused;
+- dialsim's SMTP server (RFC 5321) with ``smtplib``, ``swaks`` and ``msmtp``
+  (STARTTLS, RFC 3207, pipelining): local delivery, relay from loopback into
+  ``.outbound``, open relay refused;
 - dialsim's POP3 client (Pop3Client + RetrievalSession) against Dovecot, and
   dialsim's SmtpClient against an ``aiosmtpd`` server.
 
 Every message is compared by SHA-256: stored vs delivered.  Where a peer adds a
-trace header of its own (fetchmail's ``Received:``, getmail's
+trace header of its own (fetchmail's and mpop's ``Received:``, getmail's
 ``Return-Path:``) or a local-delivery convention changes line ends to LF, the
 test removes exactly that header / restores CRLF before comparing, and says so.
 """
@@ -20,7 +23,6 @@ import asyncio
 import os
 import poplib
 import re
-import signal
 import smtplib
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from dialsim.mail.maildrop import MaildirStore, to_crlf
 from dialsim.proto.pop3 import Pop3Client
 from dialsim.proto.smtp import MailSent, SmtpClient
 
+from ..mailhost_process import MailHostProcess
 from . import peers
 from .peers import sha256
 
@@ -77,7 +80,7 @@ def mail_tree(tmp_path):
 def mailhost(mail_tree):
     root, accounts, store = mail_tree
     config = MailHostConfig.from_paths(
-        root, accounts, pop3=("127.0.0.1", 0), smtp=("127.0.0.1", 0), login_failure_delay=0.1
+        root, accounts, pop3=("127.0.0.1", 0), smtp=("127.0.0.1", 0), auth_delay=0.1
     )
     mh = ServiceThread(MailHost(config))
     mh.start()
@@ -89,30 +92,21 @@ def mailhost(mail_tree):
 
 @pytest.fixture
 def mailhost_process(mail_tree):
-    """``python -m dialsim mailhost`` as a subprocess; stopped with SIGTERM."""
+    """``python -m dialsim mailhost`` as a subprocess (STLS/STARTTLS with its
+    self-signed certificate in the maildir); stopped with SIGTERM."""
     root, accounts, store = mail_tree
-    pop3, smtp = peers.free_port(), peers.free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dialsim", "mailhost", "--maildir", str(root), "--accounts",
-         str(accounts), "--pop3", f"127.0.0.1:{pop3}", "--smtp", f"127.0.0.1:{smtp}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    mh = MailHostProcess(root, accounts, "--auth-delay", "0.1").start()
     try:
-        line = proc.stdout.readline()
-        assert f"POP3 on 127.0.0.1:{pop3}" in line and f"SMTP on 127.0.0.1:{smtp}" in line, (
-            line + proc.stderr.read() if proc.poll() is not None else line
-        )
-        yield ("127.0.0.1", pop3), ("127.0.0.1", smtp), store
+        yield mh.pop3, mh.smtp, store
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            peers._kill_group(proc)
-            raise
-    assert proc.returncode == 0, err
-    assert "stopped" in out
+        mh.stop()
+    assert mh.returncode == 0, mh.stderr
+    assert "stopped" in mh.stdout
+
+
+def trust_file(store) -> str:
+    """The mail host's self-signed certificate, which a careful user trusts by hand."""
+    return str(store.root / ".dialsim-tls-cert.pem")
 
 
 # ---------------------------------------------------------------------------- POP3 server
@@ -141,9 +135,8 @@ def test_poplib_against_dialsim_pop3(mailhost):
     assert store.count("alice") == 3  # nothing deleted
 
 
-def test_fetchmail_keep_uidl_against_dialsim_pop3(mailhost_process, fetchmail_bin, tmp_path):
-    pop3, _smtp, store = mailhost_process
-    stored = store.peek("alice")
+def mda_folder(tmp_path):
+    """A folder and a tiny MDA script that stores each message it is given there, as is."""
     out = tmp_path / "delivered"
     out.mkdir()
     mda = tmp_path / "mda.py"
@@ -153,6 +146,13 @@ def test_fetchmail_keep_uidl_against_dialsim_pop3(mailhost_process, fetchmail_bi
         "data = sys.stdin.buffer.read()\n"
         "open(os.path.join(d, '%04d' % len(os.listdir(d))), 'wb').write(data)\n"
     )
+    return out, mda
+
+
+def test_fetchmail_keep_uidl_against_dialsim_pop3(mailhost_process, fetchmail_bin, tmp_path):
+    pop3, _smtp, store = mailhost_process
+    stored = store.peek("alice")
+    out, mda = mda_folder(tmp_path)
     rc = tmp_path / "fetchmailrc"
     rc.write_text(
         f"poll {pop3[0]} service {pop3[1]} protocol pop3 auth password uidl\n"
@@ -253,6 +253,84 @@ def test_swaks_against_dialsim_smtp(mailhost_process, swaks_bin, tmp_path):
     assert [sha256(m) for m in store.peek("bob").values()] == [sha256(MESSAGES[1])]
     raw = next((store.root / "bob" / "new").iterdir()).read_bytes()
     assert raw == MESSAGES[1]  # on disk byte for byte, CRLF kept
+
+
+def test_fetchmail_default_settings_take_stls(mailhost_process, fetchmail_bin, tmp_path):
+    """fetchmail as it comes: no ``sslproto`` line, so it sees STLS in CAPA and
+    upgrades (it gave up on a -ERR before).  Like a careful user it is told
+    to trust the host's self-signed certificate (``sslcertfile``)."""
+    pop3, _smtp, store = mailhost_process
+    stored = store.peek("alice")
+    out, mda = mda_folder(tmp_path)
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        f"poll localhost service {pop3[1]} protocol pop3\n"
+        f"  user 'alice' password 'secret' is root here\n"
+        f"  sslcertfile '{trust_file(store)}' norewrite mda '{sys.executable} {mda} {out}'\n"
+    )
+    rc.chmod(0o600)
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    argv = [fetchmail_bin, "-f", str(rc), "--nosyslog", "-N", "-v", "--idfile", str(tmp_path / "ids")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log
+    assert "POP3> STLS" in log and "upgrade to TLS succeeded" in log
+    files = sorted(out.iterdir())
+    delivered = [lf_to_crlf(strip_header(f.read_bytes(), b"Received")) for f in files]
+    assert [sha256(d) for d in delivered] == [sha256(m) for m in stored.values()]
+    assert store.count("alice") == 0  # fetchmail's default: fetched mail is deleted
+
+
+def test_mpop_stls_against_dialsim_pop3(mailhost_process, mpop_bin, tmp_path):
+    pop3, _smtp, store = mailhost_process
+    stored = store.peek("alice")
+    box = tmp_path / "Mail"
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True)
+    rc = tmp_path / "mpoprc"
+    rc.write_text(
+        f"account alice\nhost localhost\nport {pop3[1]}\nuser alice\npassword secret\n"
+        f"tls on\ntls_starttls on\ntls_trust_file {trust_file(store)}\n"
+        f"delivery maildir {box}\nkeep on\nuidls_file {tmp_path / 'uidls'}\n"
+    )
+    rc.chmod(0o600)
+    argv = [mpop_bin, "-C", str(rc), "--debug", "alice"]
+    run = {"capture_output": True, "timeout": 60, "env": {"HOME": str(tmp_path)}}
+    res = subprocess.run(argv, **run)
+    log = (res.stdout + res.stderr).decode(errors="replace")  # --debug shows the 8-bit mail
+    assert res.returncode == 0, log
+    assert "--> STLS" in log and "TLS session parameters" in log
+    # mpop prepends its own Received: header and stores LF line ends
+    delivered = [lf_to_crlf(strip_header(f.read_bytes(), b"Received")) for f in (box / "new").iterdir()]
+    assert sorted(map(sha256, delivered)) == sorted(map(sha256, stored.values()))
+    again = subprocess.run(argv, **run)
+    assert again.returncode == 0 and len(list((box / "new").iterdir())) == 3  # UIDLs kept
+    assert store.count("alice") == 3  # keep on
+
+
+def test_msmtp_starttls_against_dialsim_smtp(mailhost_process, msmtp_bin, tmp_path):
+    _pop3, smtp, store = mailhost_process
+    rc = tmp_path / "msmtprc"
+    rc.write_text(
+        f"account default\nhost localhost\nport {smtp[1]}\nfrom carol@far.example\n"
+        f"tls on\ntls_starttls on\ntls_trust_file {trust_file(store)}\nauth off\n"
+    )
+    rc.chmod(0o600)
+    # msmtp adds Message-ID and Date when missing: these messages have their own
+    sent = [
+        b"Message-ID: <m%d@far.example>\r\nDate: Mon, 30 Nov 1998 17:00:00 +0000\r\n" % i + m
+        for i, m in enumerate(MESSAGES)
+    ]
+    for m in sent:
+        res = subprocess.run(
+            [msmtp_bin, "-C", str(rc), "--debug", "bob@isp.example"], input=m,
+            capture_output=True, timeout=60, env={"HOME": str(tmp_path)},
+        )  # fmt: skip
+        log = (res.stdout + res.stderr).decode(errors="replace")
+        assert res.returncode == 0, log
+        assert "--> STARTTLS" in log and "TLS session parameters" in log
+    got = list(store.peek("bob").values())
+    assert sorted(map(sha256, got)) == sorted(map(sha256, sent))  # byte for byte
 
 
 def test_open_relay_refused_for_non_subscribers(mail_tree, swaks_bin):

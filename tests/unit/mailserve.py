@@ -14,8 +14,12 @@ from dialsim.hosts.mailhost import MailStore
 
 
 def drain(machine, now: float = 0.0) -> bytes:
-    """Everything ``machine.output(now)`` hands out, as one bytes."""
-    return b"".join(machine.output(now))
+    """Everything ``machine.output(now)`` hands out (called until it has no
+    more), as one bytes."""
+    chunks: list[bytes] = []
+    while out := machine.output(now):
+        chunks += out
+    return b"".join(chunks)
 
 
 class Served:

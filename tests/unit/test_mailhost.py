@@ -44,7 +44,7 @@ def host(tmp_path, accounts_file):
         accounts_file,
         pop3=("127.0.0.1", 0),
         smtp=("127.0.0.1", 0),
-        login_failure_delay=0.05,
+        auth_delay=0.05,
     )
     store = MaildirStore(config.maildir)
     for m in MESSAGES:
@@ -366,3 +366,66 @@ def test_app_binding_dispatches_on_event_classes():
         binding.pump(1.0)
         assert conn.sent == [b"+OK hi\r\n+OK got it\r\n"]
         assert conn.closed is closes and binding.close_requested is closes
+
+
+# ---------------------------------------------------------------------------- issue 10
+
+
+def test_postmaster_is_always_accepted(host):
+    """RFC 5321 4.5.1: mail for postmaster, with or without a domain, in any case."""
+    mh, _ = host
+    root = mh.host.config.maildir
+    with smtplib.SMTP(*mh.addresses["smtp"], timeout=10) as s:
+        s.ehlo()
+        for rcpt in ("<postmaster>", "<Postmaster@ISP.EXAMPLE>"):
+            s.mail("x@far.example")
+            assert s.rcpt(rcpt)[0] == 250
+            assert s.data(b"Subject: to the postmaster\r\n\r\nhello\r\n")[0] == 250
+    assert len(list((root / "postmaster" / "new").iterdir())) == 2
+
+
+def test_this_hosts_address_literal_is_a_local_domain(tmp_path, accounts_file):
+    config = MailHostConfig.from_paths(
+        tmp_path / "maildir", accounts_file, pop3=None, smtp=("127.0.0.1", 0), subscriber_nets=()
+    )
+    with ServiceThread(MailHost(config)) as mh:
+        with smtplib.SMTP(*mh.addresses["smtp"], timeout=10) as s:
+            s.sendmail("x@far.example", ["alice@[127.0.0.1]"], b"Subject: lit\r\n\r\nx\r\n")
+            with pytest.raises(smtplib.SMTPRecipientsRefused):  # another host's literal
+                s.sendmail("x@far.example", ["alice@[192.0.2.1]"], b"Subject: lit\r\n\r\nx\r\n")
+    assert MaildirStore(tmp_path / "maildir").count("alice") == 1
+    assert not (tmp_path / "maildir" / ".outbound").exists()
+
+
+def test_bad_maildir_entries_never_drop_the_connection(host):
+    mh, store = host
+    alice = store.folder("alice")
+    (alice / "new" / "9.M9P9Q9.dangling").symlink_to(alice / "gone")
+    p = poplib.POP3(*mh.addresses["pop3"], timeout=10)
+    p.user("alice")
+    p.pass_("secret")  # the dangling link is skipped, the two messages listed
+    assert p.stat()[0] == 2
+    first = sorted((alice / "new").glob("*,S=*"))[0]
+    first.unlink()  # removed between listing and reading
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.retr(1)
+    assert p.noop().startswith(b"+OK")  # the session goes on
+    assert p.retr(2)[0].startswith(b"+OK")
+    p.quit()
+    bob = store.folder("bob")
+    bob.mkdir(parents=True)
+    (bob / "tmp").write_text("tmp is a file")
+    p = poplib.POP3(*mh.addresses["pop3"], timeout=10)
+    p.user("bob")
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        p.pass_("hunter2")
+    assert p.noop().startswith(b"+OK")
+    p.quit()
+
+
+def test_cli_refuses_a_bad_accounts_file_with_file_line_and_status_2(tmp_path, capsys):
+    bad = tmp_path / "accounts"
+    bad.write_text("alice:ok\nCarol:pw\n")
+    bad.chmod(0o600)
+    rc, err = run_cli(["--maildir", str(tmp_path / "m"), "--accounts", str(bad)], capsys)
+    assert rc == 2 and err.count("\n") == 1 and f"{bad}:2: user name 'Carol'" in err

@@ -20,6 +20,7 @@ from dialsim.proto.pop3 import (
     CommitMaildrop,
     ConnectionLost,
     GreetingReceived,
+    LoginFailed,
     MaildropListing,
     OpenMaildrop,
     Pop3Client,
@@ -542,6 +543,14 @@ def effects(srv):
     return [e for e in srv.events() if isinstance(e, Effect)]
 
 
+def asked_to_open(srv, now=1.0):
+    """USER and PASS with the right password: the OpenMaildrop the server asks for."""
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", now)
+    (opening,) = effects(srv)
+    drain(srv)
+    return opening
+
+
 def test_login_asks_to_open_the_maildrop_and_pipelined_commands_wait():
     srv = raw_server()
     srv.receive(b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nRETR 1\r\nQUIT\r\n", 1.0)
@@ -596,9 +605,7 @@ def test_store_failures_answer_sys_temp_and_the_session_goes_on():
 
 def test_late_answer_to_open_after_the_connection_is_gone_releases_the_lock():
     srv = raw_server()
-    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 1.0)
-    (opening,) = effects(srv)
-    drain(srv)
+    opening = asked_to_open(srv)
     srv.connection_lost(2.0)
     assert srv.events() == [SessionEnded("connection_lost", 2.0)]
     srv.complete(opening, MaildropListing("h", ()), 3.0)
@@ -618,3 +625,151 @@ def test_autologout_and_lost_connection_release_without_commit():
             srv.connection_lost(3.0)
         assert effects(srv) == [ReleaseMaildrop("h")]  # never CommitMaildrop
         assert srv.state == CLOSED
+
+
+# ---------------------------------------------------------------------------
+# Facing hostile clients (issue 10)
+
+
+def logged_in(srv, listing=((10, "a"),), handle="h", now=1.0):
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", now)
+    (opening,) = effects(srv)
+    srv.complete(opening, MaildropListing(handle, listing), now)
+    while srv.next_deadline() is not None and srv.state == AUTHORIZATION:
+        srv.on_timer(srv.next_deadline())
+    drain(srv)
+    return srv
+
+
+def test_user_reply_never_echoes_control_octets():
+    srv = raw_server()
+    srv.receive(b"USER a\x00b\tc\x1b[2J\r\n", 1.0)
+    reply = drain(srv)
+    assert reply == b"+OK send PASS\r\n"
+    srv.receive(b"USER alice\r\n", 1.0)
+    assert drain(srv) == b"+OK alice is a real hoopy frood\r\n"
+
+
+def test_right_and_wrong_passwords_are_answered_at_the_same_time():
+    """The answer's time tells nothing: a right password waits ``auth_delay``
+    as a wrong one does (2,000 guesses took 13 s when only failures waited)."""
+    times = {}
+    for password in (b"tanstaaf", b"wrong"):
+        srv = raw_server(auth_delay=2.0, login_failure_delay=2.0)
+        srv.receive(b"USER mrose\r\nPASS " + password + b"\r\n", 10.0)
+        drain(srv)
+        for e in effects(srv):  # a right password opens the maildrop at once...
+            srv.complete(e, MaildropListing("h", ()), 10.0)
+        assert drain(srv) == b""  # ...but its answer waits like the failure's
+        times[password] = srv.next_deadline()
+        srv.on_timer(times[password])
+        assert drain(srv).startswith(b"+OK" if password == b"tanstaaf" else b"-ERR [AUTH]")
+    assert times[b"tanstaaf"] == times[b"wrong"] == 12.0
+
+
+def test_failed_logins_are_reported_and_throttled_across_sessions():
+    from dialsim.mail.accounts import LoginThrottle
+
+    throttle = LoginThrottle(free=1, base=4.0, max_delay=60.0)
+    deadlines = []
+    for _ in range(3):
+        srv = raw_server(throttle=throttle, peer="192.0.2.7", login_failure_delay=1.0)
+        srv.receive(b"USER mrose\r\nPASS guess\r\n", 100.0)
+        (failed,) = [e for e in srv.events() if isinstance(e, LoginFailed)]
+        assert failed == LoginFailed("mrose", "192.0.2.7", 100.0)
+        assert "guess" not in repr(failed)
+        deadlines.append(srv.next_deadline())
+    assert deadlines == [101.0, 104.0, 108.0]
+    # the right password from that address now waits as long as a guess would
+    srv = raw_server(throttle=throttle, peer="192.0.2.7")
+    srv.receive(b"USER mrose\r\nPASS tanstaaf\r\n", 100.0)
+    (opening,) = effects(srv)
+    srv.complete(opening, MaildropListing("h", ()), 100.0)
+    assert drain(srv).endswith(b"frood\r\n") and srv.next_deadline() == 116.0
+
+
+def test_pipelined_retrs_wait_while_a_reply_is_still_queued():
+    """Backpressure: the next RETR is read only once the driver has taken
+    most of the previous answer (a client that reads nothing gets nothing more)."""
+    big = b"Subject: big\r\n\r\n" + (b"z" * 198 + b"\r\n") * 1000
+    srv = logged_in(raw_server(), listing=((len(big), "a"),))
+    srv.receive(b"RETR 1\r\n" * 3, 2.0)
+    asked = effects(srv)
+    assert asked == [ReadMessage("h", 0)]
+    srv.complete(asked[0], big, 2.0)
+    assert effects(srv) == []  # the second RETR waits: the first answer is not taken
+    got = b""
+    for _ in range(100):
+        chunks = srv.output(3.0)
+        got += b"".join(chunks)
+        for e in effects(srv):
+            srv.complete(e, big, 3.0)
+        if not chunks:
+            break
+    assert got.count(b"+OK %d octets" % len(big)) == 3 and got.endswith(b".\r\n")
+
+
+def test_output_is_handed_out_in_pieces():
+    big = b"x" * 300_000 + b"\r\n"
+    srv = logged_in(raw_server(), listing=((len(big), "a"),))
+    srv.receive(b"RETR 1\r\n", 2.0)
+    (reading,) = effects(srv)
+    srv.complete(reading, big, 2.0)
+    sizes = []
+    while chunks := srv.output(2.0):
+        sizes.append(sum(map(len, chunks)))
+    assert max(sizes) <= 65536 and sum(sizes) == len(b"+OK 300002 octets\r\n") + len(big) + 3
+
+
+def test_shutdown_says_sys_temp_and_releases_without_commit():
+    srv = logged_in(raw_server())
+    srv.receive(b"DELE 1\r\n", 2.0)
+    drain(srv)
+    srv.shutdown(3.0)
+    assert drain(srv) == b"-ERR [SYS/TEMP] server shutting down, try again later\r\n"
+    ev = srv.events()
+    assert ReleaseMaildrop("h") in ev and SessionEnded("shutdown", 3.0) in ev
+    assert CloseRequested(3.0) in ev and not any(isinstance(e, CommitMaildrop) for e in ev)
+
+
+def test_shutdown_lets_a_commit_under_way_finish():
+    srv = logged_in(raw_server())
+    srv.receive(b"DELE 1\r\nQUIT\r\n", 2.0)
+    (commit,) = [e for e in effects(srv) if isinstance(e, CommitMaildrop)]
+    srv.shutdown(3.0)  # in UPDATE: the store is committing; nothing half-done
+    srv.complete(commit, None, 3.5)
+    assert drain(srv).endswith(b"signing off (maildrop empty)\r\n")
+    assert srv.events()[-2:] == [SessionEnded("quit", 3.5), CloseRequested(3.5)]
+
+
+def test_shutdown_while_opening_releases_the_lock_it_gets():
+    srv = raw_server()
+    opening = asked_to_open(srv)
+    srv.shutdown(2.0)
+    assert drain(srv) == b""  # waits for the store's answer
+    srv.complete(opening, MaildropListing("h", ()), 2.5)
+    assert drain(srv) == b"-ERR [SYS/TEMP] server shutting down, try again later\r\n"
+    assert ReleaseMaildrop("h") in srv.events() and srv.state == CLOSED
+
+
+def test_busy_server_refuses_at_the_greeting():
+    srv = Pop3Server(FakeAuth(), now=0.0, busy="too many connections")
+    assert drain(srv) == b"-ERR [SYS/TEMP] too many connections\r\n"
+    assert srv.events() == [SessionEnded("busy", 0.0), CloseRequested(0.0)]
+    assert srv.state == CLOSED
+
+
+def test_a_slow_reader_mid_retr_is_not_idle():
+    """While the client still takes a long reply, the autologout counts from
+    the last piece taken, not from its last command."""
+    big = b"x" * 300_000 + b"\r\n"
+    srv = logged_in(raw_server(idle_timeout=600.0), listing=((len(big), "a"),))
+    srv.receive(b"RETR 1\r\n", 2.0)
+    (reading,) = effects(srv)
+    srv.complete(reading, big, 2.0)
+    t = 2.0
+    while srv.output(t):
+        t += 500.0  # 64 KiB per 500 s: a very slow line
+        srv.on_timer(t)
+        assert srv.state == TRANSACTION
+    assert t > 2000.0 and srv.next_deadline() == t - 500.0 + 600.0

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import Effect
 from dialsim.proto.smtp import (
+    MAX_TEXT_LINE,
     ClientSessionEnded,
     CloseRequested,
     CommandReceived,
@@ -572,7 +573,7 @@ def test_connection_lost_mid_data_discards_message():
 
 def test_dispatch_table_built_from_methods():
     assert set(SmtpServer._DISPATCH) == {
-        "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "VRFY", "QUIT"
+        "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "VRFY", "QUIT", "STARTTLS"
     }
     for row in SmtpServer.TRANSITIONS.values():
         assert set(row.values()) <= set(SmtpServer.TRANSITIONS)
@@ -726,3 +727,95 @@ def test_fuzz_client_never_raises(chunks):
     # Every queued message is reported exactly once, whatever the server said.
     assert sorted(e.index for e in ev if isinstance(e, MailSent)) == [0, 1]
     assert isinstance(ev[-1], ClientSessionEnded) and c.next_deadline() is None
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def send_data(srv, lines: list[bytes], chunk: int = 0) -> int:
+    """EHLO..DATA, then ``lines`` (stuffed, CRLF) in ``chunk``-sized pieces; the final code."""
+    srv.receive(b"EHLO a\r\nMAIL FROM:<a@isp.example>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\n", 1.0)
+    drain(srv)
+    wire = dot_stuff(b"".join(line + b"\r\n" for line in lines)) + b".\r\n"
+    pieces = [wire] if not chunk else [wire[i : i + chunk] for i in range(0, len(wire), chunk)]
+    for piece in pieces:
+        srv.receive(piece, 2.0)
+    return codes(drain(srv))[-1]
+
+
+def test_the_stuffing_dot_does_not_count_toward_the_1000_octets():
+    """RFC 5321 4.5.3.1.6: 1000 octets with CRLF, "not counting the leading dot
+    duplicated for transparency"."""
+    srv, sink = server()
+    assert send_data(srv, [b"." + b"d" * 997]) == 250  # 1001 octets on the wire
+    assert sink.messages[-1][2] == b"." + b"d" * 997 + b"\r\n"
+    assert send_data(srv, [b"." + b"d" * 998]) == 500  # one more is too long
+    assert send_data(srv, [b"e" * 998]) == 250 and send_data(srv, [b"e" * 999]) == 500
+
+
+def _reference_too_long(lines: list[bytes]) -> bool:
+    return any(len(line) + 2 > MAX_TEXT_LINE for line in lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lengths=st.lists(st.sampled_from([0, 1, 5, 996, 997, 998, 999, 1000, 2500]), min_size=1, max_size=8),
+    dots=st.lists(st.booleans(), min_size=8, max_size=8),
+    chunk=st.sampled_from([0, 1, 7, 999, 1000, 1001, 4096]),
+)
+def test_incremental_line_check_agrees_with_the_rfc_in_any_chunking(lengths, dots, chunk):
+    lines = [(b"." if dot and n else b"") + b"q" * (n - (1 if dot and n else 0)) for n, dot in zip(lengths, dots, strict=False)]
+    srv, _ = server()
+    want = 500 if _reference_too_long(lines) else 250
+    assert send_data(srv, lines, chunk) == want
+
+
+def test_address_literal_of_this_host_is_local():
+    srv, sink = server(local_addresses=("127.0.0.1", "::1"))  # not a subscriber: no relay
+    srv.receive(b"EHLO a\r\nMAIL FROM:<x@far.example>\r\n", 1.0)
+    srv.receive(b"RCPT TO:<bob@[127.0.0.1]>\r\nRCPT TO:<alice@[IPv6:::1]>\r\n", 1.0)
+    srv.receive(b"RCPT TO:<bob@[192.0.2.1]>\r\nRCPT TO:<bob@[::1]>\r\n", 1.0)
+    assert codes(drain(srv)) == [220, 250, 250, 250, 250, 554, 554]  # [::1] lacks "IPv6:"
+    assert srv.recipients == ["bob@isp.example", "alice@isp.example"]
+
+
+def test_postmaster_without_a_domain_goes_to_the_first_local_domain():
+    srv, sink = server(local_domains=("isp.example", "other.example"), sink=MemorySink(users=("postmaster",)))
+    srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\n", 1.0)
+    assert codes(drain(srv))[-1] == 250 and srv.recipients == ["postmaster@isp.example"]
+
+
+def test_shutdown_mid_data_says_421_and_stores_nothing():
+    srv, sink = server()
+    srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nhalf a mess", 1.0)
+    drain(srv)
+    srv.shutdown(2.0)
+    assert drain(srv).startswith(b"421 4.3.2 mail.isp.example shutting down")
+    assert srv.events()[-2:] == [SessionEnded("shutdown", 2.0), CloseRequested(2.0)]
+    srv.receive(b"ssage\r\n.\r\n", 3.0)
+    assert sink.messages == []
+
+
+def test_shutdown_during_a_delivery_answers_it_first():
+    srv = SmtpServer(MemorySink(), now=0.0)
+    srv.receive(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<bob@isp.example>\r\nDATA\r\nx\r\n.\r\n", 1.0)
+    (effect,) = [e for e in srv.events() if isinstance(e, DeliverMessage)]
+    drain(srv)
+    srv.shutdown(2.0)
+    assert drain(srv) == b""  # the delivery's answer comes first
+    srv.complete(effect, None, 2.5)
+    assert codes(drain(srv)) == [250, 421]  # durable: 250, then goodbye
+
+
+def test_busy_server_says_421_at_once():
+    srv = SmtpServer(MemorySink(), now=0.0, busy="too many connections")
+    assert drain(srv) == b"421 4.7.0 mail.isp.example too many connections\r\n"
+    assert srv.events() == [SessionEnded("busy", 0.0), CloseRequested(0.0)]
+
+
+def test_a_client_that_reads_nothing_gets_no_more_answers_queued():
+    srv, _ = server()
+    srv.receive(b"NOOP\r\n" * 20_000, 1.0)  # 120 kB of pipelined commands, nothing read
+    assert srv.commands < 20_000  # it stopped at the high-water mark
+    total = drain(srv)  # as the transport takes replies, the rest are answered
+    assert total.count(b"250 2.0.0 OK\r\n") == 20_000
