@@ -189,12 +189,17 @@ static inline int step(dictionary *d, int octet)
     return cur;
 }
 
-/* End the current string without an octet (FLUSH, ECM); its codeword or 0. */
+/* End the current string without an octet (FLUSH, ECM); its codeword or 0.
+   With no string in progress (an empty chunk right after a flush) there is
+   nothing to end: the string cut before stays the one that the next octet
+   extends (6.4), as the peer, which saw nothing, expects. */
 static int cut(dictionary *d)
 {
     int cur = d->cur;
-    d->pending = cur;
-    d->cur = 0;
+    if (cur) {
+        d->pending = cur;
+        d->cur = 0;
+    }
     return cur;
 }
 

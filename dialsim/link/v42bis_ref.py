@@ -184,10 +184,16 @@ class _Dictionary:
         return cur
 
     def cut(self) -> int:
-        """End the current string without an octet (flush, ECM); its codeword or 0."""
+        """End the current string without an octet (flush, ECM); its codeword or 0.
+
+        With no string in progress (an empty chunk right after a flush) there
+        is nothing to end: the string cut before stays the one that the next
+        octet extends (6.4), as the peer, which saw nothing, expects.
+        """
         cur = self.cur
-        self.pending = cur
-        self.cur = 0
+        if cur:
+            self.pending = cur
+            self.cur = 0
         return cur
 
     def in_use(self, codeword: int) -> bool:

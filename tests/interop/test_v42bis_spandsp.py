@@ -10,7 +10,13 @@ import random
 import pytest
 
 from dialsim.link.v42bis import V42bisDecoder, V42bisEncoder
-from tests.v42bis_corpus import CORPORA, base64_of_random, chunked, english_text
+from tests.v42bis_corpus import (
+    CORPORA,
+    FLUSHED_THEN_EMPTY,
+    base64_of_random,
+    chunked,
+    english_text,
+)
 
 from . import spandsp
 
@@ -43,11 +49,22 @@ def random_chunks(data: bytes, seed: int) -> list[bytes]:
     return out
 
 
+def with_empty_chunks(chunks: list[bytes]) -> list[bytes]:
+    """An empty chunk (a flush with nothing pending) after every third chunk."""
+    out = []
+    for i, chunk in enumerate(chunks):
+        out.append(chunk)
+        if i % 3 == 2:
+            out.append(b"")
+    return out
+
+
 CHUNKINGS = {
     "1006": lambda d: chunked(d, 1006),
     "100": lambda d: chunked(d, 100),
     "3": lambda d: chunked(d[:12_000], 3),
     "mixed": lambda d: random_chunks(d, 7),
+    "100+empty": lambda d: with_empty_chunks(chunked(d, 100)),
 }
 
 
@@ -62,6 +79,18 @@ def test_dialsim_encodes_spandsp_decodes(lib, corpus, chunking, p1, p2):
     for chunk in chunks:
         # each chunk was flushed: spandsp gives it back whole, in order
         assert peer.decompress(enc.encode(chunk)) == chunk
+
+
+@pytest.mark.parametrize("p2", [6, 7, 32])
+def test_spandsp_decodes_an_empty_chunk_after_a_flush(lib, p2):
+    """Compressed mode, a flushed chunk, an empty one, more data: the empty flush
+    must not make the encoder forget the string the next octet extends (6.4).
+    dialsim's encoder once did, and spandsp's decoder mis-decoded that too."""
+    chunks = FLUSHED_THEN_EMPTY
+    enc = V42bisEncoder(512, p2)
+    peer = spandsp.SpandspV42bis(lib, 512, p2)
+    assert [peer.decompress(enc.encode(c)) for c in chunks] == chunks
+    assert not enc.transparent
 
 
 @pytest.mark.parametrize("corpus, chunking, p1, p2", CASES)

@@ -4,12 +4,19 @@ hand-worked streams (escapes, ECM, STEPUP, RESET) and the decoder's error
 conditions (V.42bis 5.8)."""
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dialsim.link import v42bis, v42bis_ref
 from dialsim.link.v42bis import V42bisError, implementation
-from tests.v42bis_corpus import MAIL_CHUNK, base64_of_random, chunked, english_text, random_octets
+from tests.v42bis_corpus import (
+    FLUSHED_THEN_EMPTY,
+    MAIL_CHUNK,
+    base64_of_random,
+    chunked,
+    english_text,
+    random_octets,
+)
 
 IMPLS = list(v42bis.IMPLEMENTATIONS)
 p1s = st.integers(*v42bis.P1_RANGE)
@@ -34,10 +41,15 @@ def payloads(draw) -> bytes:
 
 @st.composite
 def chunkings(draw) -> list[bytes]:
+    """The payload cut anywhere, with a few empty chunks inserted: an empty
+    ``encode`` must change nothing (cuts alone rarely give one in mid-stream)."""
     data = draw(payloads())
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=30)))
     edges = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    chunks = [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    for at in draw(st.lists(st.integers(0, len(chunks)), max_size=4)):
+        chunks.insert(at, b"")
+    return chunks
 
 
 def run(impl: str, chunks: list[bytes], p1: int = 2048, p2: int = 32):
@@ -50,7 +62,8 @@ def run(impl: str, chunks: list[bytes], p1: int = 2048, p2: int = 32):
 
 @pytest.mark.parametrize("impl", IMPLS)
 @given(chunks=chunkings(), p1=p1s, p2=p2s)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=1000, deadline=None)
+@example(chunks=FLUSHED_THEN_EMPTY, p1=512, p2=7).via("discovered failure")
 def test_every_chunk_decodes_on_its_own_in_order(impl, chunks, p1, p2):
     enc, dec, encoded, decoded = run(impl, chunks, p1, p2)
     assert decoded == chunks
@@ -59,7 +72,8 @@ def test_every_chunk_decodes_on_its_own_in_order(impl, chunks, p1, p2):
 
 
 @given(chunks=chunkings(), p1=p1s, p2=p2s, split=st.integers(1, 50))
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=1000, deadline=None)
+@example(chunks=FLUSHED_THEN_EMPTY, p1=512, p2=7, split=5).via("discovered failure")
 def test_compiled_and_reference_give_the_same_bytes(chunks, p1, p2, split):
     c_enc, _, c_out, _ = run("c", chunks, p1, p2)
     py_enc, _, py_out, _ = run("python", chunks, p1, p2)
@@ -75,6 +89,22 @@ def test_compiled_and_reference_give_the_same_bytes(chunks, p1, p2, split):
     c_back = b"".join(c_dec.decode(p) for p in pieces)
     assert c_back == b"".join(py_dec.decode(p) for p in pieces) == b"".join(chunks)
     assert c_dec.counters() == py_dec.counters()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(chunks=chunkings(), p1=p1s, p2=p2s)
+@settings(max_examples=300, deadline=None)
+@example(chunks=FLUSHED_THEN_EMPTY, p1=512, p2=7)
+def test_an_empty_chunk_sends_nothing_and_changes_nothing(impl, chunks, p1, p2):
+    """The peer cannot see an empty chunk, so the encoder's state may not change
+    (7.9: nothing pending, nothing to flush): the same bytes as without it."""
+    enc_cls, _ = implementation(impl)
+    with_empty, without = enc_cls(p1, p2), enc_cls(p1, p2)
+    sent = [with_empty.encode(c) for c in chunks]
+    assert [out for out, c in zip(sent, chunks, strict=True) if not c] == [b""] * chunks.count(b"")
+    expected = [without.encode(c) for c in chunks if c]
+    assert [out for out, c in zip(sent, chunks, strict=True) if c] == expected
+    assert with_empty.counters() == without.counters()
 
 
 def _decode_or_error(impl: str, pieces: list[bytes], p1: int, p2: int):
