@@ -30,12 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _builder(into: Path) -> str:
+    """A Python with the setuptools pyproject.toml asks for (>= 77), to build a
+    commit's C extensions in place; the same interpreter version as ours."""
+    venv = into / "build-venv"
+    if not venv.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=77"], check=True)
+    return str(venv / "bin" / "python")
+
+
 def _worktree(commit: str, into: Path) -> Path:
     path = into / commit.replace("/", "_")
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), commit],
                    check=True)
     if (path / "setup.py").exists():
-        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=path,
+        subprocess.run([_builder(into), "setup.py", "-q", "build_ext", "--inplace"], cwd=path,
                        check=True, capture_output=True)
     return path
 
