@@ -199,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mailhost(sub)
 
-    from dialsim.commands import modem
+    from dialsim.commands import dial, modem
 
     modem.add_subcommand(sub)
+    dial.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
