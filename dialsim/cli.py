@@ -199,11 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mailhost(sub)
 
-    from dialsim.commands import dial, modem, serve
+    from dialsim.commands import dial, doctor, modem, serve
 
     modem.add_subcommand(sub)
     dial.add_subcommand(sub)
     serve.add_subcommand(sub)
+    doctor.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
