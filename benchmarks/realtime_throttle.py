@@ -47,13 +47,13 @@ def main() -> None:
     model_rate = result["octets"] / result["model_s"]
     late = sorted(result["late"])
     q = lambda p: late[min(len(late) - 1, int(p * len(late)))]  # noqa: E731
-    print(f"line {a.rate:.0f} bit/s, {'V.42' if a.ec else 'async'}: {result['octets']} octets "
-          f"in {result['deliveries']} deliveries")
-    print(f"achieved {wall_rate:,.1f} B/s at the far end over {result['wall_s']:.1f} s wall; "
-          f"the model delivered the same octets by {result['model_s']:.2f} s: {model_rate:,.1f} B/s; "
-          f"ratio {wall_rate / model_rate:.4f}; line rate {cfg.connect_rate_bps / 10:,.0f} B/s "
-          "(async: 10 bits per octet)" if not cfg.error_correction else
-          f"ratio {wall_rate / model_rate:.4f}")
+    print(f"line {a.rate:.0f} bit/s, {'V.42' if a.ec else 'async'}: "
+          f"{result['deliveries']} deliveries")
+    note = (f"; line rate {cfg.connect_rate_bps / 10:,.0f} B/s (async: 10 bits per octet)"
+            if not cfg.error_correction else "")
+    print(f"achieved {wall_rate:,.1f} B/s at the far end ({result['octets']} octets in "
+          f"{result['wall_s']:.2f} s of a {result['run_s']:.0f} s run); the model's delivery "
+          f"times for them: {model_rate:,.1f} B/s; ratio {wall_rate / model_rate:.4f}{note}")
     print(f"latency error ms: p50 {1e3 * q(0.5):.2f} p95 {1e3 * q(0.95):.2f} "
           f"p99 {1e3 * q(0.99):.2f} max {1e3 * late[-1]:.2f} mean {1e3 * statistics.mean(late):.2f}")
 
@@ -75,7 +75,7 @@ async def _run(cfg: LinkConfig, seconds: float) -> dict:
     def delivered(t: float, data: bytes) -> None:
         late.append(clock.now() - t)
         octets[0] += len(data)
-        marks.append((t, len(data)))
+        marks.append((t, clock.now(), len(data)))
 
     attach_port(clock, call.isp, bm, on_delivery=delivered)
     # The programs on the ptys: a writer that writes as fast as the pty takes it
@@ -89,10 +89,12 @@ async def _run(cfg: LinkConfig, seconds: float) -> dict:
     for p in (writer, reader):
         p.kill()
         p.wait()
-    first = clock.now()
-    model_end = max((t for t, _n in marks), default=first)
-    return {"octets": octets[0], "deliveries": len(late), "late": late, "wall_s": wall,
-            "model_s": model_end - t0}
+    # Rates between the first and the last delivery (the octets after the first):
+    # the far program's view, and the model's own delivery times for the same octets.
+    (m0, w0, _), (m1, w1, _) = marks[0], marks[-1]
+    after_first = sum(n for _m, _w, n in marks[1:])
+    return {"octets": after_first, "deliveries": len(late), "late": late, "wall_s": w1 - w0,
+            "model_s": m1 - m0, "run_s": wall}
 
 
 if __name__ == "__main__":
