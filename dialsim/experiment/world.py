@@ -70,6 +70,7 @@ class ReplicationOutcome:
     framing: str
     seeds: dict[str, list[int]] = field(default_factory=dict)
     commits: list[float] = field(default_factory=list)  # when the ISP's UPDATE states committed
+    remaining: set[str] = field(default_factory=set)  # sha256 of the mail left in the maildrop
 
 
 class WatchedStore:
@@ -157,22 +158,24 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
     env.run(until=sc.duration)
     for row in rec.sessions:  # what each call cost, from answer to hang-up
         row["phone_cost"] = link.tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
-    lost, dup = _lost_and_duplicated(sc, world, mailbox)
+    remaining = {hashlib.sha256(m).hexdigest()
+                 for m in world.maildrops.peek(sc.subscriber.user).values()}
+    lost, dup = _lost_and_duplicated(sc, world, mailbox, remaining)
     return ReplicationOutcome(
         recorder=rec, stored=dict(stored), retrieved_count=dict(mailbox.retrieved_count),
         messages_lost=lost, messages_duplicated=dup, capture=log, framing=sc.framing,
         seeds={"seed_sequence_entropy": [int(sc.seed), int(replication)],
                "streams": {k: list(v.spawn_key) for k, v in streams.items()}},
         commits=list(world.store.commits),
+        remaining=remaining,
     )
 
 
-def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox) -> tuple[int, int]:
+def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox,
+                         remaining: set[str]) -> tuple[int, int]:
     """A message is lost if it is no longer in the maildrop and never reached the
     subscriber intact (a DELE committed for mail the client does not have), or if
     the ISP answered 250 to outbox mail that is not in its relay queue."""
-    user = sc.subscriber.user
-    remaining = {hashlib.sha256(m).hexdigest() for m in world.maildrops.peek(user).values()}
     got = mailbox.retrieved_count
     lost = sum(1 for sha in world.stored if sha not in remaining and sha not in got)
     queue = world.delivery.outbound() / "new"

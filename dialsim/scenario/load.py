@@ -178,7 +178,10 @@ def _validated(data: dict, lines: dict, text: str, where: str, source: Path | No
 
 
 def plain_value(v: Any) -> Any:
-    """A value as a table cell or a JSON scalar shows it."""
+    """A value as a table cell or a JSON scalar shows it (a mapping, as a swept
+    section is given, as ``key=value`` pairs)."""
+    if isinstance(v, dict):
+        return " ".join(f"{k}={plain_value(x)}" for k, x in v.items())
     return v if isinstance(v, int | float | str | bool) or v is None else str(v)
 
 
