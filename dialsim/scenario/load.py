@@ -153,7 +153,9 @@ def _validated(data: dict, lines: dict, text: str, where: str, source: Path | No
         if mine:
             return ScenarioError(f"{origin}: {fp}: {problem}", field=fp, problem=problem)
         line = line_of(loc)
-        via = f" {origin}:" if origin else ""
+        # a sweep point names its own line in the file: "FILE:8: line 17: sweep ..."
+        shown = origin.replace(f"{where}:", "line ", 1) if origin.startswith(f"{where}:") else origin
+        via = f" {shown}:" if origin else ""
         return ScenarioError(f"{where}:{line}:{via} {fp}: {problem}", file=where, line=line,
                              field=fp, problem=problem)
 
