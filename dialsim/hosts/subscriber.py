@@ -345,6 +345,7 @@ class CallSession:
         self._pop3_opened = False
         self._queued: list[bytes] = []
         self._refused = False  # the POP3 connection was reset before any greeting
+        self._greeted = False  # this POP3 session's greeting came
         self._t_traffic = now
         self._next_check: float | None = None
         self.counts = {"retrieved": 0, "octets": 0, "sent": 0, "octets_sent": 0,
@@ -488,7 +489,7 @@ class CallSession:
         s = self.settings
         self.phase = Phase.RETRIEVAL
         self.mail_done = False
-        self._refused = False
+        self._refused = self._greeted = False
         self.counts["pop3_sessions"] += 1
         client = Pop3Client(now=now)
         mb = self.mailbox
@@ -504,9 +505,10 @@ class CallSession:
         match ev:
             case Connected():
                 self.row.setdefault("t_pop3_connected_s", now)
-            case ConnectionReset() if "t_pop3_greeting_s" not in self.row:
+            case ConnectionReset() if not self._greeted:
                 self._refused = True  # nobody listening on the POP3 port
             case GreetingReceived():
+                self._greeted = True
                 self.row.setdefault("t_pop3_greeting_s", now)
             case ResponseReceived():
                 self._command("pop3", f"{ev.verb} {ev.arg_shown}".strip(), ev, ok=bool(ev.ok))

@@ -277,8 +277,11 @@ def masked_text(sc: Scenario) -> str:
     text = sc.scenario_text
     other = sc.subscriber.pop3_password
     if other:  # the mail client's own password, masked the same way
-        data = _masked(_masked(sc._data, secret, mask), other, "*" * len(other))
-        return "# passwords masked (same length)\n" + _text_as_run(data, sc._overrides)
+        def both(x: Any) -> Any:
+            return _masked(_masked(x, secret, mask), other, "*" * len(other))
+
+        return "# passwords masked (same length)\n" + _text_as_run(both(sc._data),
+                                                                    both(sc._overrides))
     if not sc._overrides and line is not None and text.count(secret) == 1:
         rows = text.split("\n")
         rows[line - 1] = re.sub(r"(password\s*:\s*).*$", rf"\g<1>'{mask}'", rows[line - 1], count=1)
@@ -287,7 +290,8 @@ def masked_text(sc: Scenario) -> str:
                 candidate):
             return candidate
     data = _masked(sc._data, secret, mask)
-    return "# password masked (same length)\n" + _text_as_run(data, sc._overrides)
+    return "# password masked (same length)\n" + _text_as_run(data, _masked(sc._overrides, secret,
+                                                                             mask))
 
 
 def _masked(value: Any, secret: str, mask: str) -> Any:

@@ -230,3 +230,13 @@ def test_fcs32_is_negotiated_when_asked(tmp_path):
     assert b["down_framing_octets"] - a["down_framing_octets"] >= 2 * a["down_packets"] - 5
     assert b["up_framing_octets"] > a["up_framing_octets"]
     pd.testing.assert_series_equal(t16["messages"]["sha256"], t32["messages"]["sha256"])
+
+
+def test_the_mail_password_is_masked_in_the_results_too(tmp_path):
+    from dialsim.experiment.run import run_scenario
+
+    sc = scenario_from_text(BASE).with_overrides({"subscriber.pop3_password": "s3cr3tpop"})
+    run_scenario(sc, tmp_path / "o")
+    text = (tmp_path / "o" / "scenario.yaml").read_text()
+    assert "s3cr3tpop" not in text and "tanstaaf" not in text and "*********" in text
+    assert "s3cr3tpop" not in repr(sc.subscriber)
