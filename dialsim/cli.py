@@ -1,6 +1,7 @@
 """dialsim's command line.
 
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
+                          (a scenario with a ``sweep:`` block runs as a sweep)
     dialsim validate SCENARIO [SCENARIO ...]
     dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
     dialsim report RESULTS_DIR [--out DIR]
@@ -52,14 +53,7 @@ def _progress(console, quiet: bool):
     )
 
 
-def cmd_run(args) -> int:
-    from rich.console import Console
-
-    from dialsim.experiment.run import run_scenario
-    from dialsim.results.summary import render_summary
-
-    sc = _load(args.scenario, seed=args.seed, replications=args.replications)
-    out = Path(args.out) if args.out else Path("results") / sc.name
+def _writable(out: Path) -> bool:
     try:  # fail before simulating, not after
         out.parent.mkdir(parents=True, exist_ok=True)
         probe = out.parent / f".{out.name}.probe"
@@ -68,7 +62,22 @@ def cmd_run(args) -> int:
     except OSError as e:
         print(f"dialsim: --out {out}: cannot write results there: {e.strerror or e}",
               file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from dialsim.experiment.run import run_scenario
+    from dialsim.results.summary import render_summary
+
+    sc = _load(args.scenario, seed=args.seed, replications=args.replications)
+    out = Path(args.out) if args.out else Path("results") / sc.name
+    if not _writable(out):
         return EXIT_BAD_INPUT
+    if sc.sweep:
+        return _run_sweep(sc, [], out, workers=1, quiet=args.quiet)
     console = Console(stderr=False)
     with _progress(console, args.quiet) as progress:
         task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
@@ -89,43 +98,75 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from dialsim.experiment.sweep import parse_vary, run_sweep, sweep_points
+    from dialsim.experiment.sweep import parse_vary
     from dialsim.scenario.errors import ScenarioError
 
     sc = _load(args.scenario, seed=args.seed, replications=args.replications)
     try:
         varies = [parse_vary(v) for v in args.vary]
-        n_points = len(sweep_points(sc, varies))
+        sc.sweep_points(varies)
     except ScenarioError as e:
         print(f"dialsim: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
+    return _run_sweep(sc, varies, out, workers=args.workers, quiet=args.quiet)
+
+
+def _run_sweep(sc, varies, out: Path, *, workers: int, quiet: bool) -> int:
+    """Run a sweep under progress bars (points; the current point's replications)
+    and print the comparison table."""
+    from rich.console import Console
+
+    from dialsim.experiment.sweep import run_sweep
+
+    n_points = len(sc.sweep_points(varies))
     console = Console()
-    with _progress(console, args.quiet) as progress:
-        task = progress.add_task(f"{sc.name}: sweep points", total=n_points)
-        summary = run_sweep(sc, varies, out, workers=args.workers,
-                            on_point_done=lambda: progress.advance(task))
-    if not args.quiet:
-        table = Table(title=f"{sc.name}: {n_points} point(s) x {sc.replications} replication(s)")
-        keys = summary["varied"]
-        for k in keys:
-            table.add_column(k)
-        for col in ("time to retrieve all (mean)", "goodput B/s (mean)", "lost", "duplicated"):
-            table.add_column(col, justify="right")
-        for p in summary["points"]:
-            m = p["metrics"]
-            t_all = (m.get("time_to_retrieve_all_s") or {}).get("mean")
-            gp = (m.get("goodput_Bps") or {}).get("mean")
-            table.add_row(*[str(p[k]) for k in keys],
-                          "-" if t_all is None else f"{t_all:,.1f} s",
-                          "-" if gp is None else f"{gp:,.0f}",
-                          str(p["messages_lost"]), str(p["messages_duplicated"]))
-        console.print(table)
+    with _progress(console, quiet) as progress:
+        points = progress.add_task(f"{sc.name}: sweep points", total=n_points)
+        reps = progress.add_task("point", total=sc.replications, visible=workers <= 1)
+
+        def start(i: int, settings: dict) -> None:
+            shown = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in settings.items())
+            progress.reset(reps, total=sc.replications, description=f"point {i}: {shown}")
+
+        summary = run_sweep(sc, varies, out, workers=workers,
+                            on_point_done=lambda: progress.advance(points),
+                            on_point_start=start,
+                            on_replication_done=lambda _rep: progress.advance(reps))
+    if not quiet:
+        console.print(comparison_table(summary, n_points, sc.replications))
         console.print(f"results in [bold]{out}[/bold]")
+    if summary.get("messages_lost", 0):
+        console.print(f"[red]{summary['messages_lost']} message(s) lost[/red]")
     return 0
+
+
+def comparison_table(summary: dict, n_points: int, replications: int):
+    """One row per sweep point: the varied values, then the means that compare strategies."""
+    from rich.table import Table
+
+    table = Table(title=f"{summary['scenario']}: {n_points} point(s) x {replications} replication(s)")
+    keys = summary["varied"]
+    for k in keys:
+        table.add_column(k)
+    cols = (("time to retrieve all (mean)", "time_to_retrieve_all_s", "{:,.1f} s"),
+            ("goodput B/s (mean)", "goodput_Bps", "{:,.0f}"),
+            ("online (mean)", "online_time_s", "{:,.0f} s"),
+            ("phone cost (mean)", "phone_cost", "{:,.2f}"),
+            ("wasted octets (mean)", "octets_wasted", "{:,.0f}"))
+    for title, _m, _f in cols:
+        table.add_column(title, justify="right")
+    table.add_column("lost", justify="right")
+    table.add_column("duplicated", justify="right")
+    for p in summary["points"]:
+        m = p["metrics"]
+        cells = []
+        for _t, metric, fmt in cols:
+            v = (m.get(metric) or {}).get("mean")
+            cells.append("-" if v is None else fmt.format(v))
+        table.add_row(*[str(p[k]) for k in keys], *cells,
+                      str(p["messages_lost"]), str(p["messages_duplicated"]))
+    return table
 
 
 def cmd_validate(args) -> int:

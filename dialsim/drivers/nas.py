@@ -6,7 +6,8 @@ from the dial on (a real hunt group seizes it at the first ring) until the
 call ends.  The ISP's host (:class:`~dialsim.hosts.isp.Isp`) runs the whole
 replication: between calls its TCP timers and its POP3 autologout go on, as on
 a real terminal server, and what it would send to a line with no call is
-dropped.
+dropped.  When the ISP's idle or session timer runs out on a line
+(:meth:`~dialsim.hosts.isp.Isp.hangups`), the NAS hangs that call up.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class Nas:
                 call.isp.write(chunk)
             else:
                 self.dropped_octets += len(chunk)
+        for line, cause in self.isp.hangups():
+            call = self.calls.get(line)
+            if call is not None and call.up:
+                call.hangup("isp", cause)
         if self.after_pump is not None:
             self.after_pump()
         if not from_timer and not self._wake.triggered:

@@ -2,6 +2,18 @@
 
     dialsim sweep SCENARIO --vary link.profile=v22bis,v32bis,v34 \
                            --vary subscriber.strategy.mode=delete,keep [--workers 2]
+    dialsim run SCENARIO          # a scenario with a ``sweep:`` block
+
+A scenario file may hold the product itself, so that an experiment is one
+reproducible file::
+
+    sweep:
+      subscriber.strategy.batch: [0, 5]
+      link.carrier_loss.mean_time_between: [2 min, 10 min]
+
+The block's keys and ``--vary`` keys combine (``--vary`` replaces a key the
+block has); :meth:`dialsim.scenario.schema.Scenario.sweep_points` builds the
+points, each validated exactly as the file is when the file is loaded.
 
 Every point is the scenario with those keys set (validated exactly as the file
 is, units and all) and runs all its replications with the scenario's seed, so a
@@ -16,7 +28,6 @@ The sweep's tables are the run tables of every point concatenated, with a
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +36,7 @@ import pandas as pd
 import yaml
 
 from dialsim.scenario.errors import ScenarioError
-from dialsim.scenario.load import masked_text
+from dialsim.scenario.load import masked_text, plain_value
 
 
 def parse_vary(spec: str) -> tuple[str, list[Any]]:
@@ -46,23 +57,25 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
 
 
 def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str, Any], Any]]:
-    """Every combination as (settings, scenario), each validated exactly as the file
-    is, cross-field checks included, before anything runs: a bad point raises a
-    one-line :class:`ScenarioError` naming the point and the field."""
-    points = []
-    for i, combo in enumerate(itertools.product(*(values for _path, values in varies))):
-        settings = {path: value for (path, _values), value in zip(varies, combo, strict=True)}
-        shown = ", ".join(f"{k}={_plain(v)}" for k, v in settings.items())
-        points.append((settings, sc.with_overrides(settings, origin=f"sweep point {i} ({shown})")))
-    return points
+    """Every combination of the file's ``sweep`` block and ``varies`` as
+    (settings, scenario), each validated exactly as the file is, cross-field
+    checks included, before anything runs: a bad point raises a one-line
+    :class:`ScenarioError` naming the point and the field."""
+    return sc.sweep_points(varies)
 
 
-def _run_point(point_sc) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def varied_keys(sc, varies: list[tuple[str, list[Any]]]) -> list[str]:
+    """The keys a sweep varies: the block's, then ``--vary``'s new ones."""
+    keys = list(sc.sweep or {})
+    return keys + [k for k, _v in varies if k not in keys]
+
+
+def _run_point(point_sc, on_replication_done=None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     # Runs in a worker process: everything it needs comes in as arguments.
     from dialsim.experiment.run import outcome_totals, run_replications
     from dialsim.results.tables import build_tables
 
-    outcomes = run_replications(point_sc)
+    outcomes = run_replications(point_sc, on_replication_done=on_replication_done)
     return build_tables([o.recorder for o in outcomes]), outcome_totals(point_sc, outcomes)
 
 
@@ -74,9 +87,13 @@ def run_sweep(
     workers: int = 1,
     scheduler: str | None = None,
     on_point_done: Callable[[], None] | None = None,
+    on_point_start: Callable[[int, dict[str, Any]], None] | None = None,
+    on_replication_done: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every point; write ``out_dir`` (tables with ``point`` + varied columns,
-    ``points.parquet``, ``summary.json``); return the summary."""
+    ``points.parquet``, ``summary.json``); return the summary.  In one process,
+    ``on_point_start(i, settings)`` and ``on_replication_done(rep)`` report the
+    progress within a point as well."""
     import dask
     from dask.callbacks import Callback
 
@@ -84,12 +101,19 @@ def run_sweep(
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
-    tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
+    if workers > 1 or scheduler not in (None, "synchronous"):
+        tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
+    else:
+        tasks = [dask.delayed(_run_point_reporting)(i, settings, psc, on_point_start,
+                                                    on_replication_done)
+                 for i, (settings, psc) in enumerate(points)]
 
     class _Progress(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
             if on_point_done is not None and isinstance(key, tuple | str) and "_run_point" in str(key):
                 on_point_done()
+
+    keys = varied_keys(sc, varies)
 
     if scheduler is None:
         scheduler = "processes" if workers > 1 else "synchronous"
@@ -103,7 +127,7 @@ def run_sweep(
     summaries = []
     for i, ((settings, _psc), (t, extra)) in enumerate(zip(points, results, strict=True)):
         s = summarize(t, extra)
-        summaries.append({"point": i, **{k: _plain(v) for k, v in settings.items()},
+        summaries.append({"point": i, **{k: plain_value(v) for k, v in settings.items()},
                           "messages_lost": int(extra["messages_lost"]),
                           "messages_duplicated": int(extra["messages_duplicated"]),
                           "metrics": s.get("metrics", {})})
@@ -111,12 +135,12 @@ def run_sweep(
             df = df.copy()
             df.insert(0, "point", i)
             for col, (path, value) in enumerate(settings.items(), start=1):
-                df.insert(col, path, str(_plain(value)))
+                df.insert(col, path, str(plain_value(value)))
             tables.setdefault(name, []).append(df)
     merged = {name: pd.concat(dfs, ignore_index=True) for name, dfs in tables.items()}
     summary = {
         "scenario": sc.name,
-        "varied": [p for p, _ in varies],
+        "varied": keys,
         "points": summaries,
         "messages_lost": sum(p["messages_lost"] for p in summaries),
         "messages_duplicated": sum(p["messages_duplicated"] for p in summaries),
@@ -130,11 +154,14 @@ def run_sweep(
     def add_points(folder: Path) -> None:
         pd.DataFrame(point_rows).to_parquet(folder / "points.parquet", index=False)
 
+    sweep = {**(sc.sweep or {}), **dict(varies)}
     write_results(out_dir, merged, summary, masked_text(sc),
-                  {"sweep": [[p, [_plain(v) for v in vs]] for p, vs in varies]},
+                  {"sweep": [[p, [plain_value(v) for v in vs]] for p, vs in sweep.items()]},
                   before_commit=add_points)
     return summary
 
 
-def _plain(v: Any) -> Any:
-    return v if isinstance(v, int | float | str | bool) or v is None else str(v)
+def _run_point_reporting(i, settings, point_sc, on_start, on_replication_done):
+    if on_start is not None:
+        on_start(i, settings)
+    return _run_point(point_sc, on_replication_done)

@@ -31,14 +31,22 @@ from dialsim.hosts.subscriber import Mailbox, Provenance, Subscriber
 from dialsim.mail.accounts import Accounts
 from dialsim.mail.delivery import MaildirDelivery, read_queued
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
+from dialsim.proto.pop3 import CommitMaildrop, ReadMessage
 from dialsim.results.recorder import Recorder
 
-__all__ = ["IspWorld", "ReplicationOutcome", "isp_world", "run_replication", "seed_streams"]
+__all__ = [
+    "IspWorld",
+    "ReplicationOutcome",
+    "WatchedStore",
+    "isp_world",
+    "run_replication",
+    "seed_streams",
+]
 
 # Append only: a stream's draws depend on its position, so new components go last.
 STREAMS = (
     "link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming",
-    "outbox",
+    "outbox", "isp_faults",
 )
 
 
@@ -61,6 +69,29 @@ class ReplicationOutcome:
     capture: FrameLog | None
     framing: str
     seeds: dict[str, list[int]] = field(default_factory=dict)
+    commits: list[float] = field(default_factory=list)  # when the ISP's UPDATE states committed
+    remaining: set[str] = field(default_factory=set)  # sha256 of the mail left in the maildrop
+
+
+class WatchedStore:
+    """The ISP's store as the experiment sees it: how often the POP3 server read
+    each message for RETR (by content: the attempts to deliver it) and when
+    each UPDATE committed.  The servers see the store they always do."""
+
+    def __init__(self, store: MailStore, env: simpy.Environment) -> None:
+        self.store = store
+        self.env = env
+        self.reads: dict[str, int] = {}
+        self.commits: list[float] = []
+
+    def carry_out(self, effect):
+        result = self.store.carry_out(effect)
+        if isinstance(effect, ReadMessage) and effect.top_lines is None and isinstance(result, bytes):
+            sha = hashlib.sha256(result).hexdigest()
+            self.reads[sha] = self.reads.get(sha, 0) + 1
+        elif isinstance(effect, CommitMaildrop):
+            self.commits.append(self.env.now)
+        return result
 
 
 @dataclass
@@ -73,6 +104,7 @@ class IspWorld:
     maildrops: MaildirStore
     delivery: MaildirDelivery
     stored: dict[str, mail.StoredMessage]
+    store: WatchedStore
 
 
 def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
@@ -84,15 +116,16 @@ def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
     user = sc.subscriber.user
     delivery = MaildirDelivery(root, [sc.isp.domain], {user}, hostname="isp", durable=False,
                                name_source=lambda: sim_name(env.now, next(names), "isp"))
+    store = WatchedStore(MailStore(maildrops, delivery), env)
     isp = Isp(settings.isp_settings(sc), Accounts({user: sc.subscriber.password}), delivery,
-              MailStore(maildrops, delivery), tcp_rng=pyrandom(streams["isp_tcp"]),
-              ppp_rng=pyrandom(streams["isp_ppp"]))
+              store, tcp_rng=pyrandom(streams["isp_tcp"]), ppp_rng=pyrandom(streams["isp_ppp"]),
+              fault_rng=pyrandom(streams["isp_faults"]))
     stored = mail.fill_maildrop(maildrops, sc, np.random.default_rng(streams["mail"]),
                                 Path(sc.source_dir))
     if sc.isp.incoming is not None:
         env.process(mail.arrivals(env, isp, sc, np.random.default_rng(streams["incoming"]),
                                   stored))
-    return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored)
+    return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored, store)
 
 
 def run_replication(sc, replication: int, workdir: Path, *, capture: bool = False):
@@ -105,7 +138,7 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
 
     def origin(sha: str) -> Provenance | None:
         m = stored.get(sha)
-        return Provenance(m.t_arrived_s) if m is not None else None
+        return Provenance(m.t_arrived_s, world.store.reads.get(sha, 0)) if m is not None else None
 
     mailbox = Mailbox(ClientInbox(workdir / "subscriber-inbox", durable=False),
                       mail.outbox(sc, np.random.default_rng(streams["outbox"])), origin)
@@ -123,21 +156,26 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
         row={"profile": sc.link.profile, "framing": sc.framing}, capture=log)
     env.process(subscriber.run())
     env.run(until=sc.duration)
-    lost, dup = _lost_and_duplicated(sc, world, mailbox)
+    for row in rec.sessions:  # what each call cost, from answer to hang-up
+        row["phone_cost"] = link.tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
+    remaining = {hashlib.sha256(m).hexdigest()
+                 for m in world.maildrops.peek(sc.subscriber.user).values()}
+    lost, dup = _lost_and_duplicated(sc, world, mailbox, remaining)
     return ReplicationOutcome(
         recorder=rec, stored=dict(stored), retrieved_count=dict(mailbox.retrieved_count),
         messages_lost=lost, messages_duplicated=dup, capture=log, framing=sc.framing,
         seeds={"seed_sequence_entropy": [int(sc.seed), int(replication)],
                "streams": {k: list(v.spawn_key) for k, v in streams.items()}},
+        commits=list(world.store.commits),
+        remaining=remaining,
     )
 
 
-def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox) -> tuple[int, int]:
+def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox,
+                         remaining: set[str]) -> tuple[int, int]:
     """A message is lost if it is no longer in the maildrop and never reached the
     subscriber intact (a DELE committed for mail the client does not have), or if
     the ISP answered 250 to outbox mail that is not in its relay queue."""
-    user = sc.subscriber.user
-    remaining = {hashlib.sha256(m).hexdigest() for m in world.maildrops.peek(user).values()}
     got = mailbox.retrieved_count
     lost = sum(1 for sha in world.stored if sha not in remaining and sha not in got)
     queue = world.delivery.outbound() / "new"

@@ -15,6 +15,13 @@ each line.  The mail host runs on between calls -- its TCP retransmits to a
 subscriber that is gone, its POP3 autologout fires -- as on a real NAS; what
 it sends to a line with no call is dropped (no route) and counted.
 
+The ISP's own failure processes: a NAS line hangs up after ``idle_timeout``
+seconds without traffic and after ``session_limit`` seconds of call (as
+terminal servers' idle and session timers did; :meth:`Isp.hangups` tells the
+driver which lines to hang up and why), and the POP3 service refuses a
+connection with ``pop3_refusal_probability``: nobody listening (a TCP RST
+to the SYN) or a busy server (``-ERR [SYS/TEMP]`` instead of the greeting).
+
 Storage is an effect: the servers ask, and the ``store`` given here
 (:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch folders in a
 simulated replication, which take no simulated time.
@@ -54,7 +61,9 @@ class IspSettings:
     """What the ISP runs.  ``framing``: "ppp", "slip" or "cslip" after the login
     chat (``login_prompts``: the terminal server's prompts, empty for none);
     ``mtu``: PPP's MRU or SLIP's MTU; the POP3 policy (RFC 1939 autologout,
-    RFC 2449 LOGIN-DELAY)."""
+    RFC 2449 LOGIN-DELAY); the NAS's ``idle_timeout`` and ``session_limit``
+    (seconds, None: none); POP3 refusals (``pop3_refusal``: "not_listening"
+    or "busy")."""
 
     domain: str = "isp.example"
     framing: str = "ppp"
@@ -62,10 +71,24 @@ class IspSettings:
     ppp_auth: str = "pap"
     ppp_accm: int = 0
     ppp_vj: bool = True
+    ppp_fcs32: bool = False
     login_prompts: tuple[str, ...] = ()
     pop3_autologout: float = 600.0
     pop3_login_delay: float = 0.0
     tcp_options: dict = field(default_factory=lambda: dict(TCP_1990S))
+    idle_timeout: float | None = None
+    session_limit: float | None = None
+    pop3_refusal_probability: float = 0.0
+    pop3_refusal: str = "not_listening"
+
+    def __post_init__(self) -> None:
+        if self.pop3_refusal not in REFUSALS:
+            raise ValueError(f"pop3_refusal must be one of {', '.join(REFUSALS)}")
+        if not 0.0 <= self.pop3_refusal_probability <= 1.0:
+            raise ValueError("pop3_refusal_probability must be in [0, 1]")
+
+
+REFUSALS = ("not_listening", "busy")
 
 
 class NasPort:
@@ -84,6 +107,9 @@ class NasPort:
         self.host = None  # the machine on the line: the link, or a chat in front of it
         self.calls = 0
         self.dropped_packets = 0  # datagrams for this line while it had no call
+        self.t_answer = 0.0
+        self.t_traffic = 0.0  # octets last crossed the line
+        self.hangup_cause: str | None = None  # the NAS wants to hang up, and why
 
     @property
     def in_call(self) -> bool:
@@ -93,6 +119,8 @@ class NasPort:
         """A call came in: a fresh terminal server and framing for it."""
         s = self.settings
         self.calls += 1
+        self.t_answer = self.t_traffic = now
+        self.hangup_cause = None
         self.link = LinkInterface(self._framing())
         prompts = s.login_prompts
         if prompts:
@@ -110,7 +138,8 @@ class NasPort:
             return SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
         return PppConnection("isp", rng=self.ppp_rng, mru=s.mtu, accm=s.ppp_accm, auth=s.ppp_auth,
                              authenticator=self.accounts, local_ip=ISP_ADDR,
-                             peer_ip_pool=self.peer_address, dns=DNS_SERVERS, vj=s.ppp_vj)
+                             peer_ip_pool=self.peer_address, dns=DNS_SERVERS, vj=s.ppp_vj,
+                             fcs32=s.ppp_fcs32)
 
     def _link_start(self, now: float) -> None:
         framing = self.link.framing
@@ -129,6 +158,7 @@ class NasPort:
     # -- the machine (only while in a call)
     def receive(self, data: bytes, now: float) -> None:
         if self.host is not None:
+            self.t_traffic = now
             self.link.stamp(now)
             self.host.receive(data, now)
 
@@ -139,17 +169,37 @@ class NasPort:
         self.link.send_ip(packet, now)
 
     def output(self, now: float) -> list[bytes]:
-        return self.host.output(now) if self.host is not None else []
+        out = self.host.output(now) if self.host is not None else []
+        if out:
+            self.t_traffic = now
+        return out
 
     def events(self) -> list[Event]:
         return self.host.events() if self.host is not None else []
 
+    def _hangup_deadline(self) -> tuple[float, str] | None:
+        s = self.settings
+        if self.host is None or self.hangup_cause is not None:
+            return None
+        due = []
+        if s.idle_timeout is not None:
+            due.append((self.t_traffic + s.idle_timeout, "isp_idle_timeout"))
+        if s.session_limit is not None:
+            due.append((self.t_answer + s.session_limit, "isp_session_limit"))
+        return min(due) if due else None
+
     def next_deadline(self) -> float | None:
-        return self.host.next_deadline() if self.host is not None else None
+        if self.host is None:
+            return None
+        hangup = self._hangup_deadline()
+        return earliest([self.host.next_deadline(), hangup[0] if hangup else None])
 
     def on_timer(self, now: float) -> None:
         if self.host is not None:
             fire_due(self.host, now)
+        hangup = self._hangup_deadline()
+        if hangup is not None and hangup[0] <= now:
+            self.hangup_cause = hangup[1]
 
 
 class Isp:
@@ -161,7 +211,8 @@ class Isp:
     """
 
     def __init__(self, settings: IspSettings, accounts, delivery, store, *, lines: int = 1,
-                 tcp_rng: random.Random, ppp_rng: random.Random) -> None:
+                 tcp_rng: random.Random, ppp_rng: random.Random,
+                 fault_rng: random.Random | None = None) -> None:
         self.settings = settings
         self.accounts = accounts
         self.delivery = delivery
@@ -178,13 +229,19 @@ class Isp:
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
         self.smtp_sessions = 0
+        self.pop3_refused = 0
+        self._faults = fault_rng or random.Random(0)
+        self._reported: set[tuple[int, int]] = set()  # (line, call) hang-ups handed out
 
     def _pop3_binding(self, conn, now: float) -> AppBinding:
         self.pop3_sessions += 1
         s = self.settings
+        busy = None
+        if s.pop3_refusal == "busy" and self._refuses():
+            busy = "too many connections, try again later"
         server = Pop3Server(self.accounts, hostname=f"pop.{s.domain}", now=now,
                             idle_timeout=s.pop3_autologout, login_delay=s.pop3_login_delay,
-                            last_logins=self.last_logins)
+                            last_logins=self.last_logins, busy=busy)
         return AppBinding(conn, server, carry_out=self.store.carry_out)
 
     def _smtp_binding(self, conn, now: float) -> AppBinding:
@@ -205,6 +262,26 @@ class Isp:
 
     def hung_up(self, line: int, now: float) -> None:
         self.ports[line].hung_up(now)
+
+    def hangups(self) -> list[tuple[int, str]]:
+        """(line, cause) of the lines whose NAS timers ran out since the last call:
+        the driver hangs those calls up."""
+        out = []
+        for p in self.ports:
+            key = (p.line, p.calls)
+            if p.in_call and p.hangup_cause is not None and key not in self._reported:
+                self._reported.add(key)
+                out.append((p.line, p.hangup_cause))
+        return out
+
+    def _refuses(self) -> bool:
+        """One draw per POP3 connection attempt (only when refusals are on)."""
+        p = self.settings.pop3_refusal_probability
+        if p <= 0.0:
+            return False
+        refused = self._faults.random() < p
+        self.pop3_refused += refused
+        return refused
 
     # -- the lines' octets
     def receive(self, line: int, data: bytes, now: float) -> None:
@@ -245,7 +322,18 @@ class Isp:
         if self.internet is not None and packet[16:20] != _ISP_OCTETS:
             self.internet.receive(packet, now)
         else:
+            self._to_mail_host(packet, now)
+
+    def _to_mail_host(self, packet: bytes, now: float) -> None:
+        s = self.settings
+        if s.pop3_refusal == "not_listening" and _is_syn_to(packet, POP3_PORT) and self._refuses():
+            # The POP3 daemon is down: the mail host's TCP answers RST.
+            stack = self.mail.stack
+            stack.unlisten(POP3_PORT)
             self.mail.receive(packet, now)
+            stack.listen(POP3_PORT)
+            return
+        self.mail.receive(packet, now)
 
     def _route_to_line(self, packet: bytes, now: float) -> None:
         dst = ip_to_str(packet[16:20])
@@ -267,6 +355,17 @@ class Isp:
         for p in self.ports:
             p.on_timer(now)
 
+
+
+def _is_syn_to(packet: bytes, port: int) -> bool:
+    """An IPv4 TCP segment with SYN and without ACK for ``port`` (a connection attempt)."""
+    if len(packet) < 20 or packet[0] >> 4 != 4 or packet[9] != 6:
+        return False
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 14:
+        return False
+    flags = packet[ihl + 13]
+    return int.from_bytes(packet[ihl + 2:ihl + 4], "big") == port and flags & 0x12 == 0x02
 
 
 def internet_mail(isp: Isp, sender: str, recipients: list[str], data: bytes, now: float) -> bool:

@@ -17,7 +17,14 @@ e.g. no call ever connected).  Definitions (times in seconds, from the tables):
   with ``duplicate``;
 - ``octets_retrieved``, ``line_bytes_down``, ``line_bytes_up``: sums over sessions;
 - ``goodput_Bps``: ``octets_retrieved / online_time_s``;
-- ``command_time_s``: mean of ``t_done_s - t_sent_s`` over commands.
+- ``command_time_s``: mean of ``t_done_s - t_sent_s`` over commands;
+- ``message_latency_s``: mean ``latency_s`` (arrival at the ISP to the local
+  mailbox) over first-time retrievals;
+- ``message_attempts``: mean ``attempts`` (RETRs the ISP started for the
+  message, the one that delivered it included) over first-time retrievals;
+- ``octets_wasted``: sum over sessions (RETR octets transferred and then
+  fetched again, or cut short);
+- ``phone_cost``: sum over sessions (the scenario's tariff).
 
 ``messages_lost`` and ``messages_duplicated`` at the top level come from
 ``extra`` (the integrator checks the maildrops); without them the duplicate count
@@ -51,6 +58,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "line_bytes_down": ("B", "line bytes down"),
     "line_bytes_up": ("B", "line bytes up"),
     "command_time_s": ("s", "mean command time"),
+    "message_latency_s": ("s", "mean mail latency (arrival to mailbox)"),
+    "message_attempts": ("", "RETR attempts per message"),
+    "octets_wasted": ("B", "octets fetched again or cut short"),
+    "phone_cost": ("", "phone cost"),
 }
 
 NAN = float("nan")
@@ -77,6 +88,7 @@ def per_replication_metrics(
         connected = s[s["t_connect_s"].notna()]
         online = float((connected["t_end_s"] - connected["t_connect_s"]).sum())
         first_time = m[~m["duplicate"]]
+        got = first_time[first_time["direction"] == "retrieved"]
         octets = float(s["octets_retrieved"].sum())
         t_all = float(first_time["t_retrieved_s"].max()) if len(first_time) else NAN
         if unretrieved is not None and unretrieved.get(rep, 0) > 0:
@@ -98,6 +110,10 @@ def per_replication_metrics(
                 "line_bytes_down": float(s["line_bytes_down"].sum()),
                 "line_bytes_up": float(s["line_bytes_up"].sum()),
                 "command_time_s": _mean(c["t_done_s"] - c["t_sent_s"]),
+                "message_latency_s": _mean(got["latency_s"]),
+                "message_attempts": _mean(got["attempts"].astype(float)),
+                "octets_wasted": float(s["octets_wasted"].sum()),
+                "phone_cost": float(s["phone_cost"].sum()),
             }
         )
     cols = ["replication", *METRICS]

@@ -58,6 +58,15 @@ SCHEMAS: dict[str, list[Column]] = {
         ("line_bytes_up", "int64", 0),
         ("line_bits_down", "int64", 0),
         ("line_bits_up", "int64", 0),
+        ("t_answer_s", "float64", NAN),
+        ("t_pop3_connected_s", "float64", NAN),
+        ("connect_rate_lowest_bps", "float64", NAN),
+        ("connect_rate_final_bps", "float64", NAN),
+        ("retrains", "int64", 0),
+        ("pop3_sessions", "int64", 0),
+        ("headers_fetched", "int64", 0),
+        ("octets_wasted", "int64", 0),
+        ("phone_cost", "float64", 0.0),
         MEASURED,
     ],
     "commands": [
@@ -85,6 +94,7 @@ SCHEMAS: dict[str, list[Column]] = {
         ("intact", "bool", False),
         ("t_arrived_s", "float64", NAN),
         ("latency_s", "float64", NAN),
+        ("attempts", "int64", 0),
         MEASURED,
     ],
     "link_events": [

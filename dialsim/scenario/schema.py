@@ -39,21 +39,26 @@ __all__ = [
     "PROFILES",
     "PROFILE_CONNECT_RATES",
     "CarrierLoss",
+    "BurstNoise",
     "Calls",
+    "CallWaiting",
     "ChatStep",
     "DialSettings",
     "Incoming",
     "Isp",
+    "Lapm",
     "Link",
     "Maildrop",
     "Outbox",
     "PppOptions",
     "Redial",
+    "Retrains",
     "Scenario",
     "Section",
     "SizeDistribution",
     "Strategy",
     "Subscriber",
+    "Tariff",
 ]
 
 PROFILES = ("v22bis", "v32bis", "v34", "v34_33600", "v90")
@@ -112,6 +117,7 @@ class PppOptions(Section):
     accm: Accm = 0x00000000
     mru: int = Field(1500, ge=128, le=16384)
     vj: bool = True
+    fcs32: bool = False  # RFC 1570: ask for the 32-bit FCS (both ends)
 
 
 class ChatStep(Section):
@@ -125,6 +131,57 @@ class ChatStep(Section):
 class CarrierLoss(Section):
     at: list[Duration] = Field(default_factory=list)
     mean_time_between: Duration | None = Field(None, gt=0)
+    while_dialing: bool = False  # an ``at`` time during a dial attempt ends it (no carrier)
+
+
+class BurstNoise(Section):
+    """Bursts of noise on the line: a two-state Gilbert-Elliott channel.  Between
+    bursts the line has ``link.bit_error_rate``; in a burst ``bit_error_rate``."""
+
+    mean_time_between: Duration = Field(gt=0)
+    mean_length: Duration = Field(gt=0)
+    bit_error_rate: float = Field(gt=0.0, le=0.5)
+
+
+class Retrains(Section):
+    """Retrains during a call: the data pauses, then the rate steps down or up."""
+
+    mean_time_between: Duration = Field(gt=0)
+    duration: list[Duration] = Field(default_factory=lambda: [2.0, 5.0], min_length=2,
+                                     max_length=2)
+    fallback_probability: float = Field(0.7, ge=0.0, le=1.0)
+    failure_probability: float = Field(0.0, ge=0.0, le=1.0)
+
+    @field_validator("duration")
+    @classmethod
+    def _ordered(cls, v: list[float]) -> list[float]:
+        if v[0] > v[1]:
+            raise ValueError(f"bad range {v}; give [shortest, longest]")
+        return v
+
+
+class CallWaiting(Section):
+    """Incoming calls while online: their tone drops the carrier, unless the dial
+    string starts with ``*70,`` (``1170,`` on pulse lines), which turns call
+    waiting off for the call."""
+
+    rate: EventRate
+
+
+class Lapm(Section):
+    """V.42 LAPM parameters of both modems."""
+
+    n400: int = Field(10, ge=1, le=255)  # retransmissions before giving up (Hayes S70)
+    t401: Duration = Field(4.0, gt=0)  # acknowledgement timer
+
+
+class Tariff(Section):
+    """What a call costs, in any currency unit: per answered call plus per
+    started ``increment`` of call time (answer to hang-up), priced per minute."""
+
+    per_call: float = Field(0.0, ge=0.0)
+    per_minute: float = Field(0.0, ge=0.0)
+    increment: Duration = Field(60.0, gt=0)
 
 
 class DialSettings(Section):
@@ -157,11 +214,17 @@ class Link(Section):
     isp_serial_rate: Rate | None = None
     bit_error_rate: float = Field(0.0, ge=0.0, le=1e-2)
     busy_probability: float = Field(0.0, ge=0.0, le=1.0)
+    no_answer_probability: float = Field(0.0, ge=0.0, le=1.0)
     phone_number: Text = "555-0123"
     mtu: int = Field(1006, ge=68, le=65535)
     carrier_loss: CarrierLoss | None = None
     dial: DialSettings = Field(default_factory=DialSettings)
     handshake: Duration | None = Field(None, ge=0.0)  # None: drawn from the profile
+    burst_noise: BurstNoise | None = None
+    retrain: Retrains | None = None
+    call_waiting: CallWaiting | None = None
+    lapm: Lapm = Field(default_factory=Lapm)
+    tariff: Tariff = Field(default_factory=Tariff)
 
     @field_validator("connect_rate")
     @classmethod
@@ -190,12 +253,36 @@ class Link(Section):
 
 
 class Strategy(Section):
-    """How the subscriber's POP3 client retrieves (RFC 1939)."""
+    """How the subscriber's POP3 client retrieves (RFC 1939), and when its dialer hangs up."""
 
     mode: Literal["delete", "keep"] = "delete"
     use_uidl: bool = True
     pipelining: bool = False
     apop: bool = False
+    batch: int = Field(0, ge=0)  # QUIT and reconnect after this many messages (0: all at once)
+    size_limit: Size | None = None
+    over_limit: Literal["skip", "headers"] = "skip"
+    header_lines: int = Field(0, ge=0)
+    order: Literal["server", "smallest_first"] = "server"
+    leave_for: Duration | None = Field(None, gt=0)
+    hangup: Literal["when_done", "idle"] = "when_done"
+    idle_hangup: Duration = Field(600.0, gt=0)
+    check_every: Duration | None = Field(None, gt=0)
+
+    @field_validator("batch")
+    @classmethod
+    def _batch_needs_progress(cls, v: int, info: ValidationInfo) -> int:
+        if v and info.data.get("mode") == "keep" and info.data.get("use_uidl") is False:
+            raise ValueError("batch commit in keep mode needs use_uidl: true "
+                             "(or every batch fetches the same messages)")
+        return v
+
+    @field_validator("leave_for")
+    @classmethod
+    def _leave_needs_keep(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and (info.data.get("mode") != "keep" or info.data.get("use_uidl") is False):
+            raise ValueError("leave_for needs mode: keep and use_uidl: true")
+        return v
 
 
 class Redial(Section):
@@ -226,6 +313,9 @@ class Outbox(Section):
 class Subscriber(Section):
     user: str
     password: str = Field(repr=False, min_length=1)
+    # What the mail client sends to POP3, when it differs from the dial-up
+    # password (a wrong one ends the call with end_reason wrong_password).
+    pop3_password: str | None = Field(None, repr=False, min_length=1)
 
     @field_validator("user")
     @classmethod
@@ -288,11 +378,13 @@ HostPort = Annotated[str, AfterValidator(_host_port)]
 
 
 class Pop3Service(Section):
-    """The ISP's POP3 server policy (RFC 1939 autologout, RFC 2449 LOGIN-DELAY), and on a
-    real line (``dialsim dial``) where it is."""
+    """The ISP's POP3 server policy (RFC 1939 autologout, RFC 2449 LOGIN-DELAY), how
+    often it refuses a connection, and on a real line (``dialsim dial``) where it is."""
 
     autologout: Duration = Field(600.0, gt=0)
     login_delay: Duration = 0.0
+    refusal_probability: float = Field(0.0, ge=0.0, le=1.0)
+    refusal: Literal["not_listening", "busy"] = "not_listening"
     address: HostPort | None = None
 
 
@@ -308,6 +400,8 @@ class Isp(Section):
     incoming: Incoming | None = None
     pop3: Pop3Service = Field(default_factory=Pop3Service)
     smtp: SmtpService = Field(default_factory=SmtpService)
+    idle_timeout: Duration | None = Field(None, gt=0)  # the NAS hangs up an idle line
+    session_limit: Duration | None = Field(None, gt=0)  # ... and any call this long
 
 
 class Scenario(Section):
@@ -329,6 +423,10 @@ class Scenario(Section):
     link: Link = Field(default_factory=Link)
     subscriber: Subscriber
     isp: Isp
+    # The product of these keys' values, as ``dialsim sweep --vary`` takes them
+    # (dotted key -> list of values as the file would give them); every point is
+    # validated when the file is loaded (dialsim.scenario.load).
+    sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] | None = None
 
     _scenario_text: str = PrivateAttr("")
     _source_path: Path | None = PrivateAttr(None)
@@ -369,3 +467,12 @@ class Scenario(Section):
         from dialsim.scenario.load import apply_overrides
 
         return apply_overrides(self, {**(overrides or {}), **top_level}, origin)
+
+    def sweep_points(self, extra: list[tuple[str, list[Any]]] | None = None
+                     ) -> list[tuple[dict[str, Any], Scenario]]:
+        """The points of the file's ``sweep`` block, then ``extra`` keys (``--vary``;
+        one naming a key the block has replaces it): ``(settings, scenario)`` each,
+        validated exactly as the file is."""
+        from dialsim.scenario.load import sweep_points
+
+        return sweep_points(self, extra or [])
