@@ -226,7 +226,8 @@ def test_summarize_counts_replications_without_rows():
     assert s["replications"] == 2 and s["messages_duplicated"] == 4
     assert s["metrics"]["sessions"]["mean"] == 0.0
     assert s["metrics"]["connect_time_s"] == {
-        "mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0
+        "mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0,
+        "ci95_low": None, "ci95_high": None,
     }
 
 
@@ -241,6 +242,28 @@ def test_render_summary_table():
     assert "hand: 3 replication(s)" in text
     assert "time to retrieve all mail" in text and "messages lost" in text
     assert "205.00 s" in text  # median time to all mail
+
+
+def test_summary_confidence_interval_of_the_mean():
+    """Two replications took 310 s and 100 s to retrieve all mail: the mean is 205 s and
+    its 95% interval is 205 ± t(0.975, 1) · s/√2 = 205 ± 12.7062 · 105 s."""
+    from rich.console import Console
+
+    t = build_tables(hand_made())
+    s = summarize(t, {"replications": 3, "scenario": "hand"})
+    st = s["metrics"]["time_to_retrieve_all_s"]
+    assert st["n"] == 2 and st["mean"] == 205.0
+    assert st["ci95_low"] == pytest.approx(205.0 - 12.7062 * 105.0, rel=1e-5)
+    assert st["ci95_high"] == pytest.approx(205.0 + 12.7062 * 105.0, rel=1e-5)
+    one = summarize({k: v[v["replication"] == 1] for k, v in t.items()})
+    assert one["metrics"]["time_to_retrieve_all_s"]["ci95_low"] is None  # one value: no spread
+    console = Console(width=120, record=True)
+    console.print(render_summary(s))
+    text = console.export_text()
+    assert "mean ± 95% CI" in text and "205.00 ± 1,334.15 s" in text
+    console = Console(width=120, record=True)
+    console.print(render_summary(one))
+    assert "95% CI" not in console.export_text()  # one replication: no interval to show
 
 
 # --- plots ---------------------------------------------------------------------
