@@ -3,7 +3,7 @@
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
     dialsim validate SCENARIO [SCENARIO ...]
     dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
-    dialsim report RESULTS_DIR [--out DIR]
+    dialsim report RESULTS_DIR [--out DIR] [--html]
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
 A bad scenario stops with exit status 2 and one line ``file:line: field: problem``.
@@ -140,7 +140,7 @@ def cmd_report(args) -> int:
 
     from rich.console import Console
 
-    from dialsim.results.plots import plot_command_timeline, plot_phases
+    from dialsim.analysis.plots import plot_command_timeline, plot_phases
     from dialsim.results.summary import render_summary
     from dialsim.results.tables import read_tables
 
@@ -158,6 +158,11 @@ def cmd_report(args) -> int:
     plot_phases(tables["sessions"], out / "phases.png")
     plot_command_timeline(tables["commands"], replication=args.replication, path=out / "commands.png")
     console.print(f"plots: [bold]{out / 'phases.png'}[/bold], [bold]{out / 'commands.png'}[/bold]")
+    if args.html:
+        from dialsim.analysis.report import write_html_report
+
+        page = write_html_report(folder, out / "report.html")
+        console.print(f"report: [bold]{page}[/bold]")
     return 0
 
 
@@ -193,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("results")
     rp.add_argument("--out", help="where to write the plots (default: the results folder)")
     rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
+    rp.add_argument("--html", action="store_true",
+                    help="also write report.html: one self-contained page with every plot")
     rp.set_defaults(func=cmd_report)
 
     from dialsim.cli_mailhost import add_subcommand as add_mailhost

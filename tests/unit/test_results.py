@@ -1,4 +1,5 @@
-"""Results: recorder rows, table schemas and dtypes, the results folder, the summary, plots."""
+"""Results: recorder rows, table schemas and dtypes, the results folder, the summary
+(plots: tests/analysis)."""
 
 from __future__ import annotations
 
@@ -265,20 +266,3 @@ def test_summary_confidence_interval_of_the_mean():
     console.print(render_summary(one))
     assert "95% CI" not in console.export_text()  # one replication: no interval to show
 
-
-# --- plots ---------------------------------------------------------------------
-
-
-def test_plots_write_png(tmp_path):
-    from dialsim.results.plots import phase_durations, plot_command_timeline, plot_phases
-
-    t = build_tables(hand_made())
-    d = phase_durations(t["sessions"])
-    assert d.iloc[1].tolist() == [20.0, 1.0, 1.0, 2.0, 125.0 - 69.0]
-    assert d.iloc[0].sum() == 0.0  # busy: no phase reached
-    plot_phases(t["sessions"], tmp_path / "phases.png")
-    fig = plot_command_timeline(t["commands"], replication=0, session=2, path=tmp_path / "cmds.png")
-    assert len(fig.axes[0].patches) == 4  # two commands, two bars each
-    for name in ("phases.png", "cmds.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    plot_phases(build_tables([])["sessions"], tmp_path / "empty.png")
