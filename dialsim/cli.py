@@ -155,7 +155,7 @@ def cmd_report(args) -> int:
         console.print(render_summary(json.loads(summary_path.read_text())))
     out = Path(args.out) if args.out else folder
     out.mkdir(parents=True, exist_ok=True)
-    plot_phases(tables["sessions"], out / "phases.png")
+    plot_phases(tables["sessions"], path=out / "phases.png")
     plot_command_timeline(tables["commands"], replication=args.replication, path=out / "commands.png")
     console.print(f"plots: [bold]{out / 'phases.png'}[/bold], [bold]{out / 'commands.png'}[/bold]")
     if args.html:
