@@ -232,10 +232,12 @@ def plot_cdf(frame: pd.DataFrame, column: str, by: str | None = None,
 
 
 def plot_comparison(compared: pd.DataFrame, x: str, hue: str | None = None,
-                    path: str | Path | None = None) -> Figure:
+                    xlabel: str | None = None, path: str | Path | None = None) -> Figure:
     """Means with confidence-interval error bars from
     :func:`~dialsim.analysis.compare.compare`: one panel per metric, ``x`` along
-    the horizontal axis, one line per value of ``hue``.
+    the horizontal axis, one line per value of ``hue``.  ``xlabel`` names a
+    numeric ``x`` with its unit (default: from the column's name, or "as in
+    the scenario" for a varied key).
 
     >>> c = compare(replication_metrics(load(SWEEP)), ["goodput_Bps", "online_time_s"],
     ...             by="link.compression")
@@ -247,20 +249,24 @@ def plot_comparison(compared: pd.DataFrame, x: str, hue: str | None = None,
     fig = Figure(figsize=(max(5.0, 4.2 * len(metrics)), 3.8), layout="constrained")
     categories = list(dict.fromkeys(compared.sort_values(x)[x]))
     numeric = pd.api.types.is_numeric_dtype(compared[x])
+    span = float(compared[x].max() - compared[x].min()) if numeric and len(compared) else 0.0
+    dodge = 0.01 * span
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
         part = compared[compared["metric"] == metric]
         groups = [(None, part)] if hue is None else part.groupby(hue, observed=True, sort=True)
         for n, (g, gp) in enumerate(groups):
             gp = gp.sort_values(x)
-            xs = gp[x].to_numpy(dtype=float) if numeric else np.array(
-                [categories.index(v) for v in gp[x]], dtype=float) + 0.08 * n
+            # lines side by side, not on top of each other
+            xs = (gp[x].to_numpy(dtype=float) + dodge * n if numeric else
+                  np.array([categories.index(v) for v in gp[x]], dtype=float) + 0.08 * n)
             err = np.vstack([gp["mean"] - gp["ci_low"], gp["ci_high"] - gp["mean"]])
             ax.errorbar(xs, gp["mean"], yerr=np.nan_to_num(err), marker="o", capsize=4,
                         label=None if g is None else f"{hue}={g}")
         if not numeric:
             ax.set_xticks(range(len(categories)), [str(c) for c in categories])
-        ax.set_xlabel(x if not numeric else f"{x} (as given in the scenario)")
+        ax.set_xlabel(xlabel or (x if not numeric else axis_label(x) if "." not in x
+                                 else f"{x} (unit as in the scenario)"))
         ax.set_ylabel(axis_label(metric))
         ax.set_title("mean ± 95% CI")
         if hue is not None:
