@@ -206,9 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mailhost(sub)
 
-    from dialsim.commands import modem
+    from dialsim.commands import dial, doctor, modem, serve
 
     modem.add_subcommand(sub)
+    dial.add_subcommand(sub)
+    serve.add_subcommand(sub)
+    doctor.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")

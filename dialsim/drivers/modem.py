@@ -295,6 +295,7 @@ class VirtualModem:
         for chunk in modem.line_output(now):
             if self.call is not None and self.call.up:
                 self.call.subscriber.write(chunk)
+                self.dte.hold_until(self.call.subscriber.accepted_at())
         for ev in modem.events():
             match ev:
                 case DialRequested():

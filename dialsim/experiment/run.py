@@ -49,8 +49,10 @@ def run_replications(
 
 def outcome_totals(sc, outcomes: list[ReplicationOutcome]) -> dict:
     """What the tables cannot say on their own: mail lost and duplicated, seeds."""
+    lost = [o.messages_lost for o in outcomes]
     return {
-        "messages_lost": sum(o.messages_lost for o in outcomes),
+        # None: not knowable (a measured session at a real ISP).
+        "messages_lost": None if None in lost else sum(lost),
         "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
         "messages_stored": sum(len(o.stored) for o in outcomes),
         # Mail stored at the ISP and never retrieved intact: "time to retrieve all"
@@ -60,7 +62,7 @@ def outcome_totals(sc, outcomes: list[ReplicationOutcome]) -> dict:
             for i, o in enumerate(outcomes)
         },
         "seed": sc.seed,
-        "replications": sc.replications,
+        "replications": len(outcomes),
         "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
         "scenario": sc.name,
     }
@@ -76,6 +78,13 @@ def run_scenario(
     argv: list[str] | None = None,
 ) -> RunResult:
     outcomes = run_replications(sc, capture=pcap, on_replication_done=on_replication_done)
+    return write_run(sc, out_dir, outcomes, csv=csv, argv=argv)
+
+
+def write_run(sc, out_dir: Path, outcomes: list[ReplicationOutcome], *, csv: bool = False,
+              argv: list[str] | None = None, meta: dict | None = None) -> RunResult:
+    """The results folder of ``outcomes`` (simulated replications, or a measured
+    session): tables, summary, the scenario as run (password masked), meta, captures."""
     tables = build_tables([o.recorder for o in outcomes])
     extra = outcome_totals(sc, outcomes)
     summary = summarize(tables, extra)
@@ -83,8 +92,10 @@ def run_scenario(
         "dialsim_version": dialsim.__version__,
         "python": sys.version.split()[0],
         "seed": sc.seed,
-        "replications": sc.replications,
+        "replications": len(outcomes),
+        "measured": False,
         "argv": argv or [],
+        **(meta or {}),
     }
 
     def write_captures(folder: Path) -> None:
@@ -94,7 +105,7 @@ def run_scenario(
                               secret=sc.subscriber.password)
 
     # Captures go into the results folder before it is renamed into place.
-    write_results(out_dir, tables, summary, masked_text(sc),
-                  meta, csv=csv,
+    pcap = any(o.capture is not None for o in outcomes)
+    write_results(out_dir, tables, summary, masked_text(sc), meta, csv=csv,
                   before_commit=write_captures if pcap else None)
     return RunResult(out_dir, tables, summary, outcomes)

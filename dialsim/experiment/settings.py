@@ -16,7 +16,15 @@ from dialsim.hosts.subscriber import CallPlan, SubscriberSettings
 from dialsim.link.call import LinkConfig
 from dialsim.link.profiles import DialTiming
 
-__all__ = ["call_plan", "isp_settings", "link_config", "mtu", "subscriber_settings"]
+__all__ = [
+    "call_plan",
+    "ignored_on_a_real_line",
+    "isp_settings",
+    "link_config",
+    "mtu",
+    "real_line_subscriber_settings",
+    "subscriber_settings",
+]
 
 
 def mtu(sc) -> int:
@@ -84,3 +92,35 @@ def call_plan(sc) -> CallPlan:
     sub = sc.subscriber
     return CallPlan(duration=sc.duration, every=sub.calls.every if sub.calls else None,
                     attempts=sub.redial.attempts, delay=sub.redial.delay)
+
+
+def real_line_subscriber_settings(sc) -> SubscriberSettings:
+    """The subscriber's settings on a real line (``dialsim dial``): the ISP's servers
+    where the scenario says they are (``isp.pop3.address``, ``isp.smtp.address``),
+    SLIP's address as ``subscriber.address`` gives it."""
+    from dataclasses import replace
+
+    s = subscriber_settings(sc)
+    changes: dict = {}
+    if sc.subscriber.address is not None:
+        changes["address"] = sc.subscriber.address
+    if sc.isp.pop3.address is not None:
+        host, _, port = sc.isp.pop3.address.rpartition(":")
+        changes.update(isp_address=host, pop3_port=int(port))
+    if sc.isp.smtp.address is not None:
+        host, _, port = sc.isp.smtp.address.rpartition(":")
+        changes["smtp_port"] = int(port)
+        changes.setdefault("isp_address", host)
+    return replace(s, **changes)
+
+
+def ignored_on_a_real_line(sc) -> list[str]:
+    """Keys of ``sc`` that a real line takes from the real world instead (a note for
+    the user): the link model and the synthetic ISP."""
+    notes = []
+    lk = sc.link
+    if lk.carrier_loss or lk.bit_error_rate or lk.busy_probability or lk.connect_rate:
+        notes.append("link: the real modem and line set rate, errors, drops and busy signals")
+    if sc.isp.incoming is not None:
+        notes.append("isp.incoming: mail arrives at the real ISP by itself")
+    return notes

@@ -313,6 +313,7 @@ class IpHost:
         self.stack = stack
         self.bindings: list[AppBinding] = []
         self.listeners: dict[int, Callable[[object, float], AppBinding]] = {}
+        self._events: list[Event] = []  # the stack's other events (an ICMP echo reply)
 
     def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
         self.stack.listen(port)
@@ -334,13 +335,16 @@ class IpHost:
                 factory = self.listeners.get(ev.conn.local_port)
                 if factory is not None:
                     self.bindings.append(factory(ev.conn, now))
+            else:
+                self._events.append(ev)
         pumped = [b.pump(now) for b in self.bindings]
         if any(pumped):
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
         return self.stack.output(now)
 
     def events(self) -> list[Event]:
-        return []
+        out, self._events = self._events, []
+        return out
 
     def next_deadline(self) -> float | None:
         return earliest([self.stack.next_deadline(), *(b.next_deadline() for b in self.bindings)])
@@ -424,6 +428,7 @@ class IpEndpoint:
             moved |= self._link_events(now)
             if not moved:
                 break
+        self._events += ip.events()
         return chunks
 
     def _link_events(self, now: float) -> bool:

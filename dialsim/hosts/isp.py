@@ -223,6 +223,7 @@ class Isp:
             moved |= self._up(now)
             if not moved:
                 break
+        mail.events()  # the mail host pings no one: nothing to hand up
         return out
 
     def _up(self, now: float) -> bool:

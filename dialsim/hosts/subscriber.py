@@ -498,11 +498,15 @@ class CallSession:
             # Octets through the serial ports (framed, escaped), and the bits the
             # modems put on the line for them (start/stop or LAPM, after V.42bis).
             line_bytes_down=int(c["octets_in"]), line_bytes_up=int(c["octets_out"]),
-            line_bits_down=int(round(c["line_octets_in"] * 8)),
-            line_bits_up=int(round(c["line_octets_out"] * 8)),
+            line_bits_down=_bits(c["line_octets_in"]), line_bits_up=_bits(c["line_octets_out"]),
             **ep.received.as_dict("down"), **ep.sent.as_dict("up"))
         self.rec.session(**self.row)
         return reason
+
+
+def _bits(octets: float) -> int:
+    """Line bits for the row; 0 where the line does not tell (a real modem)."""
+    return 0 if octets != octets else int(round(octets * 8))
 
 
 # --------------------------------------------------------------------------

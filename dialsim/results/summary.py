@@ -107,6 +107,11 @@ def per_replication_metrics(
     return pd.DataFrame(rows, columns=cols)
 
 
+def _count(value: Any) -> int | None:
+    """A count, or None where it cannot be known (mail lost at a real ISP)."""
+    return None if value is None else int(value)
+
+
 def _stats(values: pd.Series) -> dict[str, float | int | None]:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
@@ -147,7 +152,7 @@ def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | Non
         "scenario": extra.pop("scenario", None),
         "replications": len(reps),
         "seeds": extra.pop("seeds", None),
-        "messages_lost": int(extra.pop("messages_lost", 0)),
+        "messages_lost": _count(extra.pop("messages_lost", 0)),
         "messages_duplicated": int(extra.pop("messages_duplicated", dup_in_tables)),
     }
     summary.update(extra)
@@ -205,5 +210,6 @@ def render_summary(summary: Mapping[str, Any]):
     for key, label in (("messages_lost", "messages lost"), ("messages_duplicated", "messages duplicated")):
         value = summary.get(key, 0)
         style = "red" if key == "messages_lost" and value else None
+        value = "unknown" if value is None else value
         table.add_row(label, str(value), "", "", style=style)
     return table

@@ -12,7 +12,6 @@ resolve to the last one, are refused.
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +222,13 @@ def masked_text(sc: Scenario) -> str:
     text = sc.scenario_text
     if not sc._overrides and line is not None and text.count(secret) == 1:
         rows = text.split("\n")
-        rows[line - 1] = re.sub(r"(password\s*:\s*).*$", rf"\g<1>'{mask}'", rows[line - 1], count=1)
+        rows[line - 1] = rows[line - 1].replace(secret, f"'{mask}'")
         candidate = "\n".join(rows)
-        if secret not in candidate and _masked(yaml.safe_load(text), secret, mask) == yaml.safe_load(
-                candidate):
+        try:
+            same = _masked(yaml.safe_load(text), secret, mask) == yaml.safe_load(candidate)
+        except yaml.YAMLError:
+            same = False
+        if same and secret not in candidate:
             return candidate
     data = _masked(sc._data, secret, mask)
     return "# password masked (same length)\n" + _text_as_run(data, sc._overrides)

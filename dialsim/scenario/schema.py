@@ -16,11 +16,20 @@ the section it belongs to, or a new :class:`Section` subclass; document it in
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic_core.core_schema import ValidationInfo
 
 from dialsim.link import profiles as _link_profiles
@@ -78,7 +87,15 @@ def _text(value: object) -> object:
     return value
 
 
+def _ipv4(v: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ValueError(f"bad IPv4 address {v!r}; e.g. 10.0.2.15") from None
+
+
 Accm = Annotated[int, BeforeValidator(_parse_accm)]
+IPv4Text = Annotated[str, AfterValidator(_ipv4)]
 Text = Annotated[str, BeforeValidator(_text)]
 
 
@@ -223,6 +240,8 @@ class Subscriber(Section):
     redial: Redial = Field(default_factory=Redial)
     calls: Calls | None = None
     outbox: Outbox | None = None
+    # SLIP's address as typed into the dialer, on a real line (``dialsim dial``)
+    address: IPv4Text | None = None
 
 
 class Maildrop(Section):
@@ -256,11 +275,31 @@ class Incoming(Section):
     size: SizeDistribution = Field(default_factory=SizeDistribution)
 
 
+def _host_port(v: str | None) -> str | None:
+    if v is None:
+        return v
+    host, sep, port = v.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad address {v!r}; give HOST:PORT, e.g. 10.0.2.2:110")
+    return v
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
 class Pop3Service(Section):
-    """The ISP's POP3 server policy (RFC 1939 autologout, RFC 2449 LOGIN-DELAY)."""
+    """The ISP's POP3 server policy (RFC 1939 autologout, RFC 2449 LOGIN-DELAY), and on a
+    real line (``dialsim dial``) where it is."""
 
     autologout: Duration = Field(600.0, gt=0)
     login_delay: Duration = 0.0
+    address: HostPort | None = None
+
+
+class SmtpService(Section):
+    """On a real line (``dialsim dial``): where the ISP's SMTP server is."""
+
+    address: HostPort | None = None
 
 
 class Isp(Section):
@@ -268,6 +307,7 @@ class Isp(Section):
     maildrop: Maildrop
     incoming: Incoming | None = None
     pop3: Pop3Service = Field(default_factory=Pop3Service)
+    smtp: SmtpService = Field(default_factory=SmtpService)
 
 
 class Scenario(Section):

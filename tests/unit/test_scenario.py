@@ -263,7 +263,7 @@ LINK_KEYS = (
         ),
         pytest.param(
             "# comment\nseed: 1\nsubscriber: {user: a, password: b}\n",
-            ":2: isp: missing required key; expected a mapping with keys domain, maildrop, incoming, pop3",
+            ":2: isp: missing required key; expected a mapping with keys domain, maildrop, incoming, pop3, smtp",
             id="missing-required-top",
         ),
         pytest.param(
