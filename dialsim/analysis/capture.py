@@ -29,15 +29,7 @@ import pandas as pd
 
 from dialsim.proto import vj
 from dialsim.proto.ipv4 import PROTO_TCP, parse_packet
-from dialsim.proto.ppp_lcp import (
-    PROTO_CHAP,
-    PROTO_IP,
-    PROTO_IPCP,
-    PROTO_LCP,
-    PROTO_PAP,
-    PROTO_VJ_COMP,
-    PROTO_VJ_UNCOMP,
-)
+from dialsim.proto.ppp import PROTOCOL_KINDS
 from dialsim.proto.tcp_segment import parse_segment, seq_diff
 
 __all__ = ["goodput", "read_capture"]
@@ -46,11 +38,8 @@ LINKTYPE_SLIP = 8
 LINKTYPE_RAW = 101
 LINKTYPE_PPP_WITH_DIR = 204
 
-_PPP_KINDS = {PROTO_LCP: "lcp", PROTO_PAP: "pap", PROTO_CHAP: "chap", PROTO_IPCP: "ipcp",
-              PROTO_IP: "ip", PROTO_VJ_COMP: "vj_compressed", PROTO_VJ_UNCOMP: "vj_uncompressed"}
-_VJ_TYPE = {"ip": vj.TYPE_IP, "vj_compressed": vj.TYPE_COMPRESSED_TCP,
-            "vj_uncompressed": vj.TYPE_UNCOMPRESSED_TCP}
-_SLIP_TYPE = {0x40: "ip", 0x70: "vj_uncompressed", 0x80: "vj_compressed"}
+# kind name (the PPP protocol's, or the VJ packet type's) -> RFC 1144 packet type
+_VJ_TYPE = {name: kind for kind, name in vj.KIND_NAMES.items() if kind != vj.TYPE_ERROR}
 
 COLUMNS = ["t_s", "direction", "frame_octets", "protocol", "src_port", "dst_port", "seq",
            "payload_octets", "new_octets"]
@@ -139,7 +128,7 @@ def _ppp_payload(frame: bytes) -> tuple[str, bytes]:
         proto, info = frame[0], frame[1:]
     else:
         proto, info = int.from_bytes(frame[:2], "big"), frame[2:]
-    return _PPP_KINDS.get(proto, "other"), info
+    return PROTOCOL_KINDS.get(proto, "other"), info
 
 
 class _Flows:
@@ -166,7 +155,7 @@ def read_capture(path: str | Path) -> pd.DataFrame:
     started), ``direction`` ("down": to the subscriber, "up": from it),
     ``frame_octets`` (the frame as captured: for PPP without flags, escapes and
     FCS; for SLIP the IP datagram), ``protocol`` (lcp, pap, chap, ipcp, ip,
-    vj_compressed, vj_uncompressed, other), for TCP ``src_port``, ``dst_port``,
+    compressed_tcp and uncompressed_tcp (RFC 1144), other), for TCP ``src_port``, ``dst_port``,
     ``seq``, ``payload_octets`` (data octets) and ``new_octets`` (data octets
     not seen before in that connection and direction: goodput).
 
@@ -190,7 +179,7 @@ def read_capture(path: str | Path) -> pd.DataFrame:
         if linktype == LINKTYPE_PPP_WITH_DIR:
             kind, info = _ppp_payload(body)
         elif linktype == LINKTYPE_SLIP:
-            kind, info = _SLIP_TYPE.get(body[0], "other"), body[1:] if body else b""
+            kind, info = vj.KIND_NAMES.get(body[0], "other") if body else "other", body[1:]
         else:
             kind, info = ("ip", body) if body[:1] and body[0] >> 4 == 4 else ("other", body)
         row = [t, "up" if sent else "down", len(body) - (linktype == LINKTYPE_SLIP), kind,

@@ -69,7 +69,7 @@ def test_vj_compressed_frames_are_expanded(tmp_path):
             # protocol field compressed to one octet (PFC), no address/control (ACFC)
             w.write(float(i), b"\x00" + bytes([proto[kind] & 0xFF]) + data)
     p = da.read_capture(path)
-    assert p.protocol.tolist() == ["vj_uncompressed"] + ["vj_compressed"] * 4
+    assert p.protocol.tolist() == ["uncompressed_tcp"] + ["compressed_tcp"] * 4
     assert p.seq.tolist() == [5000 + 536 * i for i in range(5)]
     assert p.src_port.tolist() == [110] * 5 and p.new_octets.tolist() == [536] * 5
     assert p.frame_octets.iloc[1:].max() < 536 + 10  # compressed headers: a few octets
