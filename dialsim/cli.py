@@ -206,12 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mailhost(sub)
 
-    from dialsim.commands import dial, doctor, modem, serve
+    from dialsim.commands import dial, doctor, modem, serve, shell
 
     modem.add_subcommand(sub)
     dial.add_subcommand(sub)
     serve.add_subcommand(sub)
     doctor.add_subcommand(sub)
+    shell.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
@@ -220,7 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is a program to run (dialsim shell ... -- COMMAND ARGS),
+    # kept out of argparse, whose subparsers do not pass "--" through.
+    tail = None
+    if "--" in argv:
+        i = argv.index("--")
+        argv, tail = argv[:i], argv[i + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if tail is not None:
+        if not hasattr(args, "command"):
+            parser.error(f"unexpected '--' for {argv[0] if argv else 'dialsim'}")
+        args.command = tail
     return args.func(args)
 
 

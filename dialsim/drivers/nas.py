@@ -32,6 +32,9 @@ class Nas:
         self._seized: set[int] = set()
         self.dropped_octets = 0  # written for a line whose call had ended
         self.busy_signals = 0
+        # Called after the ISP's host has worked (a driver relaying the ISP's own
+        # connections to the outside world hooks in here; see experiment/shell.py).
+        self.after_pump = None
         self._wake = env.event()
         env.process(self._timers())
 
@@ -83,6 +86,10 @@ class Nas:
 
     # -- the host ----------------------------------------------------------
 
+    def poke(self) -> None:
+        """Something outside the lines gave the ISP's host work: let it run now."""
+        self._pump()
+
     def _pump(self, *, from_timer: bool = False) -> None:
         for line, chunk in self.isp.output(self.env.now):
             call = self.calls.get(line)
@@ -90,6 +97,8 @@ class Nas:
                 call.isp.write(chunk)
             else:
                 self.dropped_octets += len(chunk)
+        if self.after_pump is not None:
+            self.after_pump()
         if not from_timer and not self._wake.triggered:
             self._wake.succeed()
 

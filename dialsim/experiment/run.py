@@ -82,7 +82,8 @@ def run_scenario(
 
 
 def write_run(sc, out_dir: Path, outcomes: list[ReplicationOutcome], *, csv: bool = False,
-              argv: list[str] | None = None, meta: dict | None = None) -> RunResult:
+              argv: list[str] | None = None, meta: dict | None = None,
+              extra_files: Callable[[Path], None] | None = None) -> RunResult:
     """The results folder of ``outcomes`` (simulated replications, or a measured
     session): tables, summary, the scenario as run (password masked), meta, captures."""
     tables = build_tables([o.recorder for o in outcomes])
@@ -98,14 +99,15 @@ def write_run(sc, out_dir: Path, outcomes: list[ReplicationOutcome], *, csv: boo
         **(meta or {}),
     }
 
-    def write_captures(folder: Path) -> None:
+    def write_files(folder: Path) -> None:
         for o in outcomes:
             if o.capture is not None:
                 write_capture(folder / capture_name(o.framing, o.recorder.replication), o,
                               secret=sc.subscriber.password)
+        if extra_files is not None:
+            extra_files(folder)
 
-    # Captures go into the results folder before it is renamed into place.
-    pcap = any(o.capture is not None for o in outcomes)
+    # Captures and extra tables go into the results folder before it is renamed into place.
     write_results(out_dir, tables, summary, masked_text(sc), meta, csv=csv,
-                  before_commit=write_captures if pcap else None)
+                  before_commit=write_files)
     return RunResult(out_dir, tables, summary, outcomes)

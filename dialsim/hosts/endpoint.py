@@ -367,9 +367,12 @@ class IpEndpoint:
     authentication).
     """
 
-    def __init__(self, framing, stack, *, capture: FrameLog | None = None) -> None:
+    def __init__(self, framing, stack=None, *, capture: FrameLog | None = None,
+                 ip=None) -> None:
         self.link = LinkInterface(framing, capture=capture)
-        self.ip = IpHost(stack)
+        # The IP host above: dialsim's stack, or any machine over datagrams (a
+        # kernel behind a TUN device, hosts/kernel.py).
+        self.ip = ip if ip is not None else IpHost(stack)
         self._events: list[Event] = []
 
     # the parts, by their old names

@@ -46,6 +46,8 @@ from dialsim.proto.smtp import MailSent, SmtpClient, SmtpServer
 
 __all__ = ["Isp", "IspSettings", "NasPort", "internet_mail"]
 
+_ISP_OCTETS = bytes(int(x) for x in ISP_ADDR.split("."))
+
 
 @dataclass(frozen=True, slots=True)
 class IspSettings:
@@ -169,6 +171,9 @@ class Isp:
         self.mail.listen(POP3_PORT, self._pop3_binding)
         self.mail.listen(SMTP_PORT, self._smtp_binding)
         self.ports = [NasPort(i, settings, accounts, ppp_rng) for i in range(lines)]
+        # Datagrams for anywhere but the mail host: dropped, unless a way out to the
+        # world is given (dialsim shell's slirp-like NAT, hosts/nat.py).
+        self.internet = None
         self._route = {p.peer_address: p for p in self.ports}
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
@@ -211,7 +216,7 @@ class Isp:
         mail = self.mail
         for _ in range(10_000):
             moved = self._up(now)
-            for pkt in mail.output(now):
+            for pkt in mail.output(now) + (self.internet.output(now) if self.internet else []):
                 moved = True
                 self._route_to_line(pkt, now)
             for port in self.ports:
@@ -233,8 +238,14 @@ class Isp:
                 for ev in port.events():
                     moved = True
                     if isinstance(ev, IpPacketReceived):
-                        self.mail.receive(ev.packet, now)
+                        self._from_line(ev.packet, now)
         return moved
+
+    def _from_line(self, packet: bytes, now: float) -> None:
+        if self.internet is not None and packet[16:20] != _ISP_OCTETS:
+            self.internet.receive(packet, now)
+        else:
+            self.mail.receive(packet, now)
 
     def _route_to_line(self, packet: bytes, now: float) -> None:
         dst = ip_to_str(packet[16:20])
@@ -245,10 +256,14 @@ class Isp:
         port.send_ip(packet, now)
 
     def next_deadline(self) -> float | None:
-        return earliest([self.mail.next_deadline(), *(p.next_deadline() for p in self.ports)])
+        internet = self.internet.next_deadline() if self.internet is not None else None
+        return earliest([self.mail.next_deadline(), internet,
+                         *(p.next_deadline() for p in self.ports)])
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
+        if self.internet is not None:
+            self.internet.on_timer(now)
         for p in self.ports:
             p.on_timer(now)
 

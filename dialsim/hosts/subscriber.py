@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dialsim.drivers.sim import serve_line
-from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint
+from dialsim.hosts.endpoint import AppBinding, FrameLog, IpEndpoint, IpHost
 from dialsim.hosts.network import ISP_ADDR, POP3_PORT, SMTP_PORT, TCP_1990S
 from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost
@@ -149,7 +149,8 @@ class Computer:
     """
 
     def __init__(self, settings: SubscriberSettings, *, rng: random.Random, now: float,
-                 ppp_rng: random.Random | None = None, capture: FrameLog | None = None) -> None:
+                 ppp_rng: random.Random | None = None, capture: FrameLog | None = None,
+                 ip=None) -> None:
         self.settings = settings
         s = settings
         self.status = LinkStatus(s.framing)
@@ -161,8 +162,13 @@ class Computer:
                 dns=("0.0.0.0", "0.0.0.0") if s.ppp_dns else None)
         else:
             framing = SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
-        stack = NetStack(s.address or "0.0.0.0", mtu=s.mtu, rng=rng, tcp_options=s.tcp_options)
-        self.endpoint = IpEndpoint(framing, stack, capture=capture)
+        # The IP host: dialsim's own stack, or ``ip`` (the subscriber's kernel behind a
+        # TUN device in dialsim shell).
+        if ip is None:
+            stack = NetStack(s.address or "0.0.0.0", mtu=s.mtu, rng=rng, tcp_options=s.tcp_options)
+            self.endpoint = IpEndpoint(framing, stack, capture=capture)
+        else:
+            self.endpoint = IpEndpoint(framing, capture=capture, ip=ip)
         self.chat: ChatScript | None = None
         self.t_chat_done: float | None = None
         self._events: list[Event] = []
@@ -205,11 +211,14 @@ class Computer:
         st.events.append((now, ev))
         match ev:
             case IpcpUp():
+                ip = self.endpoint.ip
+                stack = ip.stack if isinstance(ip, IpHost) else None
                 if ev.local_ip:
                     st.local_ip = ev.local_ip
-                    self.endpoint.stack.address = ev.local_ip
-                # The peer's MRU bounds the segments of new connections.
-                self.endpoint.stack.mtu = min(self.endpoint.stack.mtu, self.endpoint.framing.mtu)
+                    if stack is not None:
+                        stack.address = ev.local_ip
+                if stack is not None:  # the peer's MRU bounds the segments of new connections
+                    stack.mtu = min(stack.mtu, self.endpoint.framing.mtu)
                 st.peer_ip, st.dns, st.vj = ev.peer_ip, tuple(ev.dns), bool(ev.vj)
                 st.set_up(now)
             case IpcpDown() | LcpDown() | LinkTerminated():

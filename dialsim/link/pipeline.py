@@ -27,8 +27,11 @@ Stages, for a chunk of ``n`` DTE bytes written at ``now``:
 5. the receiver's serial port: ``n * 10 / dte_rate_out``.
 
 Stages work cut-through at chunk level: a stage may start on a chunk as soon as
-its first byte (first LAPM frame with V.42) has arrived, and may not finish
-before the upstream stage finished plus the time for the last byte (frame).
+its first byte has arrived, and may not finish before the upstream stage
+finished plus the time for the last byte.  With V.42 the sending modem frames
+on the fly too (an I-frame starts with its first octet, the FCS follows the
+last), but the receiving modem hands a frame to its DTE only once the whole
+frame is in and checked.
 A long run of back-to-back chunks therefore moves at exactly the rate of the
 slowest stage.
 
@@ -239,7 +242,7 @@ class Direction:
         return -math.inf  # already gone (cannot happen for x within the log)
 
     def _line_cost(self, data: bytes, backlogged: bool) -> tuple[float, float, float, int]:
-        """(line bits, bits of the first and of the last piece, info octets)."""
+        """(line bits, bits of the first frame, bits left after the last octet, info octets)."""
         cfg = self.cfg
         n = len(data)
         if not cfg.error_correction:
@@ -253,8 +256,9 @@ class Direction:
         frames = info / n401 if backlogged else float(whole)
         bits = lapm_bits(info, frames, cfg.lapm_fcs_bits)
         first = lapm_bits(min(info, n401), 1.0, cfg.lapm_fcs_bits)
-        last_info = info - n401 * (whole - 1)
-        last = lapm_bits(last_info, 1.0, cfg.lapm_fcs_bits)
+        # Frames are sent as their octets come in: after the last octet only
+        # that octet, the FCS and the closing flag are left to send.
+        last = lapm_bits(min(info, 1), 1.0, cfg.lapm_fcs_bits)
         self.frames += frames
         self.bytes_compressed += info
         return bits, first, last, info
@@ -291,11 +295,11 @@ class Direction:
             self.retransmissions += retrans
             bits += retrans * cfg.full_frame_bits
         line_dur = bits / rate
-        # With V.42 the first frame can leave only when its data is in.
-        first_ready = first_in
-        if cfg.error_correction:
-            first_ready = s_start + min(n, cfg.lapm_n401) * self._ser_in_byte
-        l_start = max(first_ready, self._free_line)
+        # The modem starts a frame (with V.42: an I-frame, FCS computed on the
+        # fly) as soon as the first octet is in and the line is free; it closes
+        # the frame when N401 octets are in or its buffer runs dry.  Only the
+        # receiving modem has to hold a whole frame (stage 5), to check the FCS.
+        l_start = max(first_in, self._free_line)
         s_end = s_start + n * self._ser_in_byte
         if c1 - buf > c0:  # chunk larger than the buffer: paced by its own drain
             s_end = max(s_end, l_start + (c1 - buf - c0) / n * line_dur)

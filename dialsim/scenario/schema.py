@@ -131,7 +131,7 @@ class DialSettings(Section):
     """Call progress of a dial (V.250 S-registers of the subscriber's modem, the ISP's
     answering modem, and the phone network); defaults are the link model's."""
 
-    dial_tone_wait: Duration = Field(2.0, ge=0.0)  # S6
+    dial_tone_wait: Duration = Field(0.75, ge=0.0)  # dial tone qualified (X4); S6 when blind
     dtmf_tone: Duration = Field(0.095, gt=0.0)  # S11
     carrier_wait: Duration = Field(50.0, gt=0.0)  # S7
     answer_after_rings: int = Field(1, ge=1, le=20)  # S0 of the ISP's modem
