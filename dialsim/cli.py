@@ -4,7 +4,7 @@
                           (a scenario with a ``sweep:`` block runs as a sweep)
     dialsim validate SCENARIO [SCENARIO ...]
     dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
-    dialsim report RESULTS_DIR [--out DIR]
+    dialsim report RESULTS_DIR [--out DIR] [--html]
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
 A bad scenario stops with exit status 2 and one line ``file:line: field: problem``.
@@ -181,7 +181,7 @@ def cmd_report(args) -> int:
 
     from rich.console import Console
 
-    from dialsim.results.plots import plot_command_timeline, plot_phases
+    from dialsim.analysis.plots import plot_command_timeline, plot_phases
     from dialsim.results.summary import render_summary
     from dialsim.results.tables import read_tables
 
@@ -196,9 +196,14 @@ def cmd_report(args) -> int:
         console.print(render_summary(json.loads(summary_path.read_text())))
     out = Path(args.out) if args.out else folder
     out.mkdir(parents=True, exist_ok=True)
-    plot_phases(tables["sessions"], out / "phases.png")
+    plot_phases(tables["sessions"], path=out / "phases.png")
     plot_command_timeline(tables["commands"], replication=args.replication, path=out / "commands.png")
     console.print(f"plots: [bold]{out / 'phases.png'}[/bold], [bold]{out / 'commands.png'}[/bold]")
+    if args.html:
+        from dialsim.analysis.report import write_html_report
+
+        page = write_html_report(folder, out / "report.html")
+        console.print(f"report: [bold]{page}[/bold]")
     return 0
 
 
@@ -234,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("results")
     rp.add_argument("--out", help="where to write the plots (default: the results folder)")
     rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
+    rp.add_argument("--html", action="store_true",
+                    help="also write report.html: one self-contained page with every plot")
     rp.set_defaults(func=cmd_report)
 
     from dialsim.cli_mailhost import add_subcommand as add_mailhost

@@ -130,6 +130,9 @@ def run_sweep(
         summaries.append({"point": i, **{k: plain_value(v) for k, v in settings.items()},
                           "messages_lost": int(extra["messages_lost"]),
                           "messages_duplicated": int(extra["messages_duplicated"]),
+                          # for the analysis: which replications left mail at the ISP
+                          "messages_unretrieved_per_replication":
+                              extra["messages_unretrieved_per_replication"],
                           "metrics": s.get("metrics", {})})
         for name, df in t.items():
             df = df.copy()

@@ -1,4 +1,5 @@
-"""The run summary: per-replication metrics from the tables, then mean / median / p95.
+"""The run summary: per-replication metrics from the tables, then mean / median / p95
+and the 95% confidence interval of the mean (Student t, :mod:`dialsim.results.stats`).
 
 Every metric is first computed once per replication (``per_replication``), then
 summarized over replications, ignoring replications where it is undefined (NaN,
@@ -39,6 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from dialsim.results.stats import mean_confidence_interval
 
 __all__ = ["METRICS", "per_replication_metrics", "render_summary", "summarize"]
 
@@ -128,7 +131,9 @@ def _count(value: Any) -> int | None:
 def _stats(values: pd.Series) -> dict[str, float | int | None]:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
-        return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0}
+        return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0,
+                "ci95_low": None, "ci95_high": None}
+    _mean, low, high, _n = mean_confidence_interval(v, 0.95)
     return {
         "mean": float(v.mean()),
         "median": float(np.median(v)),
@@ -136,6 +141,9 @@ def _stats(values: pd.Series) -> dict[str, float | int | None]:
         "min": float(v.min()),
         "max": float(v.max()),
         "n": len(v),
+        # Student's t interval for the mean over replications (None below 2 values)
+        "ci95_low": None if math.isnan(low) else low,
+        "ci95_high": None if math.isnan(high) else high,
     }
 
 
@@ -179,24 +187,41 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
     if unit == "B":
         return f"{value / 1024:,.1f} KiB" if abs(value) >= 10_000 else f"{value:,.0f} B"
+    if unit == "B/s":
+        return f"{value:,.0f} B/s"
     return f"{value:,.2f} {unit}"
 
 
+def _fmt_mean_ci(st: Mapping[str, Any], unit: str) -> str:
+    """``mean ± half-width`` of the mean's 95% interval (the mean alone where there is none)."""
+    mean, low, high = st.get("mean"), st.get("ci95_low"), st.get("ci95_high")
+    if mean is None or low is None or high is None:
+        return _fmt(mean, unit)
+    shown, half = _fmt(mean, unit), _fmt((high - low) / 2.0, unit)
+    suffix = " " + half.rsplit(" ", 1)[1] if " " in half else ""
+    if suffix and shown.endswith(suffix):
+        shown = shown[: -len(suffix)]
+    return f"{shown} ± {half}"
+
+
 def render_summary(summary: Mapping[str, Any]):
-    """A rich Table of the summary for the command line."""
+    """A rich Table of the summary for the command line; with several
+    replications the mean comes with its 95% confidence interval (Student t)."""
     from rich.table import Table
 
-    title = f"{summary.get('scenario') or 'run'}: {summary.get('replications', 0)} replication(s)"
+    replications = int(summary.get("replications") or 0)
+    title = f"{summary.get('scenario') or 'run'}: {replications} replication(s)"
     table = Table(title=title)
     table.add_column("metric")
-    for col in ("mean", "median", "p95"):
+    table.add_column("mean ± 95% CI" if replications > 1 else "mean", justify="right")
+    for col in ("median", "p95"):
         table.add_column(col, justify="right")
     metrics = summary.get("metrics", {})
     for name, (unit, label) in METRICS.items():
         st = metrics.get(name)
         if not st:
             continue
-        table.add_row(label, *(_fmt(st.get(k), unit) for k in ("mean", "median", "p95")))
+        table.add_row(label, _fmt_mean_ci(st, unit), *(_fmt(st.get(k), unit) for k in ("median", "p95")))
     table.add_section()
     for key, label in (("messages_lost", "messages lost"), ("messages_duplicated", "messages duplicated")):
         value = summary.get(key, 0)
