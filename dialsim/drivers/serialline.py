@@ -7,7 +7,7 @@ port is real (or virtual, behind ``dialsim://``), so it times the octets
 itself.  :class:`SerialLine` offers what the story needs:
 
 - ``dial(number)``: a simpy process that types the dialer's AT commands
-  (:class:`dialsim.hosts.dialer.HayesDialer`) and returns a
+  (:class:`dialsim.proto.dialer.HayesDialer`) and returns a
   :class:`~dialsim.link.call.DialResult` whose ``call`` is a
   :class:`SerialCall` (``subscriber`` port, ``carrier_lost`` event, ``hangup()``);
   with ``direct=True`` the line is already connected (a null modem, slirp on
@@ -28,7 +28,7 @@ import simpy
 
 from dialsim.drivers.dte import FdStream
 from dialsim.drivers.wallclock import WallClock
-from dialsim.hosts.dialer import HayesDialer
+from dialsim.proto.dialer import HayesDialer
 from dialsim.link.call import DialResult
 from dialsim.proto.machine import fire_due
 
