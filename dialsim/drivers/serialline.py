@@ -28,8 +28,8 @@ import simpy
 
 from dialsim.drivers.dte import FdStream
 from dialsim.drivers.wallclock import WallClock
-from dialsim.proto.dialer import HayesDialer
 from dialsim.link.call import DialResult
+from dialsim.proto.dialer import HayesDialer
 from dialsim.proto.machine import fire_due
 
 __all__ = ["SerialCall", "SerialLine"]
