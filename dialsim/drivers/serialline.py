@@ -45,23 +45,28 @@ class SerialCall:
         self.line = line
         self.subscriber = line
         self.carrier_lost = line.env.event()
-        self.rate_bps = rate_bps
+        # What the modem reported at CONNECT; a real modem does not report retrains.
+        self.rate_down_bps = self.lowest_rate_down_bps = (
+            rate_bps if rate_bps is not None else math.nan)
+        self.retrains = 0
         self.end_reason: str | None = None
+        self.end_cause: str | None = None
 
     @property
     def up(self) -> bool:
         return not self.carrier_lost.triggered
 
-    def hangup(self, who: str = "subscriber") -> None:
+    def hangup(self, who: str = "subscriber", cause: str | None = None) -> None:
         """The subscriber hangs up now."""
         if self.up:
             self.end_reason = "hangup"
+            self.end_cause = cause or "hangup"
             self.carrier_lost.succeed("hangup")
             self.line.hang_up()
 
     def lost(self) -> None:
         if self.up:
-            self.end_reason = "carrier_lost"
+            self.end_reason = self.end_cause = "carrier_lost"
             self.carrier_lost.succeed("carrier_lost")
 
 
