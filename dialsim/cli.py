@@ -1,8 +1,9 @@
 """dialsim's command line.
 
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
+                         [--scheduler ADDRESS]
     dialsim validate SCENARIO [SCENARIO ...]
-    dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
+    dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N | --scheduler ADDRESS]
     dialsim report RESULTS_DIR [--out DIR]
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+SCHEDULER_HELP = ("run replications as tasks on this dask.distributed scheduler "
+                  "(e.g. tcp://10.0.0.5:8786; needs the 'distributed' extra)")
 
 
 def _load(path: str, **overrides):
@@ -59,6 +62,10 @@ def cmd_run(args) -> int:
     from dialsim.results.summary import render_summary
 
     sc = _load(args.scenario, seed=args.seed, replications=args.replications)
+    if args.pcap and sc.population is not None:
+        print(f"dialsim: {args.scenario}: --pcap captures one line; a population has many",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / sc.name
     try:  # fail before simulating, not after
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -79,9 +86,14 @@ def cmd_run(args) -> int:
             csv=args.csv,
             on_replication_done=lambda _rep: progress.advance(task),
             argv=sys.argv,
+            scheduler=args.scheduler,
         )
     if not args.quiet:
         console.print(render_summary(result.summary))
+        if "capacity" in result.summary:
+            from dialsim.results.capacity import render_hours
+
+            console.print(render_hours(result.summary["capacity"]))
         console.print(f"results in [bold]{out}[/bold]")
     if result.summary.get("messages_lost", 0):
         console.print(f"[red]{result.summary['messages_lost']} message(s) lost[/red]")
@@ -106,7 +118,7 @@ def cmd_sweep(args) -> int:
     console = Console()
     with _progress(console, args.quiet) as progress:
         task = progress.add_task(f"{sc.name}: sweep points", total=n_points)
-        summary = run_sweep(sc, varies, out, workers=args.workers,
+        summary = run_sweep(sc, varies, out, workers=args.workers, scheduler=args.scheduler,
                             on_point_done=lambda: progress.advance(task))
     if not args.quiet:
         table = Table(title=f"{sc.name}: {n_points} point(s) x {sc.replications} replication(s)")
@@ -175,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--replications", type=int)
     r.add_argument("--pcap", action="store_true", help="write the serial line's frames as pcap")
     r.add_argument("--csv", action="store_true", help="also write CSV tables")
+    r.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_run)
 
@@ -186,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int)
     sw.add_argument("--replications", type=int)
     sw.add_argument("--workers", type=int, default=1, help="parallel Dask worker processes")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
     sw.add_argument("-q", "--quiet", action="store_true")
     sw.set_defaults(func=cmd_sweep)
 

@@ -57,6 +57,7 @@ def isp_settings(sc) -> IspSettings:
         login_prompts=tuple(step.expect for step in sc.login_chat),
         pop3_autologout=sc.isp.pop3.autologout,
         pop3_login_delay=sc.isp.pop3.login_delay,
+        pop3_max_sessions=sc.population.pop3_sessions if sc.population is not None else None,
     )
 
 

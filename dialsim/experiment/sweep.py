@@ -6,9 +6,10 @@
 Every point is the scenario with those keys set (validated exactly as the file
 is, units and all) and runs all its replications with the scenario's seed, so a
 point's tables equal those of ``dialsim run`` on the same settings.  Points are
-independent; with ``--workers N`` they run in parallel as Dask tasks (local
-processes; a ``distributed`` scheduler address works the same way), and the
-result does not depend on the order they finish in.
+independent; with ``--workers N`` they run in parallel as Dask tasks on local
+processes, with ``--scheduler ADDRESS`` on a ``dask.distributed`` cluster
+(:mod:`dialsim.experiment.engine`), and the result does not depend on where
+or in which order they finish.
 
 The sweep's tables are the run tables of every point concatenated, with a
 ``point`` column and one column per varied key (named by its dotted path).
@@ -57,15 +58,6 @@ def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str
     return points
 
 
-def _run_point(point_sc) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    # Runs in a worker process: everything it needs comes in as arguments.
-    from dialsim.experiment.run import outcome_totals, run_replications
-    from dialsim.results.tables import build_tables
-
-    outcomes = run_replications(point_sc)
-    return build_tables([o.recorder for o in outcomes]), outcome_totals(point_sc, outcomes)
-
-
 def run_sweep(
     sc,
     varies: list[tuple[str, list[Any]]],
@@ -76,28 +68,28 @@ def run_sweep(
     on_point_done: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run every point; write ``out_dir`` (tables with ``point`` + varied columns,
-    ``points.parquet``, ``summary.json``); return the summary."""
-    import dask
-    from dask.callbacks import Callback
+    ``points.parquet``, ``summary.json``); return the summary.
 
+    Every (point, replication) is one task (:mod:`dialsim.experiment.engine`):
+    here, on ``workers`` local processes, or on the Dask scheduler at ``scheduler``."""
+    from dialsim.experiment.engine import assemble, run_tasks
     from dialsim.results.summary import summarize
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
-    tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
+    tasks = [(i, psc, rep) for i, (_s, psc) in enumerate(points)
+             for rep in range(psc.replications)]
+    left = {i: psc.replications for i, (_s, psc) in enumerate(points)}
 
-    class _Progress(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if on_point_done is not None and isinstance(key, tuple | str) and "_run_point" in str(key):
-                on_point_done()
+    def task_done(k: int) -> None:
+        left[tasks[k][0]] -= 1
+        if left[tasks[k][0]] == 0 and on_point_done is not None:
+            on_point_done()
 
-    if scheduler is None:
-        scheduler = "processes" if workers > 1 else "synchronous"
-    kwargs = {"scheduler": scheduler}
-    if scheduler == "processes":
-        kwargs["num_workers"] = workers
-    with _Progress():
-        results = dask.compute(*tasks, **kwargs)
+    done = run_tasks([(psc, rep) for _i, psc, rep in tasks], workers=workers,
+                     scheduler=scheduler, on_done=task_done)
+    results = [assemble(psc, [r for (i, _p, _r), r in zip(tasks, done, strict=True) if i == k])
+               for k, (_s, psc) in enumerate(points)]
 
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
@@ -106,7 +98,7 @@ def run_sweep(
         summaries.append({"point": i, **{k: _plain(v) for k, v in settings.items()},
                           "messages_lost": int(extra["messages_lost"]),
                           "messages_duplicated": int(extra["messages_duplicated"]),
-                          "metrics": s.get("metrics", {})})
+                          **_blocking(extra), "metrics": s.get("metrics", {})})
         for name, df in t.items():
             df = df.copy()
             df.insert(0, "point", i)
@@ -123,7 +115,7 @@ def run_sweep(
     }
     point_rows = [{"point": p["point"], **{k: str(p[k]) for k in summary["varied"]},
                    "messages_lost": p["messages_lost"],
-                   "messages_duplicated": p["messages_duplicated"],
+                   "messages_duplicated": p["messages_duplicated"], **_blocking(p),
                    **{f"{m}_mean": v.get("mean") for m, v in p["metrics"].items()}}
                   for p in summaries]
 
@@ -134,6 +126,14 @@ def run_sweep(
                   {"sweep": [[p, [_plain(v) for v in vs]] for p, vs in varies]},
                   before_commit=add_points)
     return summary
+
+
+def _blocking(extra: dict) -> dict[str, Any]:
+    """A population point's blocking probability (a sweep over ``population.lines``)."""
+    if "blocking_probability" in extra:
+        return {"blocking_probability": extra["blocking_probability"]}
+    cap = extra.get("capacity")
+    return {} if cap is None else {"blocking_probability": cap["blocking_probability"]}
 
 
 def _plain(v: Any) -> Any:

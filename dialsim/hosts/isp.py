@@ -39,6 +39,7 @@ from dialsim.proto.events import Event, IpPacketReceived
 from dialsim.proto.ipv4 import ip_to_str
 from dialsim.proto.machine import earliest, fire_due
 from dialsim.proto.netstack import NetStack
+from dialsim.proto.pop3 import CLOSED as POP3_CLOSED
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
@@ -52,7 +53,7 @@ class IspSettings:
     """What the ISP runs.  ``framing``: "ppp", "slip" or "cslip" after the login
     chat (``login_prompts``: the terminal server's prompts, empty for none);
     ``mtu``: PPP's MRU or SLIP's MTU; the POP3 policy (RFC 1939 autologout,
-    RFC 2449 LOGIN-DELAY)."""
+    RFC 2449 LOGIN-DELAY, a cap on the sessions open at once)."""
 
     domain: str = "isp.example"
     framing: str = "ppp"
@@ -63,6 +64,7 @@ class IspSettings:
     login_prompts: tuple[str, ...] = ()
     pop3_autologout: float = 600.0
     pop3_login_delay: float = 0.0
+    pop3_max_sessions: int | None = None  # beyond them a new session hears -ERR [SYS/TEMP]
     tcp_options: dict = field(default_factory=lambda: dict(TCP_1990S))
 
 
@@ -170,17 +172,29 @@ class Isp:
         self.mail.listen(SMTP_PORT, self._smtp_binding)
         self.ports = [NasPort(i, settings, accounts, ppp_rng) for i in range(lines)]
         self._route = {p.peer_address: p for p in self.ports}
+        self._in_call: list[NasPort] = []  # the ports with a call, by line: the only ones to run
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
+        self.pop3_refused = 0
         self.smtp_sessions = 0
 
     def _pop3_binding(self, conn, now: float) -> AppBinding:
         self.pop3_sessions += 1
         s = self.settings
+        busy = None
+        if s.pop3_max_sessions is not None and self.pop3_open() >= s.pop3_max_sessions:
+            self.pop3_refused += 1
+            busy = "too many sessions, try again later"
         server = Pop3Server(self.accounts, hostname=f"pop.{s.domain}", now=now,
                             idle_timeout=s.pop3_autologout, login_delay=s.pop3_login_delay,
-                            last_logins=self.last_logins)
+                            last_logins=self.last_logins, busy=busy)
         return AppBinding(conn, server, carry_out=self.store.carry_out)
+
+    def pop3_open(self) -> int:
+        """POP3 sessions not yet over (a caller gone without QUIT holds one until
+        its autologout or TCP gives up)."""
+        return sum(1 for b in self.mail.bindings
+                   if isinstance(b.machine, Pop3Server) and b.machine.state != POP3_CLOSED)
 
     def _smtp_binding(self, conn, now: float) -> AppBinding:
         # Connections arriving on a NAS line come from dial-up subscribers: they
@@ -196,10 +210,15 @@ class Isp:
         return next((p.line for p in self.ports if not p.in_call), None)
 
     def answer(self, line: int, now: float) -> None:
-        self.ports[line].answer(now)
+        port = self.ports[line]
+        port.answer(now)
+        if port not in self._in_call:
+            self._in_call = sorted([*self._in_call, port], key=lambda p: p.line)
 
     def hung_up(self, line: int, now: float) -> None:
-        self.ports[line].hung_up(now)
+        port = self.ports[line]
+        port.hung_up(now)
+        self._in_call = [p for p in self._in_call if p is not port]
 
     # -- the lines' octets
     def receive(self, line: int, data: bytes, now: float) -> None:
@@ -214,7 +233,7 @@ class Isp:
             for pkt in mail.output(now):
                 moved = True
                 self._route_to_line(pkt, now)
-            for port in self.ports:
+            for port in self._in_call:
                 if port.in_call:
                     frames = port.output(now)
                     if frames:
@@ -227,7 +246,7 @@ class Isp:
 
     def _up(self, now: float) -> bool:
         moved = False
-        for port in self.ports:
+        for port in self._in_call:
             if port.in_call:
                 for ev in port.events():
                     moved = True
@@ -244,11 +263,11 @@ class Isp:
         port.send_ip(packet, now)
 
     def next_deadline(self) -> float | None:
-        return earliest([self.mail.next_deadline(), *(p.next_deadline() for p in self.ports)])
+        return earliest([self.mail.next_deadline(), *(p.next_deadline() for p in self._in_call)])
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
-        for p in self.ports:
+        for p in self._in_call:
             p.on_timer(now)
 
 

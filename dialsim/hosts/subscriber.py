@@ -398,6 +398,11 @@ class CallSession:
             self._open_pop3(now)
         return True
 
+    def time_up(self) -> None:
+        """The call's holding time ran out (a holding-time model): it ends here,
+        its mail done or not."""
+        self._finish("holding_time")
+
     def _finish(self, reason: str) -> None:
         if self.end_reason is None:
             self.end_reason = reason
@@ -512,16 +517,26 @@ class CallSession:
 @dataclass(frozen=True, slots=True)
 class CallPlan:
     """When the subscriber calls: at 0, then ``every`` seconds (None: once), until
-    ``duration``; each call redials up to ``attempts`` times, ``delay`` apart."""
+    ``duration``; each call redials up to ``attempts`` times, ``delay`` apart.
+
+    ``next_call(now, planned)``, when given, decides instead: the time of the
+    first call (``planned`` None) or of the call after the one planned for
+    ``planned`` that ended at ``now``.  ``holding()``, when given, draws how long
+    a connected call stays up: the subscriber hangs up then, whether or not
+    its mail is done (a holding-time model), and not before.
+    """
 
     duration: float
     every: float | None = None
     attempts: int = 3
     delay: float = 30.0
+    next_call: Callable[[float, float | None], float] | None = None
+    holding: Callable[[], float] | None = None
 
 
-# A wrong password will not get better by redialling.
-_NO_REDIAL = ("quit", "auth", "ppp_auth_failed")
+# A wrong password will not get better by redialling; a call whose holding
+# time ran out was not a failure.
+_NO_REDIAL = ("quit", "auth", "ppp_auth_failed", "holding_time")
 
 
 class Subscriber:
@@ -549,7 +564,7 @@ class Subscriber:
     def run(self):
         """simpy process: the calls of the replication."""
         env, plan = self.env, self.plan
-        t_next = 0.0
+        t_next = 0.0 if plan.next_call is None else plan.next_call(0.0, None)
         while t_next < plan.duration:
             if env.now < t_next:
                 yield env.timeout(t_next - env.now)
@@ -558,6 +573,9 @@ class Subscriber:
                 if reason in _NO_REDIAL:
                     break
                 yield env.timeout(plan.delay)
+            if plan.next_call is not None:
+                t_next = plan.next_call(env.now, t_next)
+                continue
             if plan.every is None:
                 return
             t_next += plan.every
@@ -578,8 +596,14 @@ class Subscriber:
         call = result.call
         session.connected(result.connect_rate_down_bps, result.connect_rate_up_bps, env.now,
                           rng=self.rngs["tcp"], ppp_rng=self.rngs["ppp"], capture=self.capture)
-        yield from serve_line(env, session, call.subscriber, call.carrier_lost,
-                              done=lambda: session.finished)
+        if self.plan.holding is None:
+            yield from serve_line(env, session, call.subscriber, call.carrier_lost,
+                                  done=lambda: session.finished)
+        else:
+            held = env.timeout(self.plan.holding())
+            yield from serve_line(env, session, call.subscriber, call.carrier_lost | held)
+            if held.processed:
+                session.time_up()
         if call.up:
             call.hangup("subscriber")
         return session.hung_up(env.now, call.subscriber.counters)
