@@ -15,8 +15,10 @@ hunt group: a call that finds every line taken hears BUSY.  Behind it one mail
 host (:class:`~dialsim.hosts.isp.Isp`) serves every subscriber, with a cap on
 the POP3 sessions open at once.  Every row a subscriber's calls write gets its
 ``subscriber`` index, and session rows the NAS ``line`` that carried the call
-(-1: all lines were busy); :mod:`dialsim.results.capacity` turns them into the
-per-line, per-hour and per-subscriber tables.
+(-1: all lines were busy); a call still going when the replication ends is
+written as it stands, ended ``unfinished`` then, so the lines it held count.
+:mod:`dialsim.results.capacity` turns the rows into the per-line, per-hour and
+per-subscriber tables.
 
 Randomness: the ISP's streams are the single-subscriber world's
 (:func:`~dialsim.experiment.world.seed_streams`); subscriber *i* has its own
@@ -180,6 +182,7 @@ class Member:
     user: str
     stored: dict[str, mail.StoredMessage]
     mailbox: Mailbox
+    subscriber: Subscriber
 
 
 def run_population_replication(sc, replication: int, workdir: Path, *,
@@ -199,6 +202,8 @@ def run_population_replication(sc, replication: int, workdir: Path, *,
     members = [_member(env, sc, i, user, replication, workdir, isp, nas, maildrops, rec)
                for i, user in enumerate(users)]
     env.run(until=sc.duration)
+    for m in members:  # the lines still held at the end were held until then
+        m.subscriber.close_books(env.now)
     queued = relay_queue(delivery)
     lost = dup = 0
     stored: dict[str, mail.StoredMessage] = {}
@@ -250,7 +255,7 @@ def _member(env, sc, index: int, user: str, replication: int, workdir: Path, isp
         dial, tagged, rngs={"tcp": pyrandom(ss["tcp"]), "ppp": pyrandom(ss["ppp"])},
         row={"profile": traits.profile, "framing": sc.framing, "strategy": traits.strategy_label})
     env.process(subscriber.run())
-    return Member(user, stored, mailbox)
+    return Member(user, stored, mailbox, subscriber)
 
 
 def _plan(sc, times: CallTimes, holding_rng: np.random.Generator) -> CallPlan:

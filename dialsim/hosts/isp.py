@@ -173,6 +173,10 @@ class Isp:
         self.ports = [NasPort(i, settings, accounts, ppp_rng) for i in range(lines)]
         self._route = {p.peer_address: p for p in self.ports}
         self._in_call: list[NasPort] = []  # the ports with a call, by line: the only ones to run
+        # Lines given octets, datagrams, a timer or a call since output() last ran
+        # dry: only they can have something to say (a pool of many quiet lines).
+        self._stirred: set[int] = set()
+        self._deadlines: dict[int, float | None] = {}  # of the lines not stirred since
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
         self.pop3_refused = 0
@@ -212,6 +216,7 @@ class Isp:
     def answer(self, line: int, now: float) -> None:
         port = self.ports[line]
         port.answer(now)
+        self._stirred.add(line)
         if port not in self._in_call:
             self._in_call = sorted([*self._in_call, port], key=lambda p: p.line)
 
@@ -219,34 +224,43 @@ class Isp:
         port = self.ports[line]
         port.hung_up(now)
         self._in_call = [p for p in self._in_call if p is not port]
+        self._deadlines.pop(line, None)
 
     # -- the lines' octets
     def receive(self, line: int, data: bytes, now: float) -> None:
         self.ports[line].receive(data, now)
+        self._stirred.add(line)
 
     def output(self, now: float) -> list[tuple[int, bytes]]:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
         for _ in range(10_000):
-            moved = self._up(now)
+            moved = self._up(self._awake(), now)
             for pkt in mail.output(now):
                 moved = True
                 self._route_to_line(pkt, now)
-            for port in self._in_call:
-                if port.in_call:
-                    frames = port.output(now)
-                    if frames:
-                        moved = True
-                        out += [(port.line, f) for f in frames]
-            moved |= self._up(now)
+            awake = self._awake()
+            for port in awake:
+                frames = port.output(now)
+                if frames:
+                    moved = True
+                    out += [(port.line, f) for f in frames]
+            moved |= self._up(awake, now)
             if not moved:
                 break
+        for port in self._awake():
+            self._deadlines[port.line] = port.next_deadline()
+        self._stirred.clear()
         return out
 
-    def _up(self, now: float) -> bool:
+    def _awake(self) -> list[NasPort]:
+        stirred = self._stirred
+        return [p for p in self._in_call if p.line in stirred]
+
+    def _up(self, ports: list[NasPort], now: float) -> bool:
         moved = False
-        for port in self._in_call:
+        for port in ports:
             if port.in_call:
                 for ev in port.events():
                     moved = True
@@ -261,14 +275,19 @@ class Isp:
             self.ports[0].dropped_packets += 1
             return
         port.send_ip(packet, now)
+        self._stirred.add(port.line)
 
     def next_deadline(self) -> float | None:
-        return earliest([self.mail.next_deadline(), *(p.next_deadline() for p in self._in_call)])
+        stirred, known = self._stirred, self._deadlines
+        return earliest([self.mail.next_deadline(),
+                         *(known[p.line] if p.line in known and p.line not in stirred
+                           else p.next_deadline() for p in self._in_call)])
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
         for p in self._in_call:
-            p.on_timer(now)
+            if fire_due(p, now):
+                self._stirred.add(p.line)
 
 
 

@@ -514,6 +514,21 @@ class CallSession:
 # The replication's story
 
 
+def _first_of(env, *events):
+    """A plain event that fires when the first of ``events`` does.  (Not
+    ``a | b``: a condition nested in the conditions serve_line waits on loses
+    its own callbacks once an outer one fires.)"""
+    first = env.event()
+
+    def fire(_ev) -> None:
+        if not first.triggered:
+            first.succeed()
+
+    for ev in events:
+        ev.callbacks.append(fire)
+    return first
+
+
 @dataclass(frozen=True, slots=True)
 class CallPlan:
     """When the subscriber calls: at 0, then ``every`` seconds (None: once), until
@@ -560,6 +575,7 @@ class Subscriber:
         self.row = row
         self.capture = capture
         self.sessions = 0
+        self._in_progress: tuple[CallSession, object] | None = None  # (session, call or None)
 
     def run(self):
         """simpy process: the calls of the replication."""
@@ -589,11 +605,14 @@ class Subscriber:
         self.sessions += 1
         session = CallSession(self.settings, self.mailbox, self.rec, session=self.sessions,
                               attempt=attempt, row=self.row, now=env.now)
+        self._in_progress = (session, None)
         result = yield env.process(self.dial())
         if result.outcome != "connect":
+            self._in_progress = None
             session.not_connected(result.outcome, env.now)
             return result.outcome
         call = result.call
+        self._in_progress = (session, call)
         session.connected(result.connect_rate_down_bps, result.connect_rate_up_bps, env.now,
                           rng=self.rngs["tcp"], ppp_rng=self.rngs["ppp"], capture=self.capture)
         if self.plan.holding is None:
@@ -601,10 +620,25 @@ class Subscriber:
                                   done=lambda: session.finished)
         else:
             held = env.timeout(self.plan.holding())
-            yield from serve_line(env, session, call.subscriber, call.carrier_lost | held)
+            yield from serve_line(env, session, call.subscriber,
+                                  _first_of(env, call.carrier_lost, held))
             if held.processed:
                 session.time_up()
         if call.up:
             call.hangup("subscriber")
+        self._in_progress = None
         return session.hung_up(env.now, call.subscriber.counters)
+
+    def close_books(self, now: float) -> None:
+        """The replication ends during a call: write its row as it stands, ended
+        ``unfinished`` at ``now`` (a pool's line was held until then)."""
+        if self._in_progress is None:
+            return
+        session, call = self._in_progress
+        self._in_progress = None
+        if call is None:
+            session.not_connected("unfinished", now)
+        else:
+            session.end_reason = "unfinished"
+            session.hung_up(now, call.subscriber.counters)
 

@@ -35,6 +35,8 @@ import pandas as pd
 
 __all__ = [
     "CAPACITY_TABLES",
+    "blocking_batches",
+    "erlang_check",
     "capacity_summary",
     "capacity_tables",
     "erlang_b",
@@ -73,6 +75,52 @@ def mean_confidence_interval(values: Sequence[float]) -> tuple[float, float]:
         return float(v[0]), math.nan
     t = _T95[len(v) - 2] if len(v) - 1 <= len(_T95) else 1.96
     return float(v.mean()), float(t * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def blocking_batches(sessions: pd.DataFrame, *, lines: int, start_s: float, end_s: float,
+                     batches: int) -> pd.DataFrame:
+    """Batch means for one replication's ``sessions``: [start_s, end_s) cut into
+    ``batches`` equal spans (start after a warm-up: the pool starts empty), each
+    with its attempts, blocked attempts, blocking probability, offered load
+    (attempts x mean seizure time / span, erlangs) and the Erlang B of it."""
+    edges = np.linspace(start_s, end_s, batches + 1)
+    t = sessions["t_dial_s"].to_numpy(float)
+    which = np.searchsorted(edges, t, side="right") - 1
+    blocked = ((sessions["line"] < 0) & (sessions["end_reason"] == "busy")).to_numpy()
+    # A call still up at the end has a cut holding time: it counts as an
+    # attempt, not in the mean seizure.
+    held = ((sessions["line"] >= 0) & (sessions["end_reason"] != "unfinished")).to_numpy()
+    seizure = (sessions["t_end_s"] - sessions["t_dial_s"]).to_numpy(float)
+    rows = []
+    for b in range(batches):
+        here = which == b
+        n = int(here.sum())
+        mean_hold = float(seizure[here & held].mean()) if (here & held).any() else math.nan
+        offered = n * mean_hold / (edges[b + 1] - edges[b]) if n else math.nan
+        rows.append({"batch": b, "attempts": n, "blocked": int((here & blocked).sum()),
+                     "blocking_probability": (here & blocked).sum() / n if n else math.nan,
+                     "offered_erlangs": offered, "mean_seizure_s": mean_hold,
+                     "erlang_b": erlang_b(offered, lines) if n else math.nan})
+    return pd.DataFrame(rows)
+
+
+def erlang_check(batches: pd.DataFrame, lines: int) -> dict[str, float]:
+    """Simulated blocking against Erlang B over batch means.
+
+    ``blocking``: the batches' mean blocking; ``erlang_b``: B of the whole
+    span's offered load; ``half_width``: the 95 % half-width of their
+    difference, from the spread of each batch's blocking less the B of its
+    own offered load (so the noise of the measured load counts too).  The
+    check is ``|blocking - erlang_b| <= half_width``."""
+    p = batches["blocking_probability"].to_numpy(float)
+    spread = p - batches["erlang_b"].to_numpy(float)
+    attempts = batches["attempts"].to_numpy(float)
+    offered = float(np.nansum(batches["offered_erlangs"].to_numpy(float)) / len(batches))
+    _mean, half = mean_confidence_interval(list(spread))
+    b = erlang_b(offered, lines)
+    return {"blocking": float(np.nanmean(p)), "erlang_b": b,
+            "difference": float(np.nanmean(p)) - b, "half_width": half,
+            "offered_erlangs": offered, "attempts": int(attempts.sum())}
 
 
 def _hour_bounds(duration: float) -> np.ndarray:
@@ -137,7 +185,8 @@ def _lines_table(rep: int, s: pd.DataFrame, lines: int, bounds: np.ndarray) -> p
 def _hours_table(rep: int, s: pd.DataFrame, m: pd.DataFrame, lines: int,
                  bounds: np.ndarray) -> pd.DataFrame:
     held = s[s["line"] >= 0]
-    hold_s = (held["t_end_s"] - held["t_dial_s"]).to_numpy(float)
+    done = held[held["end_reason"] != "unfinished"]  # cut holding times say nothing
+    hold_s = (done["t_end_s"] - done["t_dial_s"]).to_numpy(float)
     mean_hold = float(hold_s.mean()) if len(hold_s) else math.nan
     carried = _held_per_hour(held["t_dial_s"].to_numpy(float), held["t_end_s"].to_numpy(float),
                              bounds)
