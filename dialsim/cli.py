@@ -13,6 +13,7 @@ A bad scenario stops with exit status 2 and one line ``file:line: field: problem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def _progress(console, quiet: bool):
     )
 
 
+@contextlib.contextmanager
+def _cluster_errors():
+    """A cluster that cannot be used (--scheduler): one line, exit status 2."""
+    from dialsim.experiment.engine import ClusterError
+
+    try:
+        yield
+    except ClusterError as e:
+        print(f"dialsim: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
 def cmd_run(args) -> int:
     from rich.console import Console
 
@@ -77,7 +90,7 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return EXIT_BAD_INPUT
     console = Console(stderr=False)
-    with _progress(console, args.quiet) as progress:
+    with _progress(console, args.quiet) as progress, _cluster_errors():
         task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
         result = run_scenario(
             sc,
@@ -116,7 +129,7 @@ def cmd_sweep(args) -> int:
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
     console = Console()
-    with _progress(console, args.quiet) as progress:
+    with _progress(console, args.quiet) as progress, _cluster_errors():
         task = progress.add_task(f"{sc.name}: sweep points", total=n_points)
         summary = run_sweep(sc, varies, out, workers=args.workers, scheduler=args.scheduler,
                             on_point_done=lambda: progress.advance(task))

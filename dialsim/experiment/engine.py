@@ -35,6 +35,7 @@ import pyarrow as pa
 from dialsim.results.tables import SCHEMAS, build_tables
 
 __all__ = [
+    "ClusterError",
     "ReplicationResult",
     "assemble",
     "from_arrow",
@@ -163,10 +164,26 @@ def assemble(sc, results: Sequence[ReplicationResult]) -> tuple[dict[str, pd.Dat
         from dialsim.results.capacity import capacity_summary, capacity_tables
 
         pop = sc.population
+        _population_columns(tables)
         tables.update(capacity_tables(tables["sessions"], tables["messages"], lines=pop.lines,
-                                      subscribers=pop.subscribers, duration=sc.duration))
+                                      subscribers=pop.subscribers, duration=sc.duration,
+                                      replications=[r.replication for r in results]))
         extra["capacity"] = capacity_summary(tables)
     return tables, extra
+
+
+def _population_columns(tables: dict[str, pd.DataFrame]) -> None:
+    """A population's columns even in a table with no rows (no call was made)."""
+    wanted = {name: {"subscriber": "int64"} for name in SCHEMAS}
+    wanted["sessions"].update(line="int64", strategy="object")
+    for name, cols in wanted.items():
+        df = tables[name]
+        missing = {c: t for c, t in cols.items() if c not in df.columns}
+        if missing:
+            for col, dtype in missing.items():
+                df[col] = pd.Series([None] * len(df) if dtype == "object" else [-1] * len(df),
+                                    dtype=dtype, index=df.index)
+            tables[name] = _canonical(name, df)
 
 
 # --------------------------------------------------------------------------
@@ -209,13 +226,26 @@ def _on_local_processes(tasks, workers: int, capture: bool, on_done) -> list[Rep
         return list(dask.compute(*delayed, scheduler="processes", num_workers=workers))
 
 
-def _on_cluster(tasks, address: str, capture: bool, on_done) -> list[ReplicationResult]:
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be used: distributed missing, scheduler unreachable."""
+
+
+def _connect(address: str):
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError as e:
-        raise RuntimeError("--scheduler needs dask.distributed: "
+        raise ClusterError("--scheduler needs dask.distributed: "
                            "pip install 'dialsim[distributed]'") from e
-    with Client(address, timeout="30s") as client:
+    try:
+        return Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from e
+
+
+def _on_cluster(tasks, address: str, capture: bool, on_done) -> list[ReplicationResult]:
+    from distributed import as_completed
+
+    with _connect(address) as client:
         futures = [client.submit(replicate, sc, rep, capture, pure=False)
                    for sc, rep in tasks]
         index = {f.key: i for i, f in enumerate(futures)}

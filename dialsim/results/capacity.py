@@ -150,14 +150,17 @@ def _first_retrievals(messages: pd.DataFrame) -> pd.DataFrame:
 
 
 def capacity_tables(sessions: pd.DataFrame, messages: pd.DataFrame, *, lines: int,
-                    subscribers: int, duration: float) -> dict[str, pd.DataFrame]:
+                    subscribers: int, duration: float,
+                    replications: Sequence[int] | None = None) -> dict[str, pd.DataFrame]:
     """The ``lines``, ``hours`` and ``subscribers`` tables of every replication
-    in ``sessions`` / ``messages`` (population tables, with ``subscriber`` and
-    ``line`` columns)."""
+    (default: those in ``sessions``; one without a call still has its rows) from
+    population tables with ``subscriber`` and ``line`` columns."""
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in CAPACITY_TABLES}
     bounds = _hour_bounds(duration)
     got = _first_retrievals(messages)
-    for rep in sorted(set(sessions["replication"].tolist())):
+    if replications is None:
+        replications = sorted(set(sessions["replication"].tolist()))
+    for rep in replications:
         s = sessions[sessions["replication"] == rep]
         m = got[got["replication"] == rep]
         parts["lines"].append(_lines_table(rep, s, lines, bounds))
