@@ -1,9 +1,9 @@
 """dialsim's command line.
 
     dialsim run SCENARIO [--out DIR] [--seed N] [--replications N] [--pcap] [--csv]
-                          (a scenario with a ``sweep:`` block runs as a sweep)
+                          [--scheduler ADDRESS]  (a scenario with a ``sweep:`` block runs as a sweep)
     dialsim validate SCENARIO [SCENARIO ...]
-    dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N]
+    dialsim sweep SCENARIO --vary KEY=V1,V2 [--vary ...] [--workers N | --scheduler ADDRESS]
     dialsim report RESULTS_DIR [--out DIR] [--html]
     dialsim mailhost --maildir DIR --accounts FILE [--pop3 H:P] [--smtp H:P]
 
@@ -13,10 +13,13 @@ A bad scenario stops with exit status 2 and one line ``file:line: field: problem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+SCHEDULER_HELP = ("run replications as tasks on this dask.distributed scheduler "
+                  "(e.g. tcp://10.0.0.5:8786; needs the 'distributed' extra)")
 
 
 def _load(path: str, **overrides):
@@ -53,6 +56,18 @@ def _progress(console, quiet: bool):
     )
 
 
+@contextlib.contextmanager
+def _cluster_errors():
+    """A cluster that cannot be used (--scheduler): one line, exit status 2."""
+    from dialsim.experiment.engine import ClusterError
+
+    try:
+        yield
+    except ClusterError as e:
+        print(f"dialsim: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
 def _writable(out: Path) -> bool:
     try:  # fail before simulating, not after
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,13 +88,17 @@ def cmd_run(args) -> int:
     from dialsim.results.summary import render_summary
 
     sc = _load(args.scenario, seed=args.seed, replications=args.replications)
+    if args.pcap and sc.population is not None:
+        print(f"dialsim: {args.scenario}: --pcap captures one line; a population has many",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / sc.name
     if not _writable(out):
         return EXIT_BAD_INPUT
     if sc.sweep:
-        return _run_sweep(sc, [], out, workers=1, quiet=args.quiet)
+        return _run_sweep(sc, [], out, workers=1, scheduler=args.scheduler, quiet=args.quiet)
     console = Console(stderr=False)
-    with _progress(console, args.quiet) as progress:
+    with _progress(console, args.quiet) as progress, _cluster_errors():
         task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
         result = run_scenario(
             sc,
@@ -88,9 +107,14 @@ def cmd_run(args) -> int:
             csv=args.csv,
             on_replication_done=lambda _rep: progress.advance(task),
             argv=sys.argv,
+            scheduler=args.scheduler,
         )
     if not args.quiet:
         console.print(render_summary(result.summary))
+        if "capacity" in result.summary:
+            from dialsim.results.capacity import render_hours
+
+            console.print(render_hours(result.summary["capacity"]))
         console.print(f"results in [bold]{out}[/bold]")
     if result.summary.get("messages_lost", 0):
         console.print(f"[red]{result.summary['messages_lost']} message(s) lost[/red]")
@@ -109,10 +133,12 @@ def cmd_sweep(args) -> int:
         print(f"dialsim: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
-    return _run_sweep(sc, varies, out, workers=args.workers, quiet=args.quiet)
+    return _run_sweep(sc, varies, out, workers=args.workers, scheduler=args.scheduler,
+                      quiet=args.quiet)
 
 
-def _run_sweep(sc, varies, out: Path, *, workers: int, quiet: bool) -> int:
+def _run_sweep(sc, varies, out: Path, *, workers: int, scheduler: str | None,
+               quiet: bool) -> int:
     """Run a sweep under progress bars (points; the current point's replications)
     and print the comparison table."""
     from rich.console import Console
@@ -121,18 +147,20 @@ def _run_sweep(sc, varies, out: Path, *, workers: int, quiet: bool) -> int:
 
     n_points = len(sc.sweep_points(varies))
     console = Console()
-    with _progress(console, quiet) as progress:
+    with _progress(console, quiet) as progress, _cluster_errors():
         points = progress.add_task(f"{sc.name}: sweep points", total=n_points)
-        reps = progress.add_task("point", total=sc.replications, visible=workers <= 1)
+        one_by_one = workers <= 1 and scheduler is None
+        reps = progress.add_task("point", total=sc.replications, visible=one_by_one)
 
         def start(i: int, settings: dict) -> None:
             shown = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in settings.items())
             progress.reset(reps, total=sc.replications, description=f"point {i}: {shown}")
 
-        summary = run_sweep(sc, varies, out, workers=workers,
+        summary = run_sweep(sc, varies, out, workers=workers, scheduler=scheduler,
                             on_point_done=lambda: progress.advance(points),
-                            on_point_start=start,
-                            on_replication_done=lambda _rep: progress.advance(reps))
+                            on_point_start=start if one_by_one else None,
+                            on_replication_done=(lambda _rep: progress.advance(reps))
+                            if one_by_one else None)
     if not quiet:
         console.print(comparison_table(summary, n_points, sc.replications))
         console.print(f"results in [bold]{out}[/bold]")
@@ -158,14 +186,22 @@ def comparison_table(summary: dict, n_points: int, replications: int):
         table.add_column(title, justify="right")
     table.add_column("lost", justify="right")
     table.add_column("duplicated", justify="right")
+    pool = any("blocking_probability" in p for p in summary["points"])
+    if pool:  # a population: how many calls heard busy
+        table.add_column("blocking", justify="right")
     for p in summary["points"]:
         m = p["metrics"]
         cells = []
         for _t, metric, fmt in cols:
             v = (m.get(metric) or {}).get("mean")
             cells.append("-" if v is None else fmt.format(v))
+        if pool:
+            b = p.get("blocking_probability")
+            cells_end = ["-" if b is None else f"{b:.3f}"]
+        else:
+            cells_end = []
         table.add_row(*[str(p[k]) for k in keys], *cells,
-                      str(p["messages_lost"]), str(p["messages_duplicated"]))
+                      str(p["messages_lost"]), str(p["messages_duplicated"]), *cells_end)
     return table
 
 
@@ -221,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--replications", type=int)
     r.add_argument("--pcap", action="store_true", help="write the serial line's frames as pcap")
     r.add_argument("--csv", action="store_true", help="also write CSV tables")
+    r.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=cmd_run)
 
@@ -232,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int)
     sw.add_argument("--replications", type=int)
     sw.add_argument("--workers", type=int, default=1, help="parallel Dask worker processes")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER_HELP)
     sw.add_argument("-q", "--quiet", action="store_true")
     sw.set_defaults(func=cmd_sweep)
 

@@ -49,9 +49,13 @@ class Nas:
         return None
 
     def dial(self, cfg: linkcall.LinkConfig, rng: np.random.Generator,
-             on_event: Callable[[float, str, str], None]):
-        """simpy process: a subscriber dials the NAS; returns the DialResult."""
+             on_event: Callable[[float, str, str], None],
+             on_seized: Callable[[int | None], None] | None = None):
+        """simpy process: a subscriber dials the NAS; returns the DialResult.
+        ``on_seized(line)`` learns the line the hunt group gave the call (None: all busy)."""
         line = self._seize()
+        if on_seized is not None:
+            on_seized(line)
         if line is None:
             self.busy_signals += 1
             cfg = replace(cfg, busy_probability=1.0)

@@ -99,6 +99,7 @@ def isp_settings(sc) -> IspSettings:
         session_limit=sc.isp.session_limit,
         pop3_refusal_probability=sc.isp.pop3.refusal_probability,
         pop3_refusal=sc.isp.pop3.refusal,
+        pop3_max_sessions=sc.population.pop3_sessions if sc.population is not None else None,
     )
 
 
@@ -109,10 +110,13 @@ def retrieval_policy(st) -> RetrievalPolicy:
                            header_lines=st.header_lines, order=st.order, leave_for=st.leave_for)
 
 
-def subscriber_settings(sc) -> SubscriberSettings:
-    sub, st = sc.subscriber, sc.subscriber.strategy
+def subscriber_settings(sc, *, user: str | None = None, strategy=None) -> SubscriberSettings:
+    """The scenario's subscriber; a population member has its own ``user`` and
+    ``strategy`` (drawn from the population's shares)."""
+    sub = sc.subscriber
+    st = strategy if strategy is not None else sub.strategy
     return SubscriberSettings(
-        user=sub.user,
+        user=user if user is not None else sub.user,
         password=sub.password,
         domain=sc.isp.domain,
         framing=sc.framing,

@@ -18,9 +18,10 @@ points, each validated exactly as the file is when the file is loaded.
 Every point is the scenario with those keys set (validated exactly as the file
 is, units and all) and runs all its replications with the scenario's seed, so a
 point's tables equal those of ``dialsim run`` on the same settings.  Points are
-independent; with ``--workers N`` they run in parallel as Dask tasks (local
-processes; a ``distributed`` scheduler address works the same way), and the
-result does not depend on the order they finish in.
+independent; with ``--workers N`` they run in parallel as Dask tasks on local
+processes, with ``--scheduler ADDRESS`` on a ``dask.distributed`` cluster
+(:mod:`dialsim.experiment.engine`), and the result does not depend on where
+or in which order they finish.
 
 The sweep's tables are the run tables of every point concatenated, with a
 ``point`` column and one column per varied key (named by its dotted path).
@@ -70,15 +71,6 @@ def varied_keys(sc, varies: list[tuple[str, list[Any]]]) -> list[str]:
     return keys + [k for k, _v in varies if k not in keys]
 
 
-def _run_point(point_sc, on_replication_done=None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    # Runs in a worker process: everything it needs comes in as arguments.
-    from dialsim.experiment.run import outcome_totals, run_replications
-    from dialsim.results.tables import build_tables
-
-    outcomes = run_replications(point_sc, on_replication_done=on_replication_done)
-    return build_tables([o.recorder for o in outcomes]), outcome_totals(point_sc, outcomes)
-
-
 def run_sweep(
     sc,
     varies: list[tuple[str, list[Any]]],
@@ -91,37 +83,42 @@ def run_sweep(
     on_replication_done: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every point; write ``out_dir`` (tables with ``point`` + varied columns,
-    ``points.parquet``, ``summary.json``); return the summary.  In one process,
-    ``on_point_start(i, settings)`` and ``on_replication_done(rep)`` report the
-    progress within a point as well."""
-    import dask
-    from dask.callbacks import Callback
+    ``points.parquet``, ``summary.json``); return the summary.
+    ``on_point_start(i, settings)`` as point ``i`` begins (in order when the
+    tasks run one after the other), ``on_replication_done(rep)`` as each of
+    its replications ends.
 
+    Every (point, replication) is one task (:mod:`dialsim.experiment.engine`):
+    here, on ``workers`` local processes, or on the Dask scheduler at ``scheduler``."""
+    from dialsim.experiment.engine import assemble, run_tasks
     from dialsim.results.summary import summarize
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
-    if workers > 1 or scheduler not in (None, "synchronous"):
-        tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
-    else:
-        tasks = [dask.delayed(_run_point_reporting)(i, settings, psc, on_point_start,
-                                                    on_replication_done)
-                 for i, (settings, psc) in enumerate(points)]
+    tasks = [(i, psc, rep) for i, (_s, psc) in enumerate(points)
+             for rep in range(psc.replications)]
+    left = {i: psc.replications for i, (_s, psc) in enumerate(points)}
 
-    class _Progress(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if on_point_done is not None and isinstance(key, tuple | str) and "_run_point" in str(key):
+    def start(i: int) -> None:
+        if on_point_start is not None and i < len(points):
+            on_point_start(i, points[i][0])
+
+    def task_done(k: int) -> None:
+        i, _psc, rep = tasks[k]
+        left[i] -= 1
+        if on_replication_done is not None:
+            on_replication_done(rep)
+        if left[i] == 0:
+            if on_point_done is not None:
                 on_point_done()
+            start(i + 1)
 
     keys = varied_keys(sc, varies)
-
-    if scheduler is None:
-        scheduler = "processes" if workers > 1 else "synchronous"
-    kwargs = {"scheduler": scheduler}
-    if scheduler == "processes":
-        kwargs["num_workers"] = workers
-    with _Progress():
-        results = dask.compute(*tasks, **kwargs)
+    start(0)
+    done = run_tasks([(psc, rep) for _i, psc, rep in tasks], workers=workers,
+                     scheduler=scheduler, on_done=task_done)
+    results = [assemble(psc, [r for (i, _p, _r), r in zip(tasks, done, strict=True) if i == k])
+               for k, (_s, psc) in enumerate(points)]
 
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
@@ -133,7 +130,7 @@ def run_sweep(
                           # for the analysis: which replications left mail at the ISP
                           "messages_unretrieved_per_replication":
                               extra["messages_unretrieved_per_replication"],
-                          "metrics": s.get("metrics", {})})
+                          **_blocking(extra), "metrics": s.get("metrics", {})})
         for name, df in t.items():
             df = df.copy()
             df.insert(0, "point", i)
@@ -150,7 +147,7 @@ def run_sweep(
     }
     point_rows = [{"point": p["point"], **{k: str(p[k]) for k in summary["varied"]},
                    "messages_lost": p["messages_lost"],
-                   "messages_duplicated": p["messages_duplicated"],
+                   "messages_duplicated": p["messages_duplicated"], **_blocking(p),
                    **{f"{m}_mean": v.get("mean") for m, v in p["metrics"].items()}}
                   for p in summaries]
 
@@ -164,7 +161,10 @@ def run_sweep(
     return summary
 
 
-def _run_point_reporting(i, settings, point_sc, on_start, on_replication_done):
-    if on_start is not None:
-        on_start(i, settings)
-    return _run_point(point_sc, on_replication_done)
+def _blocking(extra: dict) -> dict[str, Any]:
+    """A population point's blocking probability (a sweep over ``population.lines``)."""
+    if "blocking_probability" in extra:
+        return {"blocking_probability": extra["blocking_probability"]}
+    cap = extra.get("capacity")
+    return {} if cap is None else {"blocking_probability": cap["blocking_probability"]}
+

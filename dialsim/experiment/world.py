@@ -38,7 +38,11 @@ __all__ = [
     "IspWorld",
     "ReplicationOutcome",
     "WatchedStore",
+    "isp_host",
     "isp_world",
+    "mail_accounting",
+    "relay_queue",
+    "remaining_mail",
     "run_replication",
     "seed_streams",
 ]
@@ -107,19 +111,27 @@ class IspWorld:
     store: WatchedStore
 
 
-def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
-    """The ISP of ``sc`` with its starting mail, in scratch folders under ``workdir``
-    (no fsync: they are thrown away after the replication)."""
+def isp_host(env: simpy.Environment, sc, workdir: Path, streams, users: list[str], *,
+             lines: int = 1) -> tuple[Isp, MaildirStore, MaildirDelivery, WatchedStore]:
+    """The ISP of ``sc`` for ``users`` (all with the scenario's password) with
+    ``lines`` NAS lines, its maildrops in scratch folders under ``workdir`` (no
+    fsync: they are thrown away after the replication)."""
     root = workdir / "isp-mail"
     maildrops = MaildirStore(root, durable=False)
     names = iter(range(1, 1 << 62))
-    user = sc.subscriber.user
-    delivery = MaildirDelivery(root, [sc.isp.domain], {user}, hostname="isp", durable=False,
+    delivery = MaildirDelivery(root, [sc.isp.domain], set(users), hostname="isp", durable=False,
                                name_source=lambda: sim_name(env.now, next(names), "isp"))
     store = WatchedStore(MailStore(maildrops, delivery), env)
-    isp = Isp(settings.isp_settings(sc), Accounts({user: sc.subscriber.password}), delivery,
-              store, tcp_rng=pyrandom(streams["isp_tcp"]), ppp_rng=pyrandom(streams["isp_ppp"]),
+    isp = Isp(settings.isp_settings(sc), Accounts(dict.fromkeys(users, sc.subscriber.password)),
+              delivery, store, lines=lines,
+              tcp_rng=pyrandom(streams["isp_tcp"]), ppp_rng=pyrandom(streams["isp_ppp"]),
               fault_rng=pyrandom(streams["isp_faults"]))
+    return isp, maildrops, delivery, store
+
+
+def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
+    """The ISP of ``sc`` with its starting mail (see :func:`isp_host`)."""
+    isp, maildrops, delivery, store = isp_host(env, sc, workdir, streams, [sc.subscriber.user])
     stored = mail.fill_maildrop(maildrops, sc, np.random.default_rng(streams["mail"]),
                                 Path(sc.source_dir))
     if sc.isp.incoming is not None:
@@ -156,11 +168,9 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
         row={"profile": sc.link.profile, "framing": sc.framing}, capture=log)
     env.process(subscriber.run())
     env.run(until=sc.duration)
-    for row in rec.sessions:  # what each call cost, from answer to hang-up
-        row["phone_cost"] = link.tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
-    remaining = {hashlib.sha256(m).hexdigest()
-                 for m in world.maildrops.peek(sc.subscriber.user).values()}
-    lost, dup = _lost_and_duplicated(sc, world, mailbox, remaining)
+    add_phone_cost(rec.sessions, link.tariff)
+    remaining = remaining_mail(world.maildrops, sc.subscriber.user)
+    lost, dup = mail_accounting(remaining, world.stored, mailbox, relay_queue(world.delivery))
     return ReplicationOutcome(
         recorder=rec, stored=dict(stored), retrieved_count=dict(mailbox.retrieved_count),
         messages_lost=lost, messages_duplicated=dup, capture=log, framing=sc.framing,
@@ -171,16 +181,32 @@ def run_replication(sc, replication: int, workdir: Path, *, capture: bool = Fals
     )
 
 
-def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox,
-                         remaining: set[str]) -> tuple[int, int]:
-    """A message is lost if it is no longer in the maildrop and never reached the
-    subscriber intact (a DELE committed for mail the client does not have), or if
-    the ISP answered 250 to outbox mail that is not in its relay queue."""
+def add_phone_cost(sessions: list[dict], tariff) -> None:
+    """What each call cost, from answer to hang-up."""
+    for row in sessions:
+        row["phone_cost"] = tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
+
+
+def remaining_mail(maildrops: MaildirStore, user: str) -> set[str]:
+    """sha256 of the mail left in ``user``'s maildrop."""
+    return {hashlib.sha256(m).hexdigest() for m in maildrops.peek(user).values()}
+
+
+def relay_queue(delivery: MaildirDelivery) -> set[str]:
+    """sha256 of every message in the ISP's relay queue (outbox mail it accepted)."""
+    queue = delivery.outbound() / "new"
+    return ({hashlib.sha256(read_queued(p)[2]).hexdigest() for p in sorted(queue.glob("*"))}
+            if queue.is_dir() else set())
+
+
+def mail_accounting(remaining: set[str], stored: dict, mailbox: Mailbox,
+                    queued: set[str]) -> tuple[int, int]:
+    """(lost, duplicated) for one subscriber: a message is lost if it is no longer
+    in the maildrop (``remaining``) and never reached the subscriber intact (a
+    DELE committed for mail the client does not have), or if the ISP answered
+    250 to outbox mail that is not in its relay queue (``queued``)."""
     got = mailbox.retrieved_count
-    lost = sum(1 for sha in world.stored if sha not in remaining and sha not in got)
-    queue = world.delivery.outbound() / "new"
-    queued = ({hashlib.sha256(read_queued(p)[2]).hexdigest() for p in sorted(queue.glob("*"))}
-              if queue.is_dir() else set())
+    lost = sum(1 for sha in stored if sha not in remaining and sha not in got)
     lost += len(mailbox.sent_sha - queued)
     dup = sum(n - 1 for n in got.values() if n > 1)
     return lost, dup

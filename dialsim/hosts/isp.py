@@ -46,6 +46,7 @@ from dialsim.proto.events import Event, IpPacketReceived
 from dialsim.proto.ipv4 import ip_to_str
 from dialsim.proto.machine import earliest, fire_due
 from dialsim.proto.netstack import NetStack
+from dialsim.proto.pop3 import CLOSED as POP3_CLOSED
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
@@ -61,9 +62,9 @@ class IspSettings:
     """What the ISP runs.  ``framing``: "ppp", "slip" or "cslip" after the login
     chat (``login_prompts``: the terminal server's prompts, empty for none);
     ``mtu``: PPP's MRU or SLIP's MTU; the POP3 policy (RFC 1939 autologout,
-    RFC 2449 LOGIN-DELAY); the NAS's ``idle_timeout`` and ``session_limit``
-    (seconds, None: none); POP3 refusals (``pop3_refusal``: "not_listening"
-    or "busy")."""
+    RFC 2449 LOGIN-DELAY, a cap on the sessions open at once); the NAS's
+    ``idle_timeout`` and ``session_limit`` (seconds, None: none); POP3 refusals
+    (``pop3_refusal``: "not_listening" or "busy")."""
 
     domain: str = "isp.example"
     framing: str = "ppp"
@@ -75,6 +76,7 @@ class IspSettings:
     login_prompts: tuple[str, ...] = ()
     pop3_autologout: float = 600.0
     pop3_login_delay: float = 0.0
+    pop3_max_sessions: int | None = None  # beyond them a new session hears -ERR [SYS/TEMP]
     tcp_options: dict = field(default_factory=lambda: dict(TCP_1990S))
     idle_timeout: float | None = None
     session_limit: float | None = None
@@ -226,10 +228,15 @@ class Isp:
         # world is given (dialsim shell's slirp-like NAT, hosts/nat.py).
         self.internet = None
         self._route = {p.peer_address: p for p in self.ports}
+        self._in_call: list[NasPort] = []  # the ports with a call, by line: the only ones to run
+        # Lines given octets, datagrams, a timer or a call since output() last ran
+        # dry: only they can have something to say (a pool of many quiet lines).
+        self._stirred: set[int] = set()
+        self._deadlines: dict[int, float | None] = {}  # of the lines not stirred since
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
-        self.smtp_sessions = 0
         self.pop3_refused = 0
+        self.smtp_sessions = 0
         self._faults = fault_rng or random.Random(0)
         self._reported: set[tuple[int, int]] = set()  # (line, call) hang-ups handed out
 
@@ -239,10 +246,19 @@ class Isp:
         busy = None
         if s.pop3_refusal == "busy" and self._refuses():
             busy = "too many connections, try again later"
+        elif s.pop3_max_sessions is not None and self.pop3_open() >= s.pop3_max_sessions:
+            self.pop3_refused += 1
+            busy = "too many sessions, try again later"
         server = Pop3Server(self.accounts, hostname=f"pop.{s.domain}", now=now,
                             idle_timeout=s.pop3_autologout, login_delay=s.pop3_login_delay,
                             last_logins=self.last_logins, busy=busy)
         return AppBinding(conn, server, carry_out=self.store.carry_out)
+
+    def pop3_open(self) -> int:
+        """POP3 sessions not yet over (a caller gone without QUIT holds one until
+        its autologout or TCP gives up)."""
+        return sum(1 for b in self.mail.bindings
+                   if isinstance(b.machine, Pop3Server) and b.machine.state != POP3_CLOSED)
 
     def _smtp_binding(self, conn, now: float) -> AppBinding:
         # Connections arriving on a NAS line come from dial-up subscribers: they
@@ -258,10 +274,17 @@ class Isp:
         return next((p.line for p in self.ports if not p.in_call), None)
 
     def answer(self, line: int, now: float) -> None:
-        self.ports[line].answer(now)
+        port = self.ports[line]
+        port.answer(now)
+        self._stirred.add(line)
+        if port not in self._in_call:
+            self._in_call = sorted([*self._in_call, port], key=lambda p: p.line)
 
     def hung_up(self, line: int, now: float) -> None:
-        self.ports[line].hung_up(now)
+        port = self.ports[line]
+        port.hung_up(now)
+        self._in_call = [p for p in self._in_call if p is not port]
+        self._deadlines.pop(line, None)
 
     def hangups(self) -> list[tuple[int, str]]:
         """(line, cause) of the lines whose NAS timers ran out since the last call:
@@ -286,31 +309,39 @@ class Isp:
     # -- the lines' octets
     def receive(self, line: int, data: bytes, now: float) -> None:
         self.ports[line].receive(data, now)
+        self._stirred.add(line)
 
     def output(self, now: float) -> list[tuple[int, bytes]]:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
         for _ in range(10_000):
-            moved = self._up(now)
+            moved = self._up(self._awake(), now)
             for pkt in mail.output(now) + (self.internet.output(now) if self.internet else []):
                 moved = True
                 self._route_to_line(pkt, now)
-            for port in self.ports:
-                if port.in_call:
-                    frames = port.output(now)
-                    if frames:
-                        moved = True
-                        out += [(port.line, f) for f in frames]
-            moved |= self._up(now)
+            awake = self._awake()
+            for port in awake:
+                frames = port.output(now)
+                if frames:
+                    moved = True
+                    out += [(port.line, f) for f in frames]
+            moved |= self._up(awake, now)
             if not moved:
                 break
         mail.events()  # the mail host pings no one: nothing to hand up
+        for port in self._awake():
+            self._deadlines[port.line] = port.next_deadline()
+        self._stirred.clear()
         return out
 
-    def _up(self, now: float) -> bool:
+    def _awake(self) -> list[NasPort]:
+        stirred = self._stirred
+        return [p for p in self._in_call if p.line in stirred]
+
+    def _up(self, ports: list[NasPort], now: float) -> bool:
         moved = False
-        for port in self.ports:
+        for port in ports:
             if port.in_call:
                 for ev in port.events():
                     moved = True
@@ -342,18 +373,22 @@ class Isp:
             self.ports[0].dropped_packets += 1
             return
         port.send_ip(packet, now)
+        self._stirred.add(port.line)
 
     def next_deadline(self) -> float | None:
+        stirred, known = self._stirred, self._deadlines
         internet = self.internet.next_deadline() if self.internet is not None else None
         return earliest([self.mail.next_deadline(), internet,
-                         *(p.next_deadline() for p in self.ports)])
+                         *(known[p.line] if p.line in known and p.line not in stirred
+                           else p.next_deadline() for p in self._in_call)])
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
         if self.internet is not None:
             self.internet.on_timer(now)
-        for p in self.ports:
-            p.on_timer(now)
+        for p in self._in_call:
+            if fire_due(p, now):
+                self._stirred.add(p.line)
 
 
 

@@ -454,6 +454,11 @@ class CallSession:
             self._open_pop3(now)
         return True
 
+    def time_up(self) -> None:
+        """The call's holding time ran out (a holding-time model): it ends here,
+        its mail done or not."""
+        self._finish("holding_time")
+
     def _finish(self, reason: str) -> None:
         if self.end_reason is None:
             self.end_reason = reason
@@ -625,19 +630,50 @@ def _or_nan(t: float | None) -> float:
 # The replication's story
 
 
+def _first_of(env, *events):
+    """A plain event that fires when the first of ``events`` does.  (Not
+    ``a | b``: a condition nested in the conditions serve_line waits on loses
+    its own callbacks once an outer one fires.)"""
+    first = env.event()
+
+    def fire(_ev) -> None:
+        if not first.triggered:
+            first.succeed()
+
+    for ev in events:
+        ev.callbacks.append(fire)
+    return first
+
+
 @dataclass(frozen=True, slots=True)
 class CallPlan:
     """When the subscriber calls: at 0, then ``every`` seconds (None: once), until
-    ``duration``; each call redials up to ``attempts`` times, ``delay`` apart."""
+    ``duration``; each call redials up to ``attempts`` times, ``delay`` apart.
+
+    ``next_call(now, planned)``, when given, decides instead: the time of the
+    first call (``planned`` None) or of the call after the one planned for
+    ``planned`` that ended at ``now``.  ``holding()``, when given, draws how long
+    a connected call stays up: the subscriber hangs up then, whether or not
+    its mail is done (a holding-time model), and not before.
+    """
 
     duration: float
     every: float | None = None
     attempts: int = 3
     delay: float = 30.0
+    next_call: Callable[[float, float | None], float] | None = None
+    holding: Callable[[], float] | None = None
 
 
-# A wrong password will not get better by redialling.
-_NO_REDIAL = ("quit", "auth", "wrong_password", "ppp_auth_failed")
+# A wrong password will not get better by redialling; a call whose holding
+# time ran out was not a failure.
+_NO_REDIAL = ("quit", "auth", "wrong_password", "ppp_auth_failed", "holding_time")
+
+
+def _line_info(call) -> dict:
+    """The call's rates after retrains, for its sessions row."""
+    return {"connect_rate_lowest_bps": float(call.lowest_rate_down_bps),
+            "connect_rate_final_bps": float(call.rate_down_bps), "retrains": call.retrains}
 
 
 class Subscriber:
@@ -662,11 +698,12 @@ class Subscriber:
         self.capture = capture
         self.sessions = 0
         self.mail_done = False  # the last call's mail check was complete (then no redial)
+        self._in_progress: tuple[CallSession, object] | None = None  # (session, call or None)
 
     def run(self):
         """simpy process: the calls of the replication."""
         env, plan = self.env, self.plan
-        t_next = 0.0
+        t_next = 0.0 if plan.next_call is None else plan.next_call(0.0, None)
         while t_next < plan.duration:
             if env.now < t_next:
                 yield env.timeout(t_next - env.now)
@@ -675,6 +712,9 @@ class Subscriber:
                 if reason in _NO_REDIAL or self.mail_done:
                     break
                 yield env.timeout(plan.delay)
+            if plan.next_call is not None:
+                t_next = plan.next_call(env.now, t_next)
+                continue
             if plan.every is None:
                 return
             t_next += plan.every
@@ -689,20 +729,43 @@ class Subscriber:
         session = CallSession(self.settings, self.mailbox, self.rec, session=self.sessions,
                               attempt=attempt, row=self.row, now=env.now)
         self.mail_done = False
+        self._in_progress = (session, None)
         result = yield env.process(self.dial())
         if result.outcome != "connect":
+            self._in_progress = None
             session.not_connected(result.outcome, env.now, result.t_answer)
             return result.outcome
         call = result.call
+        self._in_progress = (session, call)
         session.connected(result.connect_rate_down_bps, result.connect_rate_up_bps, env.now,
                           rng=self.rngs["tcp"], ppp_rng=self.rngs["ppp"], capture=self.capture,
                           t_answer=result.t_answer)
-        yield from serve_line(env, session, call.subscriber, call.carrier_lost,
-                              done=lambda: session.finished)
+        if self.plan.holding is None:
+            yield from serve_line(env, session, call.subscriber, call.carrier_lost,
+                                  done=lambda: session.finished)
+        else:
+            held = env.timeout(self.plan.holding())
+            yield from serve_line(env, session, call.subscriber,
+                                  _first_of(env, call.carrier_lost, held))
+            if held.processed:
+                session.time_up()
         if call.up:
             call.hangup("subscriber")
+        self._in_progress = None
         self.mail_done = session.mail_done
-        line = {"connect_rate_lowest_bps": float(call.lowest_rate_down_bps),
-                "connect_rate_final_bps": float(call.rate_down_bps), "retrains": call.retrains}
-        return session.hung_up(env.now, call.subscriber.counters, cause=call.end_cause, line=line)
+        return session.hung_up(env.now, call.subscriber.counters, cause=call.end_cause,
+                               line=_line_info(call))
+
+    def close_books(self, now: float) -> None:
+        """The replication ends during a call: write its row as it stands, ended
+        ``unfinished`` at ``now`` (a pool's line was held until then)."""
+        if self._in_progress is None:
+            return
+        session, call = self._in_progress
+        self._in_progress = None
+        if call is None:
+            session.not_connected("unfinished", now)
+        else:
+            session.end_reason = "unfinished"
+            session.hung_up(now, call.subscriber.counters, line=_line_info(call))
 

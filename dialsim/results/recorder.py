@@ -47,9 +47,11 @@ class Recorder:
         """One message retrieved (or sent) intact."""
         self._add("messages", cols)
 
-    def link_event(self, t_s: float, event: str, detail: str = "") -> None:
-        """Something the link did (dial, busy, connect, carrier lost, ...)."""
-        self._add("link_events", {"t_s": float(t_s), "event": str(event), "detail": str(detail)})
+    def link_event(self, t_s: float, event: str, detail: str = "", **cols: Any) -> None:
+        """Something the link did (dial, busy, connect, carrier lost, ...); ``cols``
+        adds columns (a population's ``subscriber``)."""
+        self._add("link_events",
+                  {"t_s": float(t_s), "event": str(event), "detail": str(detail), **cols})
 
     @property
     def sessions(self) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ __all__ = [
     "Link",
     "Maildrop",
     "Outbox",
+    "Population",
     "PppOptions",
     "Redial",
     "Retrains",
@@ -404,6 +405,91 @@ class Isp(Section):
     session_limit: Duration | None = Field(None, gt=0)  # ... and any call this long
 
 
+# --------------------------------------------------------------------------
+# A population of subscribers sharing the ISP's modem pool (docs/capacity.md)
+
+# An evening peak for residential dial-up, relative call rates for the hours
+# 0..23 (an illustrative shape, not measured data: quiet nights, a lunchtime
+# bump, most calls between 19:00 and 23:00).
+EVENING_PROFILE = (0.6, 0.3, 0.15, 0.1, 0.1, 0.1, 0.2, 0.5, 0.6, 0.6, 0.6, 0.6,
+                   0.8, 0.7, 0.7, 0.8, 1.0, 1.3, 1.8, 2.4, 2.8, 2.6, 1.9, 1.1)
+
+
+class PopulationCalls(Section):
+    """When each subscriber calls: every ``every`` exactly (``periodic``, at a
+    random phase), as a Poisson process of mean interval ``every``
+    (``poisson``), or Poisson with a rate following ``profile`` over the day."""
+
+    pattern: Literal["periodic", "poisson", "profile"] = "poisson"
+    every: Duration = Field(4 * 3600.0, gt=0)
+    profile: Literal["evening", "flat"] | list[float] = "evening"
+
+    @field_validator("profile")
+    @classmethod
+    def _day_of_hours(cls, v):
+        if isinstance(v, list) and (len(v) != 24 or min(v) < 0 or sum(v) <= 0):
+            raise ValueError("give 24 hourly weights (hours 0..23), none negative, "
+                             "not all zero; or evening or flat")
+        return v
+
+    def hourly_weights(self) -> tuple[float, ...]:
+        """Relative call rate of each hour of the day, mean 1."""
+        w = (EVENING_PROFILE if self.profile == "evening" else (1.0,) * 24
+             if self.profile == "flat" else tuple(self.profile))
+        mean = sum(w) / 24
+        return tuple(x / mean for x in w)
+
+
+class Holding(Section):
+    """How long a connected call lasts: until its mail is done (``retrieval``), or
+    an exponentially drawn time after CONNECT with mean ``mean`` while the
+    retrieval runs inside it (``exponential``, the Erlang B model)."""
+
+    mode: Literal["retrieval", "exponential"] = "retrieval"
+    mean: Duration = Field(180.0, gt=0)
+
+
+class StrategyShare(Strategy):
+    """A share of the subscribers whose POP3 client works this way."""
+
+    share: float = Field(gt=0, le=1)
+
+
+def _sums_to_one(shares: list[float], what: str) -> None:
+    if abs(sum(shares) - 1.0) > 1e-6:
+        raise ValueError(f"{what} shares sum to {sum(shares):g}; make them sum to 1")
+
+
+class Population(Section):
+    """N subscribers (each with the ``subscriber`` and ``isp.maildrop`` /
+    ``isp.incoming`` settings as a template) calling one NAS with ``lines``
+    modem lines in a hunt group, in front of one mail host."""
+
+    subscribers: int = Field(ge=1, le=100_000)
+    lines: int = Field(ge=1, le=4096)
+    calls: PopulationCalls = Field(default_factory=PopulationCalls)
+    holding: Holding = Field(default_factory=Holding)
+    modems: dict[Literal["v22bis", "v32bis", "v34", "v34_33600", "v90"], float] | None = None
+    strategies: list[StrategyShare] | None = Field(None, min_length=1)
+    pop3_sessions: int | None = Field(None, ge=1)
+
+    @field_validator("modems")
+    @classmethod
+    def _modem_shares(cls, v):
+        if v is not None:
+            if not v or min(v.values()) <= 0:
+                raise ValueError("give each profile a share > 0, e.g. {v34: 0.7, v32bis: 0.3}")
+            _sums_to_one(list(v.values()), "modem")
+        return v
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategy_shares(cls, v):
+        if v is not None:
+            _sums_to_one([s.share for s in v], "strategy")
+        return v
+
+
 class Scenario(Section):
     """A whole experiment.  Times in seconds, sizes in octets, rates in bit/s.
 
@@ -427,6 +513,12 @@ class Scenario(Section):
     # (dotted key -> list of values as the file would give them); every point is
     # validated when the file is loaded (dialsim.scenario.load).
     sweep: dict[str, Annotated[list[Any], Field(min_length=1)]] | None = None
+    population: Population | None = None
+
+    @field_validator("population")
+    @classmethod
+    def _population_fits(cls, v: Population | None, info: ValidationInfo) -> Population | None:
+        return _check_population(v, info.data) if v is not None else v
 
     _scenario_text: str = PrivateAttr("")
     _source_path: Path | None = PrivateAttr(None)
@@ -476,3 +568,24 @@ class Scenario(Section):
         from dialsim.scenario.load import sweep_points
 
         return sweep_points(self, extra or [])
+
+
+def _check_population(pop: Population, data: dict) -> Population:
+    """What a population needs from the rest of the scenario."""
+    if data.get("framing", "ppp") != "ppp":
+        raise ValueError("a population needs framing: ppp (each NAS line hands its caller "
+                         "an address by IPCP; SLIP's fixed addresses are not modelled)")
+    sub, isp, link = data.get("subscriber"), data.get("isp"), data.get("link")
+    if sub is not None and sub.calls is not None:
+        raise ValueError("population.calls says when each subscriber calls; "
+                         "remove subscriber.calls")
+    if isp is not None and isp.maildrop.path is not None:
+        raise ValueError("each subscriber of a population gets a synthesized maildrop; "
+                         "use isp.maildrop.messages instead of path")
+    rate = link.connect_rate if link is not None else None
+    for profile in (pop.modems or {}):
+        limits = PROFILE_CONNECT_RATES.get(profile)
+        if rate is not None and limits is not None and not limits[0] <= rate <= limits[1]:
+            raise ValueError(f"link.connect_rate {rate:g} bit/s is out of reach for "
+                             f"population.modems' {profile}; omit connect_rate")
+    return pop

@@ -222,7 +222,7 @@ LINK_KEYS = (
         pytest.param(
             "colour: blue\n" + MINIMAL,
             ":1: colour: unknown key; accepted keys: name, description, seed, replications, "
-            "duration, framing, ppp, login_chat, link, subscriber, isp, sweep",
+            "duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="unknown-key-top",
         ),
         pytest.param(
@@ -331,13 +331,13 @@ LINK_KEYS = (
         pytest.param(
             "- just\n- a list\n",
             ":1: (top level): bad value list; expected a mapping with keys name, description, seed, "
-            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep",
+            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="not-a-mapping",
         ),
         pytest.param(
             "# nothing here\n",
             ":1: (top level): empty file; expected a mapping with keys name, description, seed, "
-            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep",
+            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="empty",
         ),
         pytest.param(
