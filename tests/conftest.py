@@ -7,6 +7,7 @@ keeps its example database.
 
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
@@ -14,6 +15,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n 2 --dist loadgroup``, pyproject's addopts) the tests
     on the wall clock -- real ptys, sockets, namespaces, peer processes, the
@@ -22,8 +24,6 @@ def pytest_collection_modifyitems(config, items):
     things (the list of network namespaces the shell tests check, free ports),
     and mostly wait.  The virtual-time tests, which mostly compute, fill the
     other worker meanwhile."""
-    import pytest
-
     for item in items:
         parts = item.path.parts
         if "realtime" in parts or "interop" in parts or item.path.name.startswith("test_mailhost"):
