@@ -1,16 +1,14 @@
 """Run a scenario's replications and collect the results tables.
 
 Replications are independent: each has its own simpy environment, its own
-Maildir folders under a scratch directory and its own seed streams (see
+scratch mail (in memory) and its own seed streams (see
 :mod:`dialsim.experiment.world`), so they can run in any order or in parallel
 and give the same tables.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +32,12 @@ class RunResult:
 def run_replications(
     sc, *, capture: bool = False, on_replication_done: Callable[[int], None] | None = None
 ) -> list[ReplicationOutcome]:
-    """Every replication of ``sc``, each in its own scratch Maildirs (removed after)."""
+    """Every replication of ``sc``, each with its own scratch mail."""
     outcomes: list[ReplicationOutcome] = []
-    scratch = Path(tempfile.mkdtemp(prefix="dialsim-"))
-    try:
-        for rep in range(sc.replications):
-            outcomes.append(run_replication(sc, rep, scratch / f"rep{rep}", capture=capture))
-            if on_replication_done is not None:
-                on_replication_done(rep)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    for rep in range(sc.replications):
+        outcomes.append(run_replication(sc, rep, capture=capture))
+        if on_replication_done is not None:
+            on_replication_done(rep)
     return outcomes
 
 

@@ -29,8 +29,9 @@ from dialsim.hosts.isp import Isp
 from dialsim.hosts.mailhost import MailStore
 from dialsim.hosts.subscriber import Mailbox, Provenance, Subscriber
 from dialsim.mail.accounts import Accounts
-from dialsim.mail.delivery import MaildirDelivery, read_queued
+from dialsim.mail.delivery import Delivery, MaildirDelivery
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
+from dialsim.mail.memory import MemoryDelivery, MemoryInbox, MemoryStore
 from dialsim.results.recorder import Recorder
 
 __all__ = ["IspWorld", "ReplicationOutcome", "isp_world", "run_replication", "seed_streams"]
@@ -70,20 +71,26 @@ class IspWorld:
 
     isp: Isp
     nas: Nas
-    maildrops: MaildirStore
-    delivery: MaildirDelivery
+    maildrops: MaildirStore | MemoryStore
+    delivery: Delivery
     stored: dict[str, mail.StoredMessage]
 
 
-def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
-    """The ISP of ``sc`` with its starting mail, in scratch folders under ``workdir``
-    (no fsync: they are thrown away after the replication)."""
-    root = workdir / "isp-mail"
-    maildrops = MaildirStore(root, durable=False)
+def isp_world(env: simpy.Environment, sc, workdir: Path | None, streams) -> IspWorld:
+    """The ISP of ``sc`` with its starting mail: in memory when ``workdir`` is
+    None (a simulated replication), else in scratch Maildir folders under
+    ``workdir`` (real time: real programs may look at them).  Either way they
+    are thrown away afterwards: no fsync."""
     names = iter(range(1, 1 << 62))
     user = sc.subscriber.user
-    delivery = MaildirDelivery(root, [sc.isp.domain], {user}, hostname="isp", durable=False,
-                               name_source=lambda: sim_name(env.now, next(names), "isp"))
+    naming = dict(hostname="isp", name_source=lambda: sim_name(env.now, next(names), "isp"))
+    if workdir is None:
+        maildrops = MemoryStore()
+        delivery = MemoryDelivery(maildrops, [sc.isp.domain], {user}, **naming)
+    else:
+        root = workdir / "isp-mail"
+        maildrops = MaildirStore(root, durable=False)
+        delivery = MaildirDelivery(root, [sc.isp.domain], {user}, durable=False, **naming)
     isp = Isp(settings.isp_settings(sc), Accounts({user: sc.subscriber.password}), delivery,
               MailStore(maildrops, delivery), tcp_rng=pyrandom(streams["isp_tcp"]),
               ppp_rng=pyrandom(streams["isp_ppp"]))
@@ -95,19 +102,24 @@ def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
     return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored)
 
 
-def run_replication(sc, replication: int, workdir: Path, *, capture: bool = False):
+def run_replication(sc, replication: int, workdir: Path | None = None, *,
+                    capture: bool = False, maildirs: bool = False):
+    """One replication of ``sc``.  Its mail is kept in memory, unless ``maildirs``:
+    then in scratch Maildir folders under ``workdir`` (the same results, slower)."""
     streams = seed_streams(sc.seed, replication)
     env = simpy.Environment()
     rec = Recorder(replication)
-    workdir.mkdir(parents=True, exist_ok=True)
-    world = isp_world(env, sc, workdir, streams)
+    if maildirs:
+        workdir.mkdir(parents=True, exist_ok=True)
+    world = isp_world(env, sc, workdir if maildirs else None, streams)
     stored = world.stored
 
     def origin(sha: str) -> Provenance | None:
         m = stored.get(sha)
         return Provenance(m.t_arrived_s) if m is not None else None
 
-    mailbox = Mailbox(ClientInbox(workdir / "subscriber-inbox", durable=False),
+    inbox = ClientInbox(workdir / "subscriber-inbox", durable=False) if maildirs else MemoryInbox()
+    mailbox = Mailbox(inbox,
                       mail.outbox(sc, np.random.default_rng(streams["outbox"])), origin)
     link, link_rng = settings.link_config(sc), np.random.default_rng(streams["link"])
 
@@ -140,9 +152,7 @@ def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox) -> tuple[int, in
     remaining = {hashlib.sha256(m).hexdigest() for m in world.maildrops.peek(user).values()}
     got = mailbox.retrieved_count
     lost = sum(1 for sha in world.stored if sha not in remaining and sha not in got)
-    queue = world.delivery.outbound() / "new"
-    queued = ({hashlib.sha256(read_queued(p)[2]).hexdigest() for p in sorted(queue.glob("*"))}
-              if queue.is_dir() else set())
+    queued = {hashlib.sha256(data).hexdigest() for _s, _r, data in world.delivery.queued()}
     lost += len(mailbox.sent_sha - queued)
     dup = sum(n - 1 for n in got.values() if n > 1)
     return lost, dup

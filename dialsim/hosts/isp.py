@@ -16,8 +16,8 @@ subscriber that is gone, its POP3 autologout fires -- as on a real NAS; what
 it sends to a line with no call is dropped (no route) and counted.
 
 Storage is an effect: the servers ask, and the ``store`` given here
-(:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch folders in a
-simulated replication, which take no simulated time.
+(:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch mail in memory in a
+simulated replication, which takes no simulated time.
 """
 
 from __future__ import annotations
