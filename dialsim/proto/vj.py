@@ -32,6 +32,8 @@ TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021
 
 from __future__ import annotations
 
+import struct
+
 from dialsim.proto.ipv4 import internet_checksum
 
 TYPE_ERROR = 0x00
@@ -95,39 +97,46 @@ def _compressible(packet: bytes) -> int | None:
     return ihl + doff
 
 
-def _field(header: bytes, start: int, size: int) -> int:
-    return int.from_bytes(header[start : start + size], "big")
+# The IPv4 header's first ten octets: version/IHL + TOS, total length, id,
+# flags + fragment offset, TTL + protocol.
+_IP_WORDS = struct.Struct("!HHHHH")
+# The TCP header from the sequence number on: seq, ack, data offset, flags,
+# window, (checksum skipped), urgent pointer.
+_TCP_FIELDS = struct.Struct("!IIBBH2xH")
+_NOT_PU = ~(TH_PUSH | TH_URG)
 
 
 def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | None:
     """(change mask without C and P, deltas) of ``packet`` against the saved header
     ``old`` of its connection (RFC 1144 3.2.3), or None if it must go uncompressed."""
+    o_vt, old_len, o_id, o_frag, o_ttlp = _IP_WORDS.unpack_from(old)
+    n_vt, new_len, n_id, n_frag, n_ttlp = _IP_WORDS.unpack_from(packet)
+    if o_vt != n_vt or o_frag != n_frag or o_ttlp != n_ttlp:
+        return None  # version, IHL, TOS; flags (DF) / fragment offset; TTL, protocol
     th = (packet[0] & 0x0F) * 4
     doff = hlen - th
-    flags = packet[th + 13]
+    o_seq, o_ack, o_off, o_flags, o_win, o_urg = _TCP_FIELDS.unpack_from(old, th + 4)
+    n_seq, n_ack, n_off, flags, n_win, n_urg = _TCP_FIELDS.unpack_from(packet, th + 4)
     if (
-        old[0:2] != packet[0:2]  # version, IHL, TOS
-        or old[6:8] != packet[6:8]  # flags (DF) / fragment offset
-        or old[8:10] != packet[8:10]  # TTL, protocol
-        or old[th + 12] != packet[th + 12]  # data offset (+ reserved bits)
-        or old[20:th] != packet[20:th]  # IP options
-        or old[th + 20 : th + doff] != packet[th + 20 : th + doff]  # TCP options
-        or (old[th + 13] & ~(TH_PUSH | TH_URG)) != (flags & ~(TH_PUSH | TH_URG))
+        o_off != n_off  # data offset (+ reserved bits)
+        or (th > 20 and old[20:th] != packet[20:th])  # IP options
+        or (doff > 20 and old[th + 20 : th + doff] != packet[th + 20 : th + doff])  # TCP options
+        or (o_flags & _NOT_PU) != (flags & _NOT_PU)
     ):
         return None
     changes = 0
     deltas = b""
     if flags & TH_URG:
-        deltas += _enc(_field(packet, th + 18, 2))
+        deltas += _enc(n_urg)
         changes |= NEW_U
-    elif packet[th + 18 : th + 20] != old[th + 18 : th + 20]:
+    elif n_urg != o_urg:
         return None
-    dw = (_field(packet, th + 14, 2) - _field(old, th + 14, 2)) & 0xFFFF
+    dw = (n_win - o_win) & 0xFFFF
     if dw:
         deltas += _enc(dw)
         changes |= NEW_W
-    da = (_field(packet, th + 8, 4) - _field(old, th + 8, 4)) & 0xFFFFFFFF
-    ds = (_field(packet, th + 4, 4) - _field(old, th + 4, 4)) & 0xFFFFFFFF
+    da = (n_ack - o_ack) & 0xFFFFFFFF
+    ds = (n_seq - o_seq) & 0xFFFFFFFF
     if da > 0xFFFF or ds > 0xFFFF:
         return None
     if da:
@@ -136,7 +145,6 @@ def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | N
     if ds:
         deltas += _enc(ds)
         changes |= NEW_S
-    old_len, new_len = _field(old, 2, 2), _field(packet, 2, 2)
     old_data = old_len - hlen
     if changes == 0:
         # Data after a bare ACK: compress; anything else is a retransmission
@@ -146,12 +154,12 @@ def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | N
     elif changes in (SPECIAL_I, SPECIAL_D):
         return None
     elif changes == NEW_S | NEW_A:
-        if ds == da == old_data and not old[th + 13] & TH_URG:
+        if ds == da == old_data and not o_flags & TH_URG:
             changes, deltas = SPECIAL_I, b""
     elif changes == NEW_S:
-        if ds == old_data and not old[th + 13] & TH_URG:
+        if ds == old_data and not o_flags & TH_URG:
             changes, deltas = SPECIAL_D, b""
-    did = (_field(packet, 4, 2) - _field(old, 4, 2)) & 0xFFFF
+    did = (n_id - o_id) & 0xFFFF
     if did != 1:
         deltas += _enc(did)
         changes |= NEW_I
@@ -315,74 +323,71 @@ class VjDecompressor:
         saved = self._saved[self._last_recv]
         if saved is None or len(data) < i + 2:
             return self._error()
-        h = bytearray(saved)  # committed only if the whole header decodes
-        ihl = (h[0] & 0x0F) * 4
-        hlen = len(h)
-        th = ihl
-        h[th + 16 : th + 18] = data[i : i + 2]
-        i += 2
-        if changes & TCP_PUSH_BIT:
-            h[th + 13] |= TH_PUSH
-        else:
-            h[th + 13] &= ~TH_PUSH & 0xFF
-        seq = int.from_bytes(h[th + 4 : th + 8], "big")
-        ack = int.from_bytes(h[th + 8 : th + 12], "big")
-        special = changes & SPECIALS_MASK
-        if special == SPECIAL_I:
-            n = int.from_bytes(h[2:4], "big") - hlen
-            ack, seq = ack + n, seq + n
-        elif special == SPECIAL_D:
-            seq += int.from_bytes(h[2:4], "big") - hlen
-        else:
-            deltas = self._deltas(changes, data, i, h, th)
-            if deltas is None:
-                return self._error()
-            i, dack, dseq = deltas
-            ack, seq = ack + dack, seq + dseq
-        h[th + 4 : th + 8] = (seq & 0xFFFFFFFF).to_bytes(4, "big")
-        h[th + 8 : th + 12] = (ack & 0xFFFFFFFF).to_bytes(4, "big")
-        v = 1
-        if changes & NEW_I:
-            d = _dec(data, i)
-            if d is None:
-                return self._error()
-            v, i = d
-        h[4:6] = ((int.from_bytes(h[4:6], "big") + v) & 0xFFFF).to_bytes(2, "big")
+        checksum = data[i : i + 2]  # the TCP checksum, carried unchanged
+        decoded = _header_changes(changes, data, i + 2, saved)
+        if decoded is None:
+            return self._error()
+        i, seq, ack, flags, win, urg, ident = decoded
+        hlen = len(saved)
         payload = data[i:]
         total = hlen + len(payload)
         if total > 0xFFFF:
             return self._error()
-        h[2:4] = total.to_bytes(2, "big")
+        h = bytearray(saved)  # committed only if the whole header decodes
+        vt, _total, _ident, frag, ttlp = _IP_WORDS.unpack_from(saved)
+        _IP_WORDS.pack_into(h, 0, vt, total, ident, frag, ttlp)
+        th = (saved[0] & 0x0F) * 4
+        _TCP_FIELDS.pack_into(h, th + 4, seq, ack, saved[th + 12], flags, win, urg)
+        h[th + 16 : th + 18] = checksum
         h[10:12] = b"\x00\x00"
-        h[10:12] = internet_checksum(bytes(h[:ihl])).to_bytes(2, "big")
+        h[10:12] = internet_checksum(bytes(h[:th])).to_bytes(2, "big")
         self._saved[self._last_recv] = h
         self.packets += 1
         return bytes(h) + payload
 
-    @staticmethod
-    def _deltas(changes: int, data: bytes, i: int, h: bytearray, th: int) -> tuple[int, int, int] | None:
-        """Apply the U and W deltas to ``h``; (next index, ack delta, seq delta), None if short."""
-        dack = dseq = 0
+
+def _header_changes(changes: int, data: bytes, i: int, saved: bytes) -> tuple | None:
+    """Apply a COMPRESSED_TCP packet's change mask and deltas (from ``data[i]``) to
+    the saved header: (index after the deltas, seq, ack, flags, window, urgent
+    pointer, IP id), or None if the packet ends before its deltas do."""
+    th = (saved[0] & 0x0F) * 4
+    hlen = len(saved)
+    seq, ack, _off, flags, win, urg = _TCP_FIELDS.unpack_from(saved, th + 4)
+    total = _IP_WORDS.unpack_from(saved)[1]
+    flags = flags | TH_PUSH if changes & TCP_PUSH_BIT else flags & ~TH_PUSH & 0xFF
+    special = changes & SPECIALS_MASK
+    if special == SPECIAL_I:
+        n = total - hlen
+        ack, seq = ack + n, seq + n
+    elif special == SPECIAL_D:
+        seq += total - hlen
+    else:
         for bit in (NEW_U, NEW_W, NEW_A, NEW_S):
             if not changes & bit:
                 if bit == NEW_U:
-                    h[th + 13] &= ~TH_URG & 0xFF
+                    flags &= ~TH_URG & 0xFF
                 continue
             d = _dec(data, i)
             if d is None:
                 return None
             v, i = d
             if bit == NEW_U:
-                h[th + 13] |= TH_URG
-                h[th + 18 : th + 20] = v.to_bytes(2, "big")
+                flags |= TH_URG
+                urg = v
             elif bit == NEW_W:
-                win = (int.from_bytes(h[th + 14 : th + 16], "big") + v) & 0xFFFF
-                h[th + 14 : th + 16] = win.to_bytes(2, "big")
+                win = (win + v) & 0xFFFF
             elif bit == NEW_A:
-                dack = v
+                ack += v
             else:
-                dseq = v
-        return i, dack, dseq
+                seq += v
+    v = 1
+    if changes & NEW_I:
+        d = _dec(data, i)
+        if d is None:
+            return None
+        v, i = d
+    ident = (_IP_WORDS.unpack_from(saved)[2] + v) & 0xFFFF
+    return i, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, win, urg, ident
 
 
 def cslip_encode(kind: int, data: bytes) -> bytes:
