@@ -25,7 +25,7 @@ from dialsim.proto.events import (
     FrameSent,
     IpPacketReceived,
 )
-from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import ConnectionAccepted
 from dialsim.proto.tcp import (
     Closed,
@@ -130,6 +130,7 @@ class AppBinding:
         self.connected = False
         self.close_requested = False
         self._events: list[Event] = []  # machine events taken out while answering effects
+        self._machine_deadline = getattr(machine, "next_deadline", None)
 
     def pump(self, now: float) -> bool:
         progressed = False
@@ -206,8 +207,8 @@ class AppBinding:
                 self.conn.close()
 
     def next_deadline(self) -> float | None:
-        f = getattr(self.machine, "next_deadline", None)
-        return f() if f else None
+        f = self._machine_deadline
+        return f() if f is not None else None
 
     def on_timer(self, now: float) -> None:
         # A server whose reply is still queued or in flight in TCP is writing,
@@ -307,45 +308,70 @@ class IpHost:
 
     Datagrams in (``receive``), datagrams out (``output``): one object serves a
     subscriber's computer behind one link and an ISP's mail host behind many.
+
+    ``output`` wakes the stack and the applications only when something could
+    have changed since the last call that found nothing to do: a datagram, a
+    timer, a new connection, or work done by that last call itself (an
+    application's event handler may have queued a command).  Applications are
+    sans-IO: they produce output only in answer to one of those.
     """
 
     def __init__(self, stack) -> None:
         self.stack = stack
         self.bindings: list[AppBinding] = []
         self.listeners: dict[int, Callable[[object, float], AppBinding]] = {}
+        self._quiet = False  # the last output() found nothing to do, and nothing came since
 
     def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
         self.stack.listen(port)
         self.listeners[port] = factory
+        self._quiet = False
 
     def connect(self, addr: str, port: int, now: float, make_binding) -> AppBinding:
         conn = self.stack.connect(addr, port, now)
         binding = make_binding(conn, now)
         self.bindings.append(binding)
+        self._quiet = False
         return binding
 
     def receive(self, packet: bytes, now: float) -> None:
+        self._quiet = False
         self.stack.receive(packet, now)
 
     def output(self, now: float) -> list[bytes]:
         """Let the applications answer what arrived; the datagrams that result."""
-        for ev in self.stack.events():
+        if self._quiet:
+            return []
+        stack = self.stack
+        events = stack.events()
+        for ev in events:
             if isinstance(ev, ConnectionAccepted):
                 factory = self.listeners.get(ev.conn.local_port)
                 if factory is not None:
                     self.bindings.append(factory(ev.conn, now))
-        pumped = [b.pump(now) for b in self.bindings]
-        if any(pumped):
+        progressed = False
+        for b in self.bindings:  # a binding made meanwhile is pumped too
+            if b.pump(now):
+                progressed = True
+        if progressed:
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
-        return self.stack.output(now)
+        packets = stack.output(now)
+        self._quiet = not (packets or progressed or events)
+        return packets
 
     def events(self) -> list[Event]:
         return []
 
     def next_deadline(self) -> float | None:
-        return earliest([self.stack.next_deadline(), *(b.next_deadline() for b in self.bindings)])
+        best = self.stack.next_deadline()
+        for b in self.bindings:
+            d = b.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def on_timer(self, now: float) -> None:
+        self._quiet = False
         fire_due(self.stack, now)
         for b in self.bindings:
             d = b.next_deadline()
@@ -441,7 +467,9 @@ class IpEndpoint:
         return out
 
     def next_deadline(self) -> float | None:
-        return earliest((self.ip.next_deadline(), self.link.next_deadline()))
+        a = self.ip.next_deadline()
+        b = self.link.framing.next_deadline()
+        return a if b is None or (a is not None and a <= b) else b
 
     def on_timer(self, now: float) -> None:
         self.link.stamp(now)
