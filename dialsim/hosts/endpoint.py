@@ -71,6 +71,11 @@ class LayerBytes:
         }
 
 
+# Frames that carry datagrams (PPP's IP and VJ protocol numbers, which SLIP's
+# frames use too); any other frame is link control.
+_DATA_PROTOCOLS = frozenset((0x21, 0x2D, 0x2F))
+
+
 def ip_payload_length(packet: bytes) -> int:
     """Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else)."""
     if len(packet) < 20 or packet[0] >> 4 != 4:
@@ -257,27 +262,40 @@ class LinkInterface:
         return self.framing.output(now)
 
     def events(self) -> list[Event]:
+        evs = self.framing.events()
+        if not evs:
+            return evs
         up: list[Event] = []
         capture = self.capture
-        for ev in self.framing.events():
-            if isinstance(ev, IpPacketReceived):
+        for ev in evs:
+            if isinstance(ev, FrameSent):
+                side = self.sent
+                if ev.protocol in _DATA_PROTOCOLS:
+                    side.frame_octets += len(ev.frame)
+                    side.wire_octets += ev.wire_octets
+                else:
+                    side.control_octets += ev.wire_octets
+                if ev.packet:
+                    side.packets += 1
+                    side.app += ip_payload_length(ev.packet)
+                if capture is not None and (ev.packet or not capture.packets_only):
+                    item = ev.packet if capture.packets_only else ev.capture or ev.frame
+                    capture.frames.append((self._now, True, item, ev.kind))
+            elif isinstance(ev, FrameReceived):
+                side = self.received
+                if ev.protocol in _DATA_PROTOCOLS:
+                    side.frame_octets += len(ev.frame)
+                    side.wire_octets += ev.wire_octets
+                else:
+                    side.control_octets += ev.wire_octets
+                if capture is not None and not capture.packets_only:
+                    capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
+            elif isinstance(ev, IpPacketReceived):
                 self.received.packets += 1
                 self.received.app += ip_payload_length(ev.packet)
                 if capture is not None and capture.packets_only:
                     capture.frames.append((self._now, False, ev.packet, "ip"))
                 up.append(ev)
-            elif isinstance(ev, FrameSent):
-                self._account(self.sent, ev)
-                if ev.packet:
-                    self.sent.packets += 1
-                    self.sent.app += ip_payload_length(ev.packet)
-                if capture is not None and (ev.packet or not capture.packets_only):
-                    item = ev.packet if capture.packets_only else ev.capture or ev.frame
-                    capture.frames.append((self._now, True, item, ev.kind))
-            elif isinstance(ev, FrameReceived):
-                self._account(self.received, ev)
-                if capture is not None and not capture.packets_only:
-                    capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
             else:
                 up.append(ev)
         return up
@@ -286,14 +304,6 @@ class LinkInterface:
 
     def stamp(self, now: float) -> None:
         self._now = now
-
-    @staticmethod
-    def _account(side: LayerBytes, ev: FrameSent | FrameReceived) -> None:
-        if ev.protocol not in (0x21, 0x2D, 0x2F):
-            side.control_octets += ev.wire_octets
-            return
-        side.frame_octets += len(ev.frame)
-        side.wire_octets += ev.wire_octets
 
     def next_deadline(self) -> float | None:
         return self.framing.next_deadline()
@@ -309,11 +319,12 @@ class IpHost:
     Datagrams in (``receive``), datagrams out (``output``): one object serves a
     subscriber's computer behind one link and an ISP's mail host behind many.
 
-    ``output`` wakes the stack and the applications only when something could
-    have changed since the last call that found nothing to do: a datagram, a
-    timer, a new connection, or work done by that last call itself (an
-    application's event handler may have queued a command).  Applications are
-    sans-IO: they produce output only in answer to one of those.
+    ``output(now, again=True)`` is the same call made again within one turn
+    of a driver's loop (nothing outside the host ran since): it wakes the stack
+    and the applications only when something could have changed since the
+    last call that found nothing to do -- a datagram, a timer, a new
+    connection, or work done by that last call itself (an application's event
+    handler may have queued a command).
     """
 
     def __init__(self, stack) -> None:
@@ -338,9 +349,9 @@ class IpHost:
         self._quiet = False
         self.stack.receive(packet, now)
 
-    def output(self, now: float) -> list[bytes]:
+    def output(self, now: float, *, again: bool = False) -> list[bytes]:
         """Let the applications answer what arrived; the datagrams that result."""
-        if self._quiet:
+        if again and self._quiet:
             return []
         stack = self.stack
         events = stack.events()
@@ -436,31 +447,35 @@ class IpEndpoint:
 
     def output(self, now: float) -> list[bytes]:
         link, ip = self.link, self.ip
-        link.stamp(now)
+        link._now = now
+        framing = link.framing
         chunks: list[bytes] = []
-        for _ in range(10_000):
+        for turn in range(10_000):
             moved = self._link_events(now)
-            for pkt in ip.output(now):
+            packets = ip.output(now, again=turn > 0)
+            if packets:
                 moved = True
-                link.send_ip(pkt, now)
-            frames = link.output(now)
+                send = framing.send_ip
+                for pkt in packets:
+                    send(pkt, now)
+            frames = framing.output(now)
             if frames:
                 chunks += frames
                 moved = True
-            moved |= self._link_events(now)
+            if self._link_events(now):
+                moved = True
             if not moved:
                 break
         return chunks
 
     def _link_events(self, now: float) -> bool:
-        moved = False
-        for ev in self.link.events():
-            moved = True
+        evs = self.link.events()
+        for ev in evs:
             if isinstance(ev, IpPacketReceived):
                 self.ip.receive(ev.packet, now)
             else:
                 self._events.append(ev)
-        return moved
+        return bool(evs)
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []

@@ -36,8 +36,8 @@ from dialsim.hosts.network import (
 )
 from dialsim.hosts.terminal import PhasedLineHost, TerminalServer
 from dialsim.proto.events import Event, IpPacketReceived
-from dialsim.proto.ipv4 import ip_to_str
-from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.ipv4 import ip_to_bytes
+from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.ppp import PppConnection
@@ -169,7 +169,7 @@ class Isp:
         self.mail.listen(POP3_PORT, self._pop3_binding)
         self.mail.listen(SMTP_PORT, self._smtp_binding)
         self.ports = [NasPort(i, settings, accounts, ppp_rng) for i in range(lines)]
-        self._route = {p.peer_address: p for p in self.ports}
+        self._route = {ip_to_bytes(p.peer_address): p for p in self.ports}
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
         self.smtp_sessions = 0
@@ -209,18 +209,21 @@ class Isp:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
-        for _ in range(10_000):
+        for turn in range(10_000):
             moved = self._up(now)
-            for pkt in mail.output(now):
+            packets = mail.output(now, again=turn > 0)
+            if packets:
                 moved = True
-                self._route_to_line(pkt, now)
+                for pkt in packets:
+                    self._route_to_line(pkt, now)
             for port in self.ports:
-                if port.in_call:
-                    frames = port.output(now)
+                if port.host is not None:
+                    frames = port.host.output(now)
                     if frames:
                         moved = True
                         out += [(port.line, f) for f in frames]
-            moved |= self._up(now)
+            if self._up(now):
+                moved = True
             if not moved:
                 break
         return out
@@ -228,23 +231,28 @@ class Isp:
     def _up(self, now: float) -> bool:
         moved = False
         for port in self.ports:
-            if port.in_call:
-                for ev in port.events():
+            if port.host is not None:
+                for ev in port.host.events():
                     moved = True
                     if isinstance(ev, IpPacketReceived):
                         self.mail.receive(ev.packet, now)
         return moved
 
     def _route_to_line(self, packet: bytes, now: float) -> None:
-        dst = ip_to_str(packet[16:20])
-        port = self._route.get(dst)
+        port = self._route.get(packet[16:20])
         if port is None:
             self.ports[0].dropped_packets += 1
             return
         port.send_ip(packet, now)
 
     def next_deadline(self) -> float | None:
-        return earliest([self.mail.next_deadline(), *(p.next_deadline() for p in self.ports)])
+        best = self.mail.next_deadline()
+        for p in self.ports:
+            if p.host is not None:
+                d = p.host.next_deadline()
+                if d is not None and (best is None or d < best):
+                    best = d
+        return best
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
