@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import re
-from operator import itemgetter
 from email.utils import formatdate
+from operator import itemgetter
 
 import numpy as np
 
