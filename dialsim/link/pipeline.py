@@ -160,6 +160,13 @@ class Direction:
         )
         self._ser_in_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_in_bps
         self._ser_out_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_out_bps
+        # Per-call constants of the model (the same arithmetic as when computed per chunk).
+        self._full_frame_bits = cfg.full_frame_bits
+        self._recovery_rtt = cfg.recovery_rtt
+        self._retransmits = cfg.error_correction and cfg.bit_error_rate > 0.0
+        self._p_frame_ok = (
+            (1.0 - cfg.bit_error_rate) ** self._full_frame_bits if self._retransmits else 1.0
+        )
         self._free_ser_in = -math.inf
         self._free_line = -math.inf
         self._free_ser_out = -math.inf
@@ -233,9 +240,13 @@ class Direction:
         log = self._line_log
         while len(log) > 1 and log[0][1] < x:
             log.popleft()
-        for c0, c1, ls, le in log:
+        if log:
+            c0, c1, ls, le = log[0]  # the log is in order: only its first chunk can hold x
             if c0 < x <= c1:
                 return ls + (x - c0) / (c1 - c0) * (le - ls)
+            for c0, c1, ls, le in log:
+                if c0 < x <= c1:
+                    return ls + (x - c0) / (c1 - c0) * (le - ls)
         return -math.inf  # already gone (cannot happen for x within the log)
 
     def _line_cost(self, data: bytes, backlogged: bool) -> tuple[float, float, float, int]:
@@ -252,9 +263,10 @@ class Direction:
         # the line idle goes out in frames of its own.
         frames = info / n401 if backlogged else float(whole)
         bits = lapm_bits(info, frames, cfg.lapm_fcs_bits)
-        first = lapm_bits(min(info, n401), 1.0, cfg.lapm_fcs_bits)
+        full = self._full_frame_bits  # lapm_bits(n401, 1.0, ...)
+        first = full if info >= n401 else lapm_bits(info, 1.0, cfg.lapm_fcs_bits)
         last_info = info - n401 * (whole - 1)
-        last = lapm_bits(last_info, 1.0, cfg.lapm_fcs_bits)
+        last = full if last_info == n401 else lapm_bits(last_info, 1.0, cfg.lapm_fcs_bits)
         self.frames += frames
         self.bytes_compressed += info
         return bits, first, last, info
@@ -284,12 +296,11 @@ class Direction:
 
         # 3: the line.
         retrans = 0
-        if cfg.error_correction and cfg.bit_error_rate > 0.0:
-            p_ok = (1.0 - cfg.bit_error_rate) ** cfg.full_frame_bits
+        if self._retransmits:
             nframes = math.ceil(info / cfg.lapm_n401)
-            retrans = int(self._rng.negative_binomial(nframes, p_ok))
+            retrans = int(self._rng.negative_binomial(nframes, self._p_frame_ok))
             self.retransmissions += retrans
-            bits += retrans * cfg.full_frame_bits
+            bits += retrans * self._full_frame_bits
         line_dur = bits / rate
         # With V.42 the first frame can leave only when its data is in.
         first_ready = first_in
@@ -309,7 +320,7 @@ class Direction:
         self.bytes_on_line += line_octets
 
         # 4: latency, plus recovery round trips for retransmitted frames.
-        delay = cfg.latency_s + retrans * cfg.recovery_rtt
+        delay = cfg.latency_s + retrans * self._recovery_rtt
         arr_first = l_start + first_bits / rate + cfg.latency_s
         arr_last = l_end + delay
 
