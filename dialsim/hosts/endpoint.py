@@ -14,6 +14,7 @@ application payload, TCP/IP headers, link framing (headers, FCS, escapes).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,16 +77,20 @@ class LayerBytes:
 _DATA_PROTOCOLS = frozenset((0x21, 0x2D, 0x2F))
 
 
+_IP_FIELDS = struct.Struct("!BxH5xB")  # version/IHL, total length, protocol
+
+
 def ip_payload_length(packet: bytes) -> int:
     """Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else)."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
+    size = len(packet)
+    if size < 20:
         return 0
-    ihl = (packet[0] & 0x0F) * 4
-    total = int.from_bytes(packet[2:4], "big")
-    if packet[9] != 6 or len(packet) < ihl + 20:
+    vihl, total, protocol = _IP_FIELDS.unpack_from(packet)
+    ihl = (vihl & 0x0F) * 4
+    if vihl >> 4 != 4 or protocol != 6 or size < ihl + 20:
         return 0
-    doff = (packet[ihl + 12] >> 4) * 4
-    return max(0, min(total, len(packet)) - ihl - doff)
+    n = (total if total < size else size) - ihl - (packet[ihl + 12] >> 4) * 4
+    return n if n > 0 else 0
 
 
 def answer_effects(machine, carry_out: Callable[[Effect], object], now: float) -> list[Event]:
@@ -134,6 +139,9 @@ class AppBinding:
         self.closed = False
         self.connected = False
         self.close_requested = False
+        # After a pump: True when the machine's output is drained and nothing is
+        # left to hand out, so pumping again before new input would do nothing.
+        self.settled = False
         self._events: list[Event] = []  # machine events taken out while answering effects
         self._machine_deadline = getattr(machine, "next_deadline", None)
 
@@ -160,6 +168,8 @@ class AppBinding:
         progressed |= self._flush(now)
         self._settle(now)
         events, self._events = self._events, []
+        # An event handler may give the machine more to say (the next command).
+        settled = not (events and self.on_event is not None)
         for ev in events:
             progressed = True
             if isinstance(ev, CloseRequested):
@@ -171,6 +181,8 @@ class AppBinding:
             self._lost(now)
             self._flush(now)
             self._close(now)
+            settled = False
+        self.settled = settled and not self._events
         return progressed
 
     def _settle(self, now: float) -> bool:
@@ -361,14 +373,18 @@ class IpHost:
                 if factory is not None:
                     self.bindings.append(factory(ev.conn, now))
         progressed = False
+        settled = True
         for b in self.bindings:  # a binding made meanwhile is pumped too
             if b.pump(now):
                 progressed = True
+            if not getattr(b, "settled", False):  # a binding of another kind: assume work
+                settled = False
         if progressed:
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
-        packets = stack.output(now)
-        self._quiet = not (packets or progressed or events)
-        return packets
+        # The segments this makes change nothing a second call would see: only
+        # new input or an unsettled application can give the stack more to do.
+        self._quiet = settled and not events
+        return stack.output(now)
 
     def events(self) -> list[Event]:
         return []

@@ -64,6 +64,7 @@ __all__ = [
 
 ASYNC_BITS_PER_BYTE = 10
 """Start bit + 8 data bits + stop bit (V.24 asynchronous, 8N1)."""
+_ASYNC = float(ASYNC_BITS_PER_BYTE)
 
 ZERO_BIT_INSERTION = 1.0 / 62.0
 """Expected inserted zero bits per bit of random data (HDLC/LAPM transparency)."""
@@ -254,8 +255,7 @@ class Direction:
         cfg = self.cfg
         n = len(data)
         if not cfg.error_correction:
-            bits = float(n * ASYNC_BITS_PER_BYTE)
-            return bits, float(ASYNC_BITS_PER_BYTE), float(ASYNC_BITS_PER_BYTE), n
+            return float(n * ASYNC_BITS_PER_BYTE), _ASYNC, _ASYNC, n
         info = len(self._v42bis.encode(data)) if self._v42bis is not None else n
         n401 = cfg.lapm_n401
         whole = math.ceil(info / n401)
@@ -289,10 +289,14 @@ class Direction:
         self.chunks += 1
 
         # 1-2: serial port in, throttled by room in the modem's buffer.
-        s_start = max(now, self._free_ser_in, self._drain_time(c0 + 1 - buf))
+        room_at = self._drain_time(c0 + 1 - buf) if c0 + 1 > buf else -math.inf
+        s_start = max(now, self._free_ser_in, room_at)
         first_in = s_start + self._ser_in_byte
         backlogged = self._free_line > first_in
-        bits, first_bits, last_bits, info = self._line_cost(data, backlogged)
+        if cfg.error_correction:
+            bits, first_bits, last_bits, info = self._line_cost(data, backlogged)
+        else:  # async characters as they are
+            bits, first_bits, last_bits, info = float(n * ASYNC_BITS_PER_BYTE), _ASYNC, _ASYNC, n
 
         # 3: the line.
         retrans = 0
@@ -310,7 +314,7 @@ class Direction:
         s_end = s_start + n * self._ser_in_byte
         if c1 - buf > c0:  # chunk larger than the buffer: paced by its own drain
             s_end = max(s_end, l_start + (c1 - buf - c0) / n * line_dur)
-        else:
+        elif c1 > buf:
             s_end = max(s_end, self._drain_time(c1 - buf))
         l_end = max(l_start + line_dur, s_end + last_bits / rate)
         self._free_ser_in = s_end
@@ -335,8 +339,10 @@ class Direction:
 
         if not cfg.error_correction and cfg.bit_error_rate > 0.0:
             data = self._corrupt(data)
-        self._prune(now)
-        self._pending.append((t_done, n, line_octets))
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            pending.popleft()
+        pending.append((t_done, n, line_octets))
         return [Delivery(t_done, bytes(data), line_octets)]
 
     def _corrupt(self, data: bytes) -> bytes:

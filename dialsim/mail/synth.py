@@ -145,7 +145,16 @@ def _join_headers(lines: list[str]) -> bytes:
 
 
 def _b64_lines(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", _CRLF)
+    """Base64 in lines of 76 characters (57 octets each), CRLF ends, as
+    ``base64.encodebytes`` makes them; the line ends put in by numpy."""
+    if not data:
+        return b""
+    text = np.frombuffer(base64.b64encode(data), dtype=np.uint8)
+    full, rest = divmod(len(text), 76)
+    lines = np.empty((full, 78), dtype=np.uint8)
+    lines[:, :76] = text[: full * 76].reshape(full, 76)
+    lines[:, 76:] = (13, 10)
+    return lines.tobytes() + (text[full * 76 :].tobytes() + _CRLF if rest else b"")
 
 
 def _b64_raw_len_for(octets: int) -> int:
