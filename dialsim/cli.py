@@ -161,7 +161,12 @@ def cmd_report(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined in this module; the others' modules (mailhost, modem) import
+# asyncio, ssl and sockets, which a run or a sweep does not need.
+_OWN_COMMANDS = frozenset({"run", "sweep", "report", "validate"})
+
+
+def build_parser(*, all_commands: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dialsim", description="Dial-up remote access simulator")
     from dialsim import __version__
 
@@ -195,13 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--replication", type=int, default=0, help="replication for the command timeline")
     rp.set_defaults(func=cmd_report)
 
-    from dialsim.cli_mailhost import add_subcommand as add_mailhost
+    if all_commands:
+        from dialsim.cli_mailhost import add_subcommand as add_mailhost
 
-    add_mailhost(sub)
+        add_mailhost(sub)
 
-    from dialsim.commands import modem
+        from dialsim.commands import modem
 
-    modem.add_subcommand(sub)
+        modem.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
@@ -210,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(all_commands=command not in _OWN_COMMANDS).parse_args(argv)
     return args.func(args)
 
 
