@@ -3,8 +3,8 @@
 # facts in the interop README): slirp (SLIP/CSLIP/PPP), Dovecot POP3, fetchmail,
 # mpop (POP3 with STLS), msmtp (SMTP with STARTTLS), swaks, tshark, socat, chat (ppp),
 # gcc + libc headers (for slirp's select() fix), iproute2 (network namespaces for
-# the TUN tests), libspandsp2 (spandsp's V.42bis, loaded with ctypes).  Debian 12
-# package names.
+# the TUN tests), libspandsp2 (spandsp's V.42bis, loaded with ctypes), chromium
+# (headless, opens `dialsim report --html` pages).  Debian 12 package names.
 #
 # Idempotent and non-interactive: does nothing when every command is already
 # present; never fails because Dovecot's service cannot start without systemd
@@ -16,13 +16,13 @@ set -euo pipefail
 
 PACKAGES=(
     slirp dovecot-core dovecot-pop3d fetchmail mpop msmtp swaks tshark socat ppp
-    gcc libc6-dev iproute2 libspandsp2
+    gcc libc6-dev iproute2 libspandsp2 chromium
 )
 
 # command (or file, or shared library) -> what proves it is installed
 have_all() {
     local missing=0
-    for cmd in slirp socat dovecot doveadm fetchmail mpop msmtp swaks tshark chat gcc ip; do
+    for cmd in slirp socat dovecot doveadm fetchmail mpop msmtp swaks tshark chat gcc ip chromium; do
         if ! command -v "$cmd" >/dev/null 2>&1; then
             echo "install-peers: missing command: $cmd" >&2
             missing=1

@@ -39,10 +39,10 @@ def add_subcommand(sub) -> None:
     p.set_defaults(func=cmd_modem)
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def _host_port(text: str, option: str = "--listen") -> tuple[str, int]:
     m = re.fullmatch(r"\[?([^\]]*)\]?:(\d{1,5})", text)
     if m is None or not 0 < int(m.group(2)) < 65536:
-        raise ValueError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2323")
+        raise ValueError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2323")
     return m.group(1) or "127.0.0.1", int(m.group(2))
 
 

@@ -8,7 +8,10 @@ between that descriptor and the model, on the asyncio loop of a
 
 - octets the program writes are read as soon as they arrive and handed to
   ``on_data(data)`` inside :meth:`WallClock.inject` (so at ``env.now`` = the
-  time they were read);
+  time they were read) -- unless the model's serial port has not yet clocked
+  out what came before: then reading pauses until it has (:meth:`FdStream.hold_until`),
+  the pty's buffer fills and the program's writes block, as RTS/CTS hardware
+  flow control held a real DTE back;
 - octets for the program are written with :meth:`FdStream.write` when the
   model delivers them (a simpy process calls it at the delivery time); a
   descriptor that cannot take them all at once gets the rest when it is
@@ -55,6 +58,7 @@ class FdStream:
         self._pending = bytearray()
         self._writing = False
         self.closed = False
+        self._paused = False
         self._held = True  # a program is (or may be) on the other side
         os.set_blocking(fd, False)
         self._is_socket = stat.S_ISSOCK(os.fstat(fd).st_mode)
@@ -92,7 +96,17 @@ class FdStream:
 
     def _resume_reading(self) -> None:
         if not self.closed:
+            self._paused = False
             self.clock.loop.add_reader(self.fd, self._readable)
+
+    def hold_until(self, t: float) -> None:
+        """Read nothing more from the program until model time ``t`` (flow control)."""
+        if self.closed or self._paused or t <= self.clock.now():
+            return
+        self._paused = True
+        loop = self.clock.loop
+        loop.remove_reader(self.fd)
+        loop.call_at(self.clock.wall_time(t), self._resume_reading)
 
     def write(self, data: bytes) -> None:
         """Send octets to the program now (queued behind anything not yet written)."""
@@ -142,10 +156,15 @@ class FdStream:
 def attach_port(clock: WallClock, port, fd: int, on_close: Callable[[], None] | None = None,
                 on_delivery: Callable[[float, bytes], None] | None = None) -> FdStream:
     """A program on ``fd`` becomes the DTE of ``port`` (a :class:`~dialsim.link.call.Port`)
-    for the rest of the call: what it writes goes into the modem, what the line
-    delivers is written to it at the delivery time.  ``on_delivery(t, data)`` sees
+    for the rest of the call: what it writes goes into the modem (no faster than
+    the modem's serial port takes it), what the line delivers is written to it
+    at the delivery time.  ``on_delivery(t, data)`` sees
     each delivery as it is released."""
-    stream = FdStream(clock, fd, port.write, on_close)
+    def from_program(data: bytes) -> None:
+        port.write(data)
+        stream.hold_until(port.accepted_at())
+
+    stream = FdStream(clock, fd, from_program, on_close)
     env = clock.env
 
     def deliveries():

@@ -295,6 +295,7 @@ class VirtualModem:
         for chunk in modem.line_output(now):
             if self.call is not None and self.call.up:
                 self.call.subscriber.write(chunk)
+                self.dte.hold_until(self.call.subscriber.accepted_at())
         for ev in modem.events():
             match ev:
                 case DialRequested():
@@ -325,7 +326,11 @@ class VirtualModem:
 
     def _timing(self, ev: DialRequested) -> DialTiming:
         s = self.modem.s_register
-        timing = replace(self.link.timing, dial_tone_wait_s=float(s(6)),
+        # X2/X4 detect the dial tone and dial as soon as it is there (the scenario's
+        # dial-tone time); X0/X1/X3 dial blind after S6 seconds.
+        detect = self.modem.option("X") in (2, 4)
+        wait = self.link.timing.dial_tone_wait_s if detect else float(s(6))
+        timing = replace(self.link.timing, dial_tone_wait_s=wait,
                          dtmf_tone_s=s(11) / 1000.0, comma_pause_s=float(s(8)))
         # The modem's own S7 runs from ATD; the network's wait runs from the last
         # digit, and gives up a moment before the modem does, so an unanswered call

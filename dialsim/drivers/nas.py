@@ -6,7 +6,8 @@ from the dial on (a real hunt group seizes it at the first ring) until the
 call ends.  The ISP's host (:class:`~dialsim.hosts.isp.Isp`) runs the whole
 replication: between calls its TCP timers and its POP3 autologout go on, as on
 a real terminal server, and what it would send to a line with no call is
-dropped.
+dropped.  When the ISP's idle or session timer runs out on a line
+(:meth:`~dialsim.hosts.isp.Isp.hangups`), the NAS hangs that call up.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Nas:
         self._seized: set[int] = set()
         self.dropped_octets = 0  # written for a line whose call had ended
         self.busy_signals = 0
+        # Called after the ISP's host has worked (a driver relaying the ISP's own
+        # connections to the outside world hooks in here; see experiment/shell.py).
+        self.after_pump = None
         self._timer = DeadlineTimer(env, self._timer_due)
         self._timer.arm(isp.next_deadline(), env.now)
 
@@ -47,9 +51,13 @@ class Nas:
         return None
 
     def dial(self, cfg: linkcall.LinkConfig, rng: np.random.Generator,
-             on_event: Callable[[float, str, str], None]):
-        """simpy process: a subscriber dials the NAS; returns the DialResult."""
+             on_event: Callable[[float, str, str], None],
+             on_seized: Callable[[int | None], None] | None = None):
+        """simpy process: a subscriber dials the NAS; returns the DialResult.
+        ``on_seized(line)`` learns the line the hunt group gave the call (None: all busy)."""
         line = self._seize()
+        if on_seized is not None:
+            on_seized(line)
         if line is None:
             self.busy_signals += 1
             cfg = replace(cfg, busy_probability=1.0)
@@ -82,6 +90,10 @@ class Nas:
 
     # -- the host ----------------------------------------------------------
 
+    def poke(self) -> None:
+        """Something outside the lines gave the ISP's host work: let it run now."""
+        self._pump()
+
     def _pump(self, *, from_timer: bool = False) -> None:
         now = self.env.now
         for line, chunk in self.isp.output(now):
@@ -90,6 +102,12 @@ class Nas:
                 call.isp.write(chunk)
             else:
                 self.dropped_octets += len(chunk)
+        for line, cause in self.isp.hangups():
+            call = self.calls.get(line)
+            if call is not None and call.up:
+                call.hangup("isp", cause)
+        if self.after_pump is not None:
+            self.after_pump()
         if not from_timer:
             self._timer_due(now)
 

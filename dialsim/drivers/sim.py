@@ -136,8 +136,38 @@ class LineDriver:
 def serve_line(env: simpy.Environment, host, port, stop: simpy.Event,
                done: Callable[[], bool] | None = None):
     """simpy process (use with ``yield from``): drive ``host`` on ``port`` until
-    ``stop`` fires or ``done()`` holds after a wake-up."""
+    ``stop`` fires or ``done()`` holds after a wake-up.  A port that can only be
+    read (a real serial line, :mod:`dialsim.drivers.serialline`) is served by
+    :func:`_serve_by_reads`."""
+    if not hasattr(port, "deliver_to"):
+        yield from _serve_by_reads(env, host, port, stop, done)
+        return
     driver = LineDriver(env, host, port, stop, done)
     driver.start()
     if not driver.ended:
         yield driver.finished
+
+
+def _serve_by_reads(env: simpy.Environment, host, port, stop: simpy.Event,
+                    done: Callable[[], bool] | None):
+    """:func:`serve_line` for a port with only ``read()`` (an event per chunk)."""
+    for chunk in host.output(env.now):
+        port.write(chunk)
+    read_ev = port.read()
+    while not stop.triggered and not (done is not None and done()):
+        deadline = host.next_deadline()
+        waits = [read_ev, stop]
+        if deadline is not None:
+            waits.append(env.timeout(max(0.0, deadline - env.now)))
+        yield env.any_of(waits)
+        if stop.triggered:
+            break
+        now = env.now
+        if read_ev.triggered:
+            host.receive(read_ev.value, now)
+            read_ev = port.read()
+        fire_due(host, now)
+        for chunk in host.output(now):
+            port.write(chunk)
+    if not read_ev.triggered:
+        read_ev.cancel()

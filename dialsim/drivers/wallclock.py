@@ -11,7 +11,7 @@ one simulated second is one real second).
 How time moves:
 
 - :meth:`WallClock.catch_up` runs every simpy event due by the wall clock's
-  now (``env.run(until=now)``) and leaves ``env.now`` equal to it;
+  now and leaves ``env.now`` equal to it;
 - after each catch-up the clock re-arms one ``loop.call_at`` for the next
   event simpy has queued (``env.peek()``), so a delivery the link model
   scheduled for time *t* is processed at wall time *t* -- never earlier (the
@@ -79,11 +79,15 @@ class WallClock:
         """The ``loop.time()`` at which simulated time ``t`` falls."""
         return self._origin + t
 
-    def catch_up(self) -> None:
-        """Process every simpy event due by now; afterwards ``env.now`` is now."""
+    def catch_up(self, at_least: float = 0.0) -> None:
+        """Process every simpy event due by now; afterwards ``env.now`` is now.
+
+        ``at_least``: the model time a timer was armed for; the loop has reached
+        its wall time, even where float rounding makes :meth:`now` a hair earlier
+        (without this the timer would be re-armed in the past, over and over)."""
         if self._failure is not None:
             return
-        target = self.now()
+        target = max(self.now(), at_least)
         env = self.env
         try:
             while env.peek() <= target:
@@ -91,7 +95,11 @@ class WallClock:
                 env.step()
                 self.lateness.add(max(0.0, self.now() - due))
             if target > env.now:
-                env.run(until=target)
+                # Nothing is due before target: move the clock there.  Not with
+                # env.run(until=...): simpy 4.1 leaves its stop event queued at
+                # that instant, and the next catch-up would find it due at once,
+                # over and over.
+                env._now = target
         except BaseException as exc:  # a model process failed: stop, report to run_until
             self._failure = exc
             self._wake_waiters()
@@ -114,7 +122,7 @@ class WallClock:
             self._timer = None
         nxt = self.env.peek()
         if nxt != math.inf:
-            self._timer = self.loop.call_at(self.wall_time(nxt), self.catch_up)
+            self._timer = self.loop.call_at(self.wall_time(nxt), self.catch_up, nxt)
 
     # -- waiting -------------------------------------------------------------
 
@@ -131,6 +139,7 @@ class WallClock:
         model process's exception."""
         check = (lambda: done.triggered) if isinstance(done, simpy.Event) else done
         deadline = None if timeout is None else self.loop.time() + timeout
+        self.catch_up()  # events scheduled from outside (a new process) arm the timer
         while True:
             if self._failure is not None:
                 raise self._failure

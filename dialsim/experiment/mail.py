@@ -44,10 +44,11 @@ def _draw_sizes(rng, count: int, dist) -> list[int]:
     return [int(x) for x in rng.lognormal(np.log(dist.median), dist.sigma, size=count)]
 
 
-def fill_maildrop(maildrops, sc, rng: np.random.Generator, base: Path) -> dict[str, StoredMessage]:
-    """Put the scenario's starting mail into ``sc.subscriber.user``'s maildrop;
-    {sha256: StoredMessage} of what is there."""
-    user, md, domain = sc.subscriber.user, sc.isp.maildrop, sc.isp.domain
+def fill_maildrop(maildrops, sc, rng: np.random.Generator, base: Path,
+                  user: str | None = None) -> dict[str, StoredMessage]:
+    """Put the scenario's starting mail into ``user``'s maildrop (default
+    ``sc.subscriber.user``); {sha256: StoredMessage} of what is there."""
+    user, md, domain = user or sc.subscriber.user, sc.isp.maildrop, sc.isp.domain
     msgs: list[bytes] = []
     if md.path is not None:
         maildrops.import_messages(user, base / md.path,
@@ -66,10 +67,12 @@ def fill_maildrop(maildrops, sc, rng: np.random.Generator, base: Path) -> dict[s
     return {m.sha256: m for m in stored}
 
 
-def arrivals(env, isp: Isp, sc, rng: np.random.Generator, stored: dict[str, StoredMessage]):
-    """simpy process: mail for the subscriber arrives from the Internet (a Poisson
-    process), over SMTP into the maildrop, where it waits for the next call."""
-    inc, user, domain = sc.isp.incoming, sc.subscriber.user, sc.isp.domain
+def arrivals(env, isp: Isp, sc, rng: np.random.Generator, stored: dict[str, StoredMessage],
+             user: str | None = None):
+    """simpy process: mail for ``user`` (default the subscriber) arrives from the
+    Internet (a Poisson process), over SMTP into the maildrop, where it waits
+    for the next call."""
+    inc, user, domain = sc.isp.incoming, user or sc.subscriber.user, sc.isp.domain
     seq = 0
     while True:
         yield env.timeout(float(rng.exponential(1.0 / inc.rate)))

@@ -1,23 +1,29 @@
 """Run a scenario's replications and collect the results tables.
 
 Replications are independent: each has its own simpy environment, its own
-scratch mail (in memory) and its own seed streams (see
+Maildir folders under a scratch directory and its own seed streams (see
 :mod:`dialsim.experiment.world`), so they can run in any order or in parallel
-and give the same tables.
+and give the same tables.  With ``scheduler`` they run as tasks on a Dask
+cluster (:mod:`dialsim.experiment.engine`) and this process writes the folder.
+A scenario with a ``population`` runs :mod:`dialsim.experiment.population`
+and adds the ``lines``, ``hours`` and ``subscribers`` tables.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dialsim
-from dialsim.experiment.capture import capture_name, write_capture
-from dialsim.experiment.world import ReplicationOutcome, run_replication
+from dialsim.experiment import engine
+from dialsim.experiment.capture import capture_name
+from dialsim.experiment.world import ReplicationOutcome
 from dialsim.results.summary import summarize
-from dialsim.results.tables import build_tables, write_results
+from dialsim.results.tables import write_results
 from dialsim.scenario.load import masked_text
 
 
@@ -32,32 +38,17 @@ class RunResult:
 def run_replications(
     sc, *, capture: bool = False, on_replication_done: Callable[[int], None] | None = None
 ) -> list[ReplicationOutcome]:
-    """Every replication of ``sc``, each with its own scratch mail."""
+    """Every replication of ``sc``, each in its own scratch Maildirs (removed after)."""
     outcomes: list[ReplicationOutcome] = []
-    for rep in range(sc.replications):
-        outcomes.append(run_replication(sc, rep, capture=capture))
-        if on_replication_done is not None:
-            on_replication_done(rep)
+    scratch = Path(tempfile.mkdtemp(prefix="dialsim-"))
+    try:
+        for rep in range(sc.replications):
+            outcomes.append(engine.run_outcome(sc, rep, scratch / f"rep{rep}", capture=capture))
+            if on_replication_done is not None:
+                on_replication_done(rep)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return outcomes
-
-
-def outcome_totals(sc, outcomes: list[ReplicationOutcome]) -> dict:
-    """What the tables cannot say on their own: mail lost and duplicated, seeds."""
-    return {
-        "messages_lost": sum(o.messages_lost for o in outcomes),
-        "messages_duplicated": sum(o.messages_duplicated for o in outcomes),
-        "messages_stored": sum(len(o.stored) for o in outcomes),
-        # Mail stored at the ISP and never retrieved intact: "time to retrieve all"
-        # is undefined for such a replication.
-        "messages_unretrieved_per_replication": {
-            i: sum(1 for sha in o.stored if sha not in o.retrieved_count)
-            for i, o in enumerate(outcomes)
-        },
-        "seed": sc.seed,
-        "replications": sc.replications,
-        "seeds": {str(i): o.seeds for i, o in enumerate(outcomes)},
-        "scenario": sc.name,
-    }
 
 
 def run_scenario(
@@ -68,27 +59,55 @@ def run_scenario(
     csv: bool = False,
     on_replication_done: Callable[[int], None] | None = None,
     argv: list[str] | None = None,
+    scheduler: str | None = None,
 ) -> RunResult:
-    outcomes = run_replications(sc, capture=pcap, on_replication_done=on_replication_done)
-    tables = build_tables([o.recorder for o in outcomes])
-    extra = outcome_totals(sc, outcomes)
+    """Run every replication (here, or as tasks on the Dask scheduler at
+    ``scheduler``: then ``outcomes`` is empty) and write ``out_dir``."""
+    if scheduler is None:
+        outcomes = run_replications(sc, capture=pcap, on_replication_done=on_replication_done)
+        results = [engine.result_of(sc, o, capture=pcap) for o in outcomes]
+    else:
+        outcomes = []
+        results = engine.run_tasks([(sc, rep) for rep in range(sc.replications)],
+                                   scheduler=scheduler, capture=pcap,
+                                   on_done=on_replication_done)
+    return _write(sc, out_dir, results, outcomes, csv=csv, argv=argv)
+
+
+def write_run(sc, out_dir: Path, outcomes: list[ReplicationOutcome], *, csv: bool = False,
+              argv: list[str] | None = None, meta: dict | None = None,
+              extra_files: Callable[[Path], None] | None = None) -> RunResult:
+    """The results folder of ``outcomes`` (simulated replications, or a measured
+    session): tables, summary, the scenario as run (password masked), meta, captures."""
+    results = [engine.result_of(sc, o, capture=o.capture is not None) for o in outcomes]
+    return _write(sc, out_dir, results, outcomes, csv=csv, argv=argv, meta=meta,
+                  extra_files=extra_files)
+
+
+def _write(sc, out_dir: Path, results: list[engine.ReplicationResult],
+           outcomes: list[ReplicationOutcome], *, csv: bool, argv: list[str] | None,
+           meta: dict | None = None,
+           extra_files: Callable[[Path], None] | None = None) -> RunResult:
+    tables, extra = engine.assemble(sc, results)
     summary = summarize(tables, extra)
     meta = {
         "dialsim_version": dialsim.__version__,
         "python": sys.version.split()[0],
         "seed": sc.seed,
-        "replications": sc.replications,
+        "replications": len(results),
+        "measured": False,
         "argv": argv or [],
+        **(meta or {}),
     }
 
-    def write_captures(folder: Path) -> None:
-        for o in outcomes:
-            if o.capture is not None:
-                write_capture(folder / capture_name(o.framing, o.recorder.replication), o,
-                              secret=sc.subscriber.password)
+    def write_files(folder: Path) -> None:
+        for r in results:
+            if r.capture is not None:
+                (folder / capture_name(r.framing, r.replication)).write_bytes(r.capture)
+        if extra_files is not None:
+            extra_files(folder)
 
-    # Captures go into the results folder before it is renamed into place.
-    write_results(out_dir, tables, summary, masked_text(sc),
-                  meta, csv=csv,
-                  before_commit=write_captures if pcap else None)
+    # Captures and extra tables go into the results folder before it is renamed into place.
+    write_results(out_dir, tables, summary, masked_text(sc), meta, csv=csv,
+                  before_commit=write_files)
     return RunResult(out_dir, tables, summary, outcomes)

@@ -2,13 +2,26 @@
 
     dialsim sweep SCENARIO --vary link.profile=v22bis,v32bis,v34 \
                            --vary subscriber.strategy.mode=delete,keep [--workers 2]
+    dialsim run SCENARIO          # a scenario with a ``sweep:`` block
+
+A scenario file may hold the product itself, so that an experiment is one
+reproducible file::
+
+    sweep:
+      subscriber.strategy.batch: [0, 5]
+      link.carrier_loss.mean_time_between: [2 min, 10 min]
+
+The block's keys and ``--vary`` keys combine (``--vary`` replaces a key the
+block has); :meth:`dialsim.scenario.schema.Scenario.sweep_points` builds the
+points, each validated exactly as the file is when the file is loaded.
 
 Every point is the scenario with those keys set (validated exactly as the file
 is, units and all) and runs all its replications with the scenario's seed, so a
 point's tables equal those of ``dialsim run`` on the same settings.  Points are
-independent; with ``--workers N`` they run in parallel as Dask tasks (local
-processes; a ``distributed`` scheduler address works the same way), and the
-result does not depend on the order they finish in.
+independent; with ``--workers N`` they run in parallel as Dask tasks on local
+processes, with ``--scheduler ADDRESS`` on a ``dask.distributed`` cluster
+(:mod:`dialsim.experiment.engine`), and the result does not depend on where
+or in which order they finish.
 
 The sweep's tables are the run tables of every point concatenated, with a
 ``point`` column and one column per varied key (named by its dotted path).
@@ -16,7 +29,6 @@ The sweep's tables are the run tables of every point concatenated, with a
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +37,7 @@ import pandas as pd
 import yaml
 
 from dialsim.scenario.errors import ScenarioError
-from dialsim.scenario.load import masked_text
+from dialsim.scenario.load import masked_text, plain_value
 
 
 def parse_vary(spec: str) -> tuple[str, list[Any]]:
@@ -46,24 +58,17 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
 
 
 def sweep_points(sc, varies: list[tuple[str, list[Any]]]) -> list[tuple[dict[str, Any], Any]]:
-    """Every combination as (settings, scenario), each validated exactly as the file
-    is, cross-field checks included, before anything runs: a bad point raises a
-    one-line :class:`ScenarioError` naming the point and the field."""
-    points = []
-    for i, combo in enumerate(itertools.product(*(values for _path, values in varies))):
-        settings = {path: value for (path, _values), value in zip(varies, combo, strict=True)}
-        shown = ", ".join(f"{k}={_plain(v)}" for k, v in settings.items())
-        points.append((settings, sc.with_overrides(settings, origin=f"sweep point {i} ({shown})")))
-    return points
+    """Every combination of the file's ``sweep`` block and ``varies`` as
+    (settings, scenario), each validated exactly as the file is, cross-field
+    checks included, before anything runs: a bad point raises a one-line
+    :class:`ScenarioError` naming the point and the field."""
+    return sc.sweep_points(varies)
 
 
-def _run_point(point_sc) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    # Runs in a worker process: everything it needs comes in as arguments.
-    from dialsim.experiment.run import outcome_totals, run_replications
-    from dialsim.results.tables import build_tables
-
-    outcomes = run_replications(point_sc)
-    return build_tables([o.recorder for o in outcomes]), outcome_totals(point_sc, outcomes)
+def varied_keys(sc, varies: list[tuple[str, list[Any]]]) -> list[str]:
+    """The keys a sweep varies: the block's, then ``--vary``'s new ones."""
+    keys = list(sc.sweep or {})
+    return keys + [k for k, _v in varies if k not in keys]
 
 
 def run_sweep(
@@ -74,67 +79,92 @@ def run_sweep(
     workers: int = 1,
     scheduler: str | None = None,
     on_point_done: Callable[[], None] | None = None,
+    on_point_start: Callable[[int, dict[str, Any]], None] | None = None,
+    on_replication_done: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run every point; write ``out_dir`` (tables with ``point`` + varied columns,
-    ``points.parquet``, ``summary.json``); return the summary."""
-    import dask
-    from dask.callbacks import Callback
+    ``points.parquet``, ``summary.json``); return the summary.
+    ``on_point_start(i, settings)`` as point ``i`` begins (in order when the
+    tasks run one after the other), ``on_replication_done(rep)`` as each of
+    its replications ends.
 
+    Every (point, replication) is one task (:mod:`dialsim.experiment.engine`):
+    here, on ``workers`` local processes, or on the Dask scheduler at ``scheduler``."""
+    from dialsim.experiment.engine import assemble, run_tasks
     from dialsim.results.summary import summarize
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
-    tasks = [dask.delayed(_run_point)(psc) for _s, psc in points]
+    tasks = [(i, psc, rep) for i, (_s, psc) in enumerate(points)
+             for rep in range(psc.replications)]
+    left = {i: psc.replications for i, (_s, psc) in enumerate(points)}
 
-    class _Progress(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if on_point_done is not None and isinstance(key, tuple | str) and "_run_point" in str(key):
+    def start(i: int) -> None:
+        if on_point_start is not None and i < len(points):
+            on_point_start(i, points[i][0])
+
+    def task_done(k: int) -> None:
+        i, _psc, rep = tasks[k]
+        left[i] -= 1
+        if on_replication_done is not None:
+            on_replication_done(rep)
+        if left[i] == 0:
+            if on_point_done is not None:
                 on_point_done()
+            start(i + 1)
 
-    if scheduler is None:
-        scheduler = "processes" if workers > 1 else "synchronous"
-    kwargs = {"scheduler": scheduler}
-    if scheduler == "processes":
-        kwargs["num_workers"] = workers
-    with _Progress():
-        results = dask.compute(*tasks, **kwargs)
+    keys = varied_keys(sc, varies)
+    start(0)
+    done = run_tasks([(psc, rep) for _i, psc, rep in tasks], workers=workers,
+                     scheduler=scheduler, on_done=task_done)
+    results = [assemble(psc, [r for (i, _p, _r), r in zip(tasks, done, strict=True) if i == k])
+               for k, (_s, psc) in enumerate(points)]
 
     tables: dict[str, list[pd.DataFrame]] = {}
     summaries = []
     for i, ((settings, _psc), (t, extra)) in enumerate(zip(points, results, strict=True)):
         s = summarize(t, extra)
-        summaries.append({"point": i, **{k: _plain(v) for k, v in settings.items()},
+        summaries.append({"point": i, **{k: plain_value(v) for k, v in settings.items()},
                           "messages_lost": int(extra["messages_lost"]),
                           "messages_duplicated": int(extra["messages_duplicated"]),
-                          "metrics": s.get("metrics", {})})
+                          # for the analysis: which replications left mail at the ISP
+                          "messages_unretrieved_per_replication":
+                              extra["messages_unretrieved_per_replication"],
+                          **_blocking(extra), "metrics": s.get("metrics", {})})
         for name, df in t.items():
             df = df.copy()
             df.insert(0, "point", i)
             for col, (path, value) in enumerate(settings.items(), start=1):
-                df.insert(col, path, str(_plain(value)))
+                df.insert(col, path, str(plain_value(value)))
             tables.setdefault(name, []).append(df)
     merged = {name: pd.concat(dfs, ignore_index=True) for name, dfs in tables.items()}
     summary = {
         "scenario": sc.name,
-        "varied": [p for p, _ in varies],
+        "varied": keys,
         "points": summaries,
         "messages_lost": sum(p["messages_lost"] for p in summaries),
         "messages_duplicated": sum(p["messages_duplicated"] for p in summaries),
     }
     point_rows = [{"point": p["point"], **{k: str(p[k]) for k in summary["varied"]},
                    "messages_lost": p["messages_lost"],
-                   "messages_duplicated": p["messages_duplicated"],
+                   "messages_duplicated": p["messages_duplicated"], **_blocking(p),
                    **{f"{m}_mean": v.get("mean") for m, v in p["metrics"].items()}}
                   for p in summaries]
 
     def add_points(folder: Path) -> None:
         pd.DataFrame(point_rows).to_parquet(folder / "points.parquet", index=False)
 
+    sweep = {**(sc.sweep or {}), **dict(varies)}
     write_results(out_dir, merged, summary, masked_text(sc),
-                  {"sweep": [[p, [_plain(v) for v in vs]] for p, vs in varies]},
+                  {"sweep": [[p, [plain_value(v) for v in vs]] for p, vs in sweep.items()]},
                   before_commit=add_points)
     return summary
 
 
-def _plain(v: Any) -> Any:
-    return v if isinstance(v, int | float | str | bool) or v is None else str(v)
+def _blocking(extra: dict) -> dict[str, Any]:
+    """A population point's blocking probability (a sweep over ``population.lines``)."""
+    if "blocking_probability" in extra:
+        return {"blocking_probability": extra["blocking_probability"]}
+    cap = extra.get("capacity")
+    return {} if cap is None else {"blocking_probability": cap["blocking_probability"]}
+

@@ -32,14 +32,26 @@ from dialsim.mail.accounts import Accounts
 from dialsim.mail.delivery import Delivery, MaildirDelivery
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
 from dialsim.mail.memory import MemoryDelivery, MemoryInbox, MemoryStore
+from dialsim.proto.pop3 import CommitMaildrop, ReadMessage
 from dialsim.results.recorder import Recorder
 
-__all__ = ["IspWorld", "ReplicationOutcome", "isp_world", "run_replication", "seed_streams"]
+__all__ = [
+    "IspWorld",
+    "ReplicationOutcome",
+    "WatchedStore",
+    "isp_host",
+    "isp_world",
+    "mail_accounting",
+    "relay_queue",
+    "remaining_mail",
+    "run_replication",
+    "seed_streams",
+]
 
 # Append only: a stream's draws depend on its position, so new components go last.
 STREAMS = (
     "link", "mail", "isp_tcp", "subscriber_tcp", "isp_ppp", "subscriber_ppp", "incoming",
-    "outbox",
+    "outbox", "isp_faults",
 )
 
 
@@ -62,6 +74,29 @@ class ReplicationOutcome:
     capture: FrameLog | None
     framing: str
     seeds: dict[str, list[int]] = field(default_factory=dict)
+    commits: list[float] = field(default_factory=list)  # when the ISP's UPDATE states committed
+    remaining: set[str] = field(default_factory=set)  # sha256 of the mail left in the maildrop
+
+
+class WatchedStore:
+    """The ISP's store as the experiment sees it: how often the POP3 server read
+    each message for RETR (by content: the attempts to deliver it) and when
+    each UPDATE committed.  The servers see the store they always do."""
+
+    def __init__(self, store: MailStore, env: simpy.Environment) -> None:
+        self.store = store
+        self.env = env
+        self.reads: dict[str, int] = {}
+        self.commits: list[float] = []
+
+    def carry_out(self, effect):
+        result = self.store.carry_out(effect)
+        if isinstance(effect, ReadMessage) and effect.top_lines is None and isinstance(result, bytes):
+            sha = hashlib.sha256(result).hexdigest()
+            self.reads[sha] = self.reads.get(sha, 0) + 1
+        elif isinstance(effect, CommitMaildrop):
+            self.commits.append(self.env.now)
+        return result
 
 
 @dataclass
@@ -74,32 +109,44 @@ class IspWorld:
     maildrops: MaildirStore | MemoryStore
     delivery: Delivery
     stored: dict[str, mail.StoredMessage]
+    store: WatchedStore
 
 
-def isp_world(env: simpy.Environment, sc, workdir: Path | None, streams) -> IspWorld:
-    """The ISP of ``sc`` with its starting mail: in memory when ``workdir`` is
-    None (a simulated replication), else in scratch Maildir folders under
+def isp_host(env: simpy.Environment, sc, workdir: Path | None, streams, users: list[str], *,
+             lines: int = 1) -> tuple[Isp, MaildirStore | MemoryStore, Delivery, WatchedStore]:
+    """The ISP of ``sc`` for ``users`` (all with the scenario's password) with
+    ``lines`` NAS lines.  Its maildrops are in memory when ``workdir`` is None
+    (a simulated replication), else in scratch Maildir folders under
     ``workdir`` (real time: real programs may look at them).  Either way they
     are thrown away afterwards: no fsync."""
     names = iter(range(1, 1 << 62))
-    user = sc.subscriber.user
     naming = dict(hostname="isp", name_source=lambda: sim_name(env.now, next(names), "isp"))
+    maildrops: MaildirStore | MemoryStore
+    delivery: Delivery
     if workdir is None:
         maildrops = MemoryStore()
-        delivery = MemoryDelivery(maildrops, [sc.isp.domain], {user}, **naming)
+        delivery = MemoryDelivery(maildrops, [sc.isp.domain], set(users), **naming)
     else:
         root = workdir / "isp-mail"
         maildrops = MaildirStore(root, durable=False)
-        delivery = MaildirDelivery(root, [sc.isp.domain], {user}, durable=False, **naming)
-    isp = Isp(settings.isp_settings(sc), Accounts({user: sc.subscriber.password}), delivery,
-              MailStore(maildrops, delivery), tcp_rng=pyrandom(streams["isp_tcp"]),
-              ppp_rng=pyrandom(streams["isp_ppp"]))
+        delivery = MaildirDelivery(root, [sc.isp.domain], set(users), durable=False, **naming)
+    store = WatchedStore(MailStore(maildrops, delivery), env)
+    isp = Isp(settings.isp_settings(sc), Accounts(dict.fromkeys(users, sc.subscriber.password)),
+              delivery, store, lines=lines,
+              tcp_rng=pyrandom(streams["isp_tcp"]), ppp_rng=pyrandom(streams["isp_ppp"]),
+              fault_rng=pyrandom(streams["isp_faults"]))
+    return isp, maildrops, delivery, store
+
+
+def isp_world(env: simpy.Environment, sc, workdir: Path | None, streams) -> IspWorld:
+    """The ISP of ``sc`` with its starting mail (see :func:`isp_host`)."""
+    isp, maildrops, delivery, store = isp_host(env, sc, workdir, streams, [sc.subscriber.user])
     stored = mail.fill_maildrop(maildrops, sc, np.random.default_rng(streams["mail"]),
                                 Path(sc.source_dir))
     if sc.isp.incoming is not None:
         env.process(mail.arrivals(env, isp, sc, np.random.default_rng(streams["incoming"]),
                                   stored))
-    return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored)
+    return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored, store)
 
 
 def run_replication(sc, replication: int, workdir: Path | None = None, *,
@@ -116,7 +163,7 @@ def run_replication(sc, replication: int, workdir: Path | None = None, *,
 
     def origin(sha: str) -> Provenance | None:
         m = stored.get(sha)
-        return Provenance(m.t_arrived_s) if m is not None else None
+        return Provenance(m.t_arrived_s, world.store.reads.get(sha, 0)) if m is not None else None
 
     inbox = ClientInbox(workdir / "subscriber-inbox", durable=False) if maildirs else MemoryInbox()
     mailbox = Mailbox(inbox,
@@ -135,24 +182,43 @@ def run_replication(sc, replication: int, workdir: Path | None = None, *,
         row={"profile": sc.link.profile, "framing": sc.framing}, capture=log)
     env.process(subscriber.run())
     env.run(until=sc.duration)
-    lost, dup = _lost_and_duplicated(sc, world, mailbox)
+    add_phone_cost(rec.sessions, link.tariff)
+    remaining = remaining_mail(world.maildrops, sc.subscriber.user)
+    lost, dup = mail_accounting(remaining, world.stored, mailbox, relay_queue(world.delivery))
     return ReplicationOutcome(
         recorder=rec, stored=dict(stored), retrieved_count=dict(mailbox.retrieved_count),
         messages_lost=lost, messages_duplicated=dup, capture=log, framing=sc.framing,
         seeds={"seed_sequence_entropy": [int(sc.seed), int(replication)],
                "streams": {k: list(v.spawn_key) for k, v in streams.items()}},
+        commits=list(world.store.commits),
+        remaining=remaining,
     )
 
 
-def _lost_and_duplicated(sc, world: IspWorld, mailbox: Mailbox) -> tuple[int, int]:
-    """A message is lost if it is no longer in the maildrop and never reached the
-    subscriber intact (a DELE committed for mail the client does not have), or if
-    the ISP answered 250 to outbox mail that is not in its relay queue."""
-    user = sc.subscriber.user
-    remaining = {hashlib.sha256(m).hexdigest() for m in world.maildrops.peek(user).values()}
+def add_phone_cost(sessions: list[dict], tariff) -> None:
+    """What each call cost, from answer to hang-up."""
+    for row in sessions:
+        row["phone_cost"] = tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
+
+
+def remaining_mail(maildrops: MaildirStore | MemoryStore, user: str) -> set[str]:
+    """sha256 of the mail left in ``user``'s maildrop."""
+    return {hashlib.sha256(m).hexdigest() for m in maildrops.peek(user).values()}
+
+
+def relay_queue(delivery: Delivery) -> set[str]:
+    """sha256 of every message in the ISP's relay queue (outbox mail it accepted)."""
+    return {hashlib.sha256(data).hexdigest() for _s, _r, data in delivery.queued()}
+
+
+def mail_accounting(remaining: set[str], stored: dict, mailbox: Mailbox,
+                    queued: set[str]) -> tuple[int, int]:
+    """(lost, duplicated) for one subscriber: a message is lost if it is no longer
+    in the maildrop (``remaining``) and never reached the subscriber intact (a
+    DELE committed for mail the client does not have), or if the ISP answered
+    250 to outbox mail that is not in its relay queue (``queued``)."""
     got = mailbox.retrieved_count
-    lost = sum(1 for sha in world.stored if sha not in remaining and sha not in got)
-    queued = {hashlib.sha256(data).hexdigest() for _s, _r, data in world.delivery.queued()}
+    lost = sum(1 for sha in stored if sha not in remaining and sha not in got)
     lost += len(mailbox.sent_sha - queued)
     dup = sum(n - 1 for n in got.values() if n > 1)
     return lost, dup

@@ -344,6 +344,7 @@ class IpHost:
         self.bindings: list[AppBinding] = []
         self.listeners: dict[int, Callable[[object, float], AppBinding]] = {}
         self._quiet = False  # the last output() found nothing to do, and nothing came since
+        self._events: list[Event] = []  # the stack's other events (an ICMP echo reply)
 
     def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
         self.stack.listen(port)
@@ -372,6 +373,8 @@ class IpHost:
                 factory = self.listeners.get(ev.conn.local_port)
                 if factory is not None:
                     self.bindings.append(factory(ev.conn, now))
+            else:
+                self._events.append(ev)
         progressed = False
         settled = True
         for b in self.bindings:  # a binding made meanwhile is pumped too
@@ -387,7 +390,8 @@ class IpHost:
         return stack.output(now)
 
     def events(self) -> list[Event]:
-        return []
+        out, self._events = self._events, []
+        return out
 
     def next_deadline(self) -> float | None:
         best = self.stack.next_deadline()
@@ -416,9 +420,14 @@ class IpEndpoint:
     authentication).
     """
 
-    def __init__(self, framing, stack, *, capture: FrameLog | None = None) -> None:
+    def __init__(self, framing, stack=None, *, capture: FrameLog | None = None,
+                 ip=None) -> None:
         self.link = LinkInterface(framing, capture=capture)
-        self.ip = IpHost(stack)
+        # The IP host above: dialsim's stack, or any machine over datagrams (a
+        # kernel behind a TUN device, hosts/kernel.py).
+        self.ip = ip if ip is not None else IpHost(stack)
+        # Only dialsim's own host knows a repeated pass of one turn (output(again=)).
+        self._knows_again = isinstance(self.ip, IpHost)
         self._events: list[Event] = []
 
     # the parts, by their old names
@@ -468,7 +477,7 @@ class IpEndpoint:
         chunks: list[bytes] = []
         for turn in range(10_000):
             moved = self._link_events(now)
-            packets = ip.output(now, again=turn > 0)
+            packets = ip.output(now, again=turn > 0) if self._knows_again else ip.output(now)
             if packets:
                 moved = True
                 send = framing.send_ip
@@ -482,6 +491,7 @@ class IpEndpoint:
                 moved = True
             if not moved:
                 break
+        self._events += ip.events()
         return chunks
 
     def _link_events(self, now: float) -> bool:

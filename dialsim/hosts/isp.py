@@ -15,6 +15,13 @@ each line.  The mail host runs on between calls -- its TCP retransmits to a
 subscriber that is gone, its POP3 autologout fires -- as on a real NAS; what
 it sends to a line with no call is dropped (no route) and counted.
 
+The ISP's own failure processes: a NAS line hangs up after ``idle_timeout``
+seconds without traffic and after ``session_limit`` seconds of call (as
+terminal servers' idle and session timers did; :meth:`Isp.hangups` tells the
+driver which lines to hang up and why), and the POP3 service refuses a
+connection with ``pop3_refusal_probability``: nobody listening (a TCP RST
+to the SYN) or a busy server (``-ERR [SYS/TEMP]`` instead of the greeting).
+
 Storage is an effect: the servers ask, and the ``store`` given here
 (:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch mail in memory in a
 simulated replication, which takes no simulated time.
@@ -37,8 +44,9 @@ from dialsim.hosts.network import (
 from dialsim.hosts.terminal import PhasedLineHost, TerminalServer
 from dialsim.proto.events import Event, IpPacketReceived
 from dialsim.proto.ipv4 import ip_to_bytes
-from dialsim.proto.machine import fire_due
+from dialsim.proto.machine import earliest, fire_due
 from dialsim.proto.netstack import NetStack
+from dialsim.proto.pop3 import CLOSED as POP3_CLOSED
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
@@ -46,13 +54,17 @@ from dialsim.proto.smtp import MailSent, SmtpClient, SmtpServer
 
 __all__ = ["Isp", "IspSettings", "NasPort", "internet_mail"]
 
+_ISP_OCTETS = bytes(int(x) for x in ISP_ADDR.split("."))
+
 
 @dataclass(frozen=True, slots=True)
 class IspSettings:
     """What the ISP runs.  ``framing``: "ppp", "slip" or "cslip" after the login
     chat (``login_prompts``: the terminal server's prompts, empty for none);
     ``mtu``: PPP's MRU or SLIP's MTU; the POP3 policy (RFC 1939 autologout,
-    RFC 2449 LOGIN-DELAY)."""
+    RFC 2449 LOGIN-DELAY, a cap on the sessions open at once); the NAS's
+    ``idle_timeout`` and ``session_limit`` (seconds, None: none); POP3 refusals
+    (``pop3_refusal``: "not_listening" or "busy")."""
 
     domain: str = "isp.example"
     framing: str = "ppp"
@@ -60,10 +72,25 @@ class IspSettings:
     ppp_auth: str = "pap"
     ppp_accm: int = 0
     ppp_vj: bool = True
+    ppp_fcs32: bool = False
     login_prompts: tuple[str, ...] = ()
     pop3_autologout: float = 600.0
     pop3_login_delay: float = 0.0
+    pop3_max_sessions: int | None = None  # beyond them a new session hears -ERR [SYS/TEMP]
     tcp_options: dict = field(default_factory=lambda: dict(TCP_1990S))
+    idle_timeout: float | None = None
+    session_limit: float | None = None
+    pop3_refusal_probability: float = 0.0
+    pop3_refusal: str = "not_listening"
+
+    def __post_init__(self) -> None:
+        if self.pop3_refusal not in REFUSALS:
+            raise ValueError(f"pop3_refusal must be one of {', '.join(REFUSALS)}")
+        if not 0.0 <= self.pop3_refusal_probability <= 1.0:
+            raise ValueError("pop3_refusal_probability must be in [0, 1]")
+
+
+REFUSALS = ("not_listening", "busy")
 
 
 class NasPort:
@@ -82,6 +109,9 @@ class NasPort:
         self.host = None  # the machine on the line: the link, or a chat in front of it
         self.calls = 0
         self.dropped_packets = 0  # datagrams for this line while it had no call
+        self.t_answer = 0.0
+        self.t_traffic = 0.0  # octets last crossed the line
+        self.hangup_cause: str | None = None  # the NAS wants to hang up, and why
 
     @property
     def in_call(self) -> bool:
@@ -91,6 +121,8 @@ class NasPort:
         """A call came in: a fresh terminal server and framing for it."""
         s = self.settings
         self.calls += 1
+        self.t_answer = self.t_traffic = now
+        self.hangup_cause = None
         self.link = LinkInterface(self._framing())
         prompts = s.login_prompts
         if prompts:
@@ -108,7 +140,8 @@ class NasPort:
             return SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
         return PppConnection("isp", rng=self.ppp_rng, mru=s.mtu, accm=s.ppp_accm, auth=s.ppp_auth,
                              authenticator=self.accounts, local_ip=ISP_ADDR,
-                             peer_ip_pool=self.peer_address, dns=DNS_SERVERS, vj=s.ppp_vj)
+                             peer_ip_pool=self.peer_address, dns=DNS_SERVERS, vj=s.ppp_vj,
+                             fcs32=s.ppp_fcs32)
 
     def _link_start(self, now: float) -> None:
         framing = self.link.framing
@@ -127,6 +160,7 @@ class NasPort:
     # -- the machine (only while in a call)
     def receive(self, data: bytes, now: float) -> None:
         if self.host is not None:
+            self.t_traffic = now
             self.link.stamp(now)
             self.host.receive(data, now)
 
@@ -137,17 +171,37 @@ class NasPort:
         self.link.send_ip(packet, now)
 
     def output(self, now: float) -> list[bytes]:
-        return self.host.output(now) if self.host is not None else []
+        out = self.host.output(now) if self.host is not None else []
+        if out:
+            self.t_traffic = now
+        return out
 
     def events(self) -> list[Event]:
         return self.host.events() if self.host is not None else []
 
+    def _hangup_deadline(self) -> tuple[float, str] | None:
+        s = self.settings
+        if self.host is None or self.hangup_cause is not None:
+            return None
+        due = []
+        if s.idle_timeout is not None:
+            due.append((self.t_traffic + s.idle_timeout, "isp_idle_timeout"))
+        if s.session_limit is not None:
+            due.append((self.t_answer + s.session_limit, "isp_session_limit"))
+        return min(due) if due else None
+
     def next_deadline(self) -> float | None:
-        return self.host.next_deadline() if self.host is not None else None
+        if self.host is None:
+            return None
+        hangup = self._hangup_deadline()
+        return earliest([self.host.next_deadline(), hangup[0] if hangup else None])
 
     def on_timer(self, now: float) -> None:
         if self.host is not None:
             fire_due(self.host, now)
+        hangup = self._hangup_deadline()
+        if hangup is not None and hangup[0] <= now:
+            self.hangup_cause = hangup[1]
 
 
 class Isp:
@@ -159,7 +213,8 @@ class Isp:
     """
 
     def __init__(self, settings: IspSettings, accounts, delivery, store, *, lines: int = 1,
-                 tcp_rng: random.Random, ppp_rng: random.Random) -> None:
+                 tcp_rng: random.Random, ppp_rng: random.Random,
+                 fault_rng: random.Random | None = None) -> None:
         self.settings = settings
         self.accounts = accounts
         self.delivery = delivery
@@ -169,18 +224,41 @@ class Isp:
         self.mail.listen(POP3_PORT, self._pop3_binding)
         self.mail.listen(SMTP_PORT, self._smtp_binding)
         self.ports = [NasPort(i, settings, accounts, ppp_rng) for i in range(lines)]
-        self._route = {ip_to_bytes(p.peer_address): p for p in self.ports}
+        # Datagrams for anywhere but the mail host: dropped, unless a way out to the
+        # world is given (dialsim shell's slirp-like NAT, hosts/nat.py).
+        self.internet = None
+        self._route = {ip_to_bytes(p.peer_address): p for p in self.ports}  # by the four octets
+        self._in_call: list[NasPort] = []  # the ports with a call, by line: the only ones to run
+        # Lines given octets, datagrams, a timer or a call since output() last ran
+        # dry: only they can have something to say (a pool of many quiet lines).
+        self._stirred: set[int] = set()
+        self._deadlines: dict[int, float | None] = {}  # of the lines not stirred since
         self.last_logins: dict[str, float] = {}  # RFC 2449 LOGIN-DELAY across sessions
         self.pop3_sessions = 0
+        self.pop3_refused = 0
         self.smtp_sessions = 0
+        self._faults = fault_rng or random.Random(0)
+        self._reported: set[tuple[int, int]] = set()  # (line, call) hang-ups handed out
 
     def _pop3_binding(self, conn, now: float) -> AppBinding:
         self.pop3_sessions += 1
         s = self.settings
+        busy = None
+        if s.pop3_refusal == "busy" and self._refuses():
+            busy = "too many connections, try again later"
+        elif s.pop3_max_sessions is not None and self.pop3_open() >= s.pop3_max_sessions:
+            self.pop3_refused += 1
+            busy = "too many sessions, try again later"
         server = Pop3Server(self.accounts, hostname=f"pop.{s.domain}", now=now,
                             idle_timeout=s.pop3_autologout, login_delay=s.pop3_login_delay,
-                            last_logins=self.last_logins)
+                            last_logins=self.last_logins, busy=busy)
         return AppBinding(conn, server, carry_out=self.store.carry_out)
+
+    def pop3_open(self) -> int:
+        """POP3 sessions not yet over (a caller gone without QUIT holds one until
+        its autologout or TCP gives up)."""
+        return sum(1 for b in self.mail.bindings
+                   if isinstance(b.machine, Pop3Server) and b.machine.state != POP3_CLOSED)
 
     def _smtp_binding(self, conn, now: float) -> AppBinding:
         # Connections arriving on a NAS line come from dial-up subscribers: they
@@ -196,47 +274,101 @@ class Isp:
         return next((p.line for p in self.ports if not p.in_call), None)
 
     def answer(self, line: int, now: float) -> None:
-        self.ports[line].answer(now)
+        port = self.ports[line]
+        port.answer(now)
+        self._stirred.add(line)
+        if port not in self._in_call:
+            self._in_call = sorted([*self._in_call, port], key=lambda p: p.line)
 
     def hung_up(self, line: int, now: float) -> None:
-        self.ports[line].hung_up(now)
+        port = self.ports[line]
+        port.hung_up(now)
+        self._in_call = [p for p in self._in_call if p is not port]
+        self._deadlines.pop(line, None)
+
+    def hangups(self) -> list[tuple[int, str]]:
+        """(line, cause) of the lines whose NAS timers ran out since the last call:
+        the driver hangs those calls up."""
+        out = []
+        for p in self.ports:
+            key = (p.line, p.calls)
+            if p.in_call and p.hangup_cause is not None and key not in self._reported:
+                self._reported.add(key)
+                out.append((p.line, p.hangup_cause))
+        return out
+
+    def _refuses(self) -> bool:
+        """One draw per POP3 connection attempt (only when refusals are on)."""
+        p = self.settings.pop3_refusal_probability
+        if p <= 0.0:
+            return False
+        refused = self._faults.random() < p
+        self.pop3_refused += refused
+        return refused
 
     # -- the lines' octets
     def receive(self, line: int, data: bytes, now: float) -> None:
         self.ports[line].receive(data, now)
+        self._stirred.add(line)
 
     def output(self, now: float) -> list[tuple[int, bytes]]:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
         for turn in range(10_000):
-            moved = self._up(now)
+            moved = self._up(self._awake(), now)
             packets = mail.output(now, again=turn > 0)
-            if packets:
+            if self.internet is not None:
+                packets = packets + self.internet.output(now)
+            for pkt in packets:
                 moved = True
-                for pkt in packets:
-                    self._route_to_line(pkt, now)
-            for port in self.ports:
-                if port.host is not None:
-                    frames = port.host.output(now)
-                    if frames:
-                        moved = True
-                        out += [(port.line, f) for f in frames]
-            if self._up(now):
+                self._route_to_line(pkt, now)
+            awake = self._awake()
+            for port in awake:
+                frames = port.output(now)
+                if frames:
+                    moved = True
+                    out += [(port.line, f) for f in frames]
+            if self._up(awake, now):
                 moved = True
             if not moved:
                 break
+        mail.events()  # the mail host pings no one: nothing to hand up
+        for port in self._awake():
+            self._deadlines[port.line] = port.next_deadline()
+        self._stirred.clear()
         return out
 
-    def _up(self, now: float) -> bool:
+    def _awake(self) -> list[NasPort]:
+        stirred = self._stirred
+        return [p for p in self._in_call if p.line in stirred]
+
+    def _up(self, ports: list[NasPort], now: float) -> bool:
         moved = False
-        for port in self.ports:
-            if port.host is not None:
-                for ev in port.host.events():
+        for port in ports:
+            if port.in_call:
+                for ev in port.events():
                     moved = True
                     if isinstance(ev, IpPacketReceived):
-                        self.mail.receive(ev.packet, now)
+                        self._from_line(ev.packet, now)
         return moved
+
+    def _from_line(self, packet: bytes, now: float) -> None:
+        if self.internet is not None and packet[16:20] != _ISP_OCTETS:
+            self.internet.receive(packet, now)
+        else:
+            self._to_mail_host(packet, now)
+
+    def _to_mail_host(self, packet: bytes, now: float) -> None:
+        s = self.settings
+        if s.pop3_refusal == "not_listening" and _is_syn_to(packet, POP3_PORT) and self._refuses():
+            # The POP3 daemon is down: the mail host's TCP answers RST.
+            stack = self.mail.stack
+            stack.unlisten(POP3_PORT)
+            self.mail.receive(packet, now)
+            stack.listen(POP3_PORT)
+            return
+        self.mail.receive(packet, now)
 
     def _route_to_line(self, packet: bytes, now: float) -> None:
         port = self._route.get(packet[16:20])
@@ -244,21 +376,34 @@ class Isp:
             self.ports[0].dropped_packets += 1
             return
         port.send_ip(packet, now)
+        self._stirred.add(port.line)
 
     def next_deadline(self) -> float | None:
-        best = self.mail.next_deadline()
-        for p in self.ports:
-            if p.host is not None:
-                d = p.host.next_deadline()
-                if d is not None and (best is None or d < best):
-                    best = d
-        return best
+        stirred, known = self._stirred, self._deadlines
+        internet = self.internet.next_deadline() if self.internet is not None else None
+        return earliest([self.mail.next_deadline(), internet,
+                         *(known[p.line] if p.line in known and p.line not in stirred
+                           else p.next_deadline() for p in self._in_call)])
 
     def on_timer(self, now: float) -> None:
         self.mail.on_timer(now)
-        for p in self.ports:
-            p.on_timer(now)
+        if self.internet is not None:
+            self.internet.on_timer(now)
+        for p in self._in_call:
+            if fire_due(p, now):
+                self._stirred.add(p.line)
 
+
+
+def _is_syn_to(packet: bytes, port: int) -> bool:
+    """An IPv4 TCP segment with SYN and without ACK for ``port`` (a connection attempt)."""
+    if len(packet) < 20 or packet[0] >> 4 != 4 or packet[9] != 6:
+        return False
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 14:
+        return False
+    flags = packet[ihl + 13]
+    return int.from_bytes(packet[ihl + 2:ihl + 4], "big") == port and flags & 0x12 == 0x02
 
 
 def internet_mail(isp: Isp, sender: str, recipients: list[str], data: bytes, now: float) -> bool:

@@ -136,10 +136,12 @@ class MaildropListing:
 @dataclass(frozen=True, slots=True)
 class ReadMessage(MaildropEffect):
     """Read message ``index`` (0-based) of the open maildrop.  Answer: its
-    bytes with CRLF line ends."""
+    bytes with CRLF line ends.  ``top_lines`` is TOP's line count (the server
+    cuts the message itself), None for RETR."""
 
     handle: object
     index: int
+    top_lines: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +209,12 @@ class LoginFailed(SessionEvent):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLost(SessionEvent):
-    """The client's transport went away; ``unanswered`` are the verbs still outstanding."""
+    """The client's transport went away; ``unanswered`` are the verbs still
+    outstanding, ``partial_octets`` what had arrived of the first one's answer."""
 
     unanswered: tuple[str, ...]
     now: float
+    partial_octets: int = 0
 
 
 # ---------------------------------------------------------------------------
@@ -809,7 +813,7 @@ class Pop3Server:
         if i is None:
             return
         self._top_lines = None
-        self._ask(ReadMessage(self._handle, i))
+        self._ask(ReadMessage(self._handle, i, None))
 
     def cmd_TOP(self, arg: str, now: float) -> None:
         parts = arg.split()
@@ -820,7 +824,7 @@ class Pop3Server:
         if i is None:
             return
         self._top_lines = int(parts[1])
-        self._ask(ReadMessage(self._handle, i))
+        self._ask(ReadMessage(self._handle, i, self._top_lines))
 
     def _send_message(self, index: int, msg: object, now: float) -> None:
         """The answer to RETR or TOP: the message read, or the store's failure."""
@@ -934,6 +938,15 @@ class Pop3Client:
     def outstanding(self) -> int:
         return len(self._queue)
 
+    @property
+    def pending_response(self) -> tuple[str, str, int] | None:
+        """(verb, argument shown, octets arrived so far) of the answer being
+        read, or None when no command is outstanding."""
+        if not self._queue or self.closed:
+            return None
+        head = self._queue[0]
+        return head.verb, head.arg_shown, len(self._in)
+
     def command(self, verb: str, *args: str | int, now: float) -> None:
         """Queue one command line for sending."""
         if self.closed:
@@ -1021,10 +1034,11 @@ class Pop3Client:
             return
         self.closed = True
         unanswered = tuple(o.verb for o in self._queue)
+        partial = len(self._in) if self._queue else 0
         self._queue.clear()
         self._in.clear()
         self._out.clear()
-        self._events.append(ConnectionLost(unanswered, now))
+        self._events.append(ConnectionLost(unanswered, now, partial))
 
     def receive(self, data: bytes, now: float) -> None:
         """Bytes from the server, in any chunking."""

@@ -19,18 +19,21 @@ TABLES = ("sessions", "commands", "messages", "link_events")
 class Recorder:
     """Collects the rows of one replication."""
 
-    __slots__ = ("replication", "rows")
+    __slots__ = ("replication", "rows", "constant")
 
-    def __init__(self, replication: int) -> None:
+    def __init__(self, replication: int, *, measured: bool = False) -> None:
         self.replication = int(replication)
         self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        # Columns every row carries: a measured session (a real or virtual modem on
+        # the wall clock) is marked so, so it lines up with its simulation row for row.
+        self.constant: dict[str, Any] = {"measured": True} if measured else {}
 
     def _add(self, table: str, cols: dict[str, Any]) -> None:
         if "replication" in cols and cols["replication"] != self.replication:
             raise ValueError(
                 f"row for replication {cols['replication']} given to the recorder of {self.replication}"
             )
-        self.rows[table].append({"replication": self.replication, **cols})
+        self.rows[table].append({"replication": self.replication, **cols, **self.constant})
 
     def session(self, **cols: Any) -> None:
         """One dial attempt / call (busy and no-answer attempts too)."""
@@ -44,9 +47,11 @@ class Recorder:
         """One message retrieved (or sent) intact."""
         self._add("messages", cols)
 
-    def link_event(self, t_s: float, event: str, detail: str = "") -> None:
-        """Something the link did (dial, busy, connect, carrier lost, ...)."""
-        self._add("link_events", {"t_s": float(t_s), "event": str(event), "detail": str(detail)})
+    def link_event(self, t_s: float, event: str, detail: str = "", **cols: Any) -> None:
+        """Something the link did (dial, busy, connect, carrier lost, ...); ``cols``
+        adds columns (a population's ``subscriber``)."""
+        self._add("link_events",
+                  {"t_s": float(t_s), "event": str(event), "detail": str(detail), **cols})
 
     @property
     def sessions(self) -> list[dict[str, Any]]:

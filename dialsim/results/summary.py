@@ -1,4 +1,5 @@
-"""The run summary: per-replication metrics from the tables, then mean / median / p95.
+"""The run summary: per-replication metrics from the tables, then mean / median / p95
+and the 95% confidence interval of the mean (Student t, :mod:`dialsim.results.stats`).
 
 Every metric is first computed once per replication (``per_replication``), then
 summarized over replications, ignoring replications where it is undefined (NaN,
@@ -17,7 +18,14 @@ e.g. no call ever connected).  Definitions (times in seconds, from the tables):
   with ``duplicate``;
 - ``octets_retrieved``, ``line_bytes_down``, ``line_bytes_up``: sums over sessions;
 - ``goodput_Bps``: ``octets_retrieved / online_time_s``;
-- ``command_time_s``: mean of ``t_done_s - t_sent_s`` over commands.
+- ``command_time_s``: mean of ``t_done_s - t_sent_s`` over commands;
+- ``message_latency_s``: mean ``latency_s`` (arrival at the ISP to the local
+  mailbox) over first-time retrievals;
+- ``message_attempts``: mean ``attempts`` (RETRs the ISP started for the
+  message, the one that delivered it included) over first-time retrievals;
+- ``octets_wasted``: sum over sessions (RETR octets transferred and then
+  fetched again, or cut short);
+- ``phone_cost``: sum over sessions (the scenario's tariff).
 
 ``messages_lost`` and ``messages_duplicated`` at the top level come from
 ``extra`` (the integrator checks the maildrops); without them the duplicate count
@@ -32,6 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from dialsim.results.stats import mean_confidence_interval
 
 __all__ = ["METRICS", "per_replication_metrics", "render_summary", "summarize"]
 
@@ -51,6 +61,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "line_bytes_down": ("B", "line bytes down"),
     "line_bytes_up": ("B", "line bytes up"),
     "command_time_s": ("s", "mean command time"),
+    "message_latency_s": ("s", "mean mail latency (arrival to mailbox)"),
+    "message_attempts": ("", "RETR attempts per message"),
+    "octets_wasted": ("B", "octets fetched again or cut short"),
+    "phone_cost": ("", "phone cost"),
 }
 
 NAN = float("nan")
@@ -77,6 +91,7 @@ def per_replication_metrics(
         connected = s[s["t_connect_s"].notna()]
         online = float((connected["t_end_s"] - connected["t_connect_s"]).sum())
         first_time = m[~m["duplicate"]]
+        got = first_time[first_time["direction"] == "retrieved"]
         octets = float(s["octets_retrieved"].sum())
         t_all = float(first_time["t_retrieved_s"].max()) if len(first_time) else NAN
         if unretrieved is not None and unretrieved.get(rep, 0) > 0:
@@ -98,16 +113,27 @@ def per_replication_metrics(
                 "line_bytes_down": float(s["line_bytes_down"].sum()),
                 "line_bytes_up": float(s["line_bytes_up"].sum()),
                 "command_time_s": _mean(c["t_done_s"] - c["t_sent_s"]),
+                "message_latency_s": _mean(got["latency_s"]),
+                "message_attempts": _mean(got["attempts"].astype(float)),
+                "octets_wasted": float(s["octets_wasted"].sum()),
+                "phone_cost": float(s["phone_cost"].sum()),
             }
         )
     cols = ["replication", *METRICS]
     return pd.DataFrame(rows, columns=cols)
 
 
+def _count(value: Any) -> int | None:
+    """A count, or None where it cannot be known (mail lost at a real ISP)."""
+    return None if value is None else int(value)
+
+
 def _stats(values: pd.Series) -> dict[str, float | int | None]:
     v = values.dropna().to_numpy(dtype=float)
     if len(v) == 0:
-        return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0}
+        return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0,
+                "ci95_low": None, "ci95_high": None}
+    _mean, low, high, _n = mean_confidence_interval(v, 0.95)
     return {
         "mean": float(v.mean()),
         "median": float(np.median(v)),
@@ -115,6 +141,9 @@ def _stats(values: pd.Series) -> dict[str, float | int | None]:
         "min": float(v.min()),
         "max": float(v.max()),
         "n": len(v),
+        # Student's t interval for the mean over replications (None below 2 values)
+        "ci95_low": None if math.isnan(low) else low,
+        "ci95_high": None if math.isnan(high) else high,
     }
 
 
@@ -139,7 +168,7 @@ def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | Non
         "scenario": extra.pop("scenario", None),
         "replications": len(reps),
         "seeds": extra.pop("seeds", None),
-        "messages_lost": int(extra.pop("messages_lost", 0)),
+        "messages_lost": _count(extra.pop("messages_lost", 0)),
         "messages_duplicated": int(extra.pop("messages_duplicated", dup_in_tables)),
     }
     summary.update(extra)
@@ -158,27 +187,45 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
     if unit == "B":
         return f"{value / 1024:,.1f} KiB" if abs(value) >= 10_000 else f"{value:,.0f} B"
+    if unit == "B/s":
+        return f"{value:,.0f} B/s"
     return f"{value:,.2f} {unit}"
 
 
+def _fmt_mean_ci(st: Mapping[str, Any], unit: str) -> str:
+    """``mean ± half-width`` of the mean's 95% interval (the mean alone where there is none)."""
+    mean, low, high = st.get("mean"), st.get("ci95_low"), st.get("ci95_high")
+    if mean is None or low is None or high is None:
+        return _fmt(mean, unit)
+    shown, half = _fmt(mean, unit), _fmt((high - low) / 2.0, unit)
+    suffix = " " + half.rsplit(" ", 1)[1] if " " in half else ""
+    if suffix and shown.endswith(suffix):
+        shown = shown[: -len(suffix)]
+    return f"{shown} ± {half}"
+
+
 def render_summary(summary: Mapping[str, Any]):
-    """A rich Table of the summary for the command line."""
+    """A rich Table of the summary for the command line; with several
+    replications the mean comes with its 95% confidence interval (Student t)."""
     from rich.table import Table
 
-    title = f"{summary.get('scenario') or 'run'}: {summary.get('replications', 0)} replication(s)"
+    replications = int(summary.get("replications") or 0)
+    title = f"{summary.get('scenario') or 'run'}: {replications} replication(s)"
     table = Table(title=title)
     table.add_column("metric")
-    for col in ("mean", "median", "p95"):
+    table.add_column("mean ± 95% CI" if replications > 1 else "mean", justify="right")
+    for col in ("median", "p95"):
         table.add_column(col, justify="right")
     metrics = summary.get("metrics", {})
     for name, (unit, label) in METRICS.items():
         st = metrics.get(name)
         if not st:
             continue
-        table.add_row(label, *(_fmt(st.get(k), unit) for k in ("mean", "median", "p95")))
+        table.add_row(label, _fmt_mean_ci(st, unit), *(_fmt(st.get(k), unit) for k in ("median", "p95")))
     table.add_section()
     for key, label in (("messages_lost", "messages lost"), ("messages_duplicated", "messages duplicated")):
         value = summary.get(key, 0)
         style = "red" if key == "messages_lost" and value else None
+        value = "unknown" if value is None else value
         table.add_row(label, str(value), "", "", style=style)
     return table

@@ -32,6 +32,8 @@ NAN = float("nan")
 # (column, dtype, fill value for rows that lack it)
 Column = tuple[str, str, Any]
 
+MEASURED: Column = ("measured", "bool", False)  # a session on the wall clock, not simulated
+
 SCHEMAS: dict[str, list[Column]] = {
     "sessions": [
         ("replication", "int64", 0),
@@ -56,6 +58,16 @@ SCHEMAS: dict[str, list[Column]] = {
         ("line_bytes_up", "int64", 0),
         ("line_bits_down", "int64", 0),
         ("line_bits_up", "int64", 0),
+        ("t_answer_s", "float64", NAN),
+        ("t_pop3_connected_s", "float64", NAN),
+        ("connect_rate_lowest_bps", "float64", NAN),
+        ("connect_rate_final_bps", "float64", NAN),
+        ("retrains", "int64", 0),
+        ("pop3_sessions", "int64", 0),
+        ("headers_fetched", "int64", 0),
+        ("octets_wasted", "int64", 0),
+        ("phone_cost", "float64", 0.0),
+        MEASURED,
     ],
     "commands": [
         ("replication", "int64", 0),
@@ -68,6 +80,7 @@ SCHEMAS: dict[str, list[Column]] = {
         ("bytes_up", "int64", 0),
         ("bytes_down", "int64", 0),
         ("ok", "bool", False),
+        MEASURED,
     ],
     "messages": [
         ("replication", "int64", 0),
@@ -81,12 +94,15 @@ SCHEMAS: dict[str, list[Column]] = {
         ("intact", "bool", False),
         ("t_arrived_s", "float64", NAN),
         ("latency_s", "float64", NAN),
+        ("attempts", "int64", 0),
+        MEASURED,
     ],
     "link_events": [
         ("replication", "int64", 0),
         ("t_s", "float64", NAN),
         ("event", "string", None),
         ("detail", "string", None),
+        MEASURED,
     ],
 }
 

@@ -12,7 +12,7 @@ resolve to the last one, are refused.
 from __future__ import annotations
 
 import copy
-import re
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ __all__ = [
     "apply_overrides",
     "load_scenario",
     "masked_text",
+    "plain_value",
     "scenario_from_text",
+    "sweep_points",
 ]
 
 Path_ = tuple[Any, ...]
@@ -150,7 +152,9 @@ def _validated(data: dict, lines: dict, text: str, where: str, source: Path | No
         if mine:
             return ScenarioError(f"{origin}: {fp}: {problem}", field=fp, problem=problem)
         line = line_of(loc)
-        via = f" {origin}:" if origin else ""
+        # a sweep point names its own line in the file: "FILE:8: line 17: sweep ..."
+        shown = origin.replace(f"{where}:", "line ", 1) if origin.startswith(f"{where}:") else origin
+        via = f" {shown}:" if origin else ""
         return ScenarioError(f"{where}:{line}:{via} {fp}: {problem}", file=where, line=line,
                              field=fp, problem=problem)
 
@@ -169,7 +173,56 @@ def _validated(data: dict, lines: dict, text: str, where: str, source: Path | No
     if md_path is not None and not (sc.source_dir / md_path).exists():
         raise fail(("isp", "maildrop", "path"),
                    f"no such Maildir or mbox {md_path!r}; give a path relative to the scenario file")
+    if sc.sweep:
+        sweep_points(sc, [])  # every point is checked now, before anything runs
     return sc
+
+
+def plain_value(v: Any) -> Any:
+    """A value as a table cell or a JSON scalar shows it (a mapping, as a swept
+    section is given, as ``key=value`` pairs)."""
+    if isinstance(v, dict):
+        return " ".join(f"{k}={plain_value(x)}" for k, x in v.items())
+    return v if isinstance(v, int | float | str | bool) or v is None else str(v)
+
+
+def _without_sweep(sc: Scenario) -> Scenario:
+    data = copy.deepcopy(sc._data)
+    data.pop("sweep", None)
+    where = str(sc.source_path) if sc.source_path is not None else "<scenario>"
+    return _validated(data, sc._lines, sc._scenario_text, where, sc.source_path,
+                      dict(sc._overrides), "")
+
+
+def sweep_points(sc: Scenario, extra: list[tuple[str, list[Any]]]
+                 ) -> list[tuple[dict[str, Any], Scenario]]:
+    """Every point of the product of ``sc.sweep`` and ``extra`` (``--vary``; a key in
+    both takes ``extra``'s values): ``(settings, scenario)``, each scenario the file
+    without its sweep block, with those keys set and validated exactly as the file
+    is.  A bad value is blamed on its line in the sweep block (or on the command
+    line); a bad combination on the block."""
+    block = dict(sc.sweep or {})
+    vary = dict(extra)
+    keys = {**block, **vary}
+    base = _without_sweep(sc)
+    where = str(sc.source_path) if sc.source_path is not None else "<scenario>"
+
+    def line(*loc: Any) -> str:
+        return f"{where}:{_line_for(sc._lines, ('sweep', *loc))}: sweep"
+
+    for key, values in block.items():
+        if key in vary:
+            continue
+        for j, value in enumerate(values):
+            base.with_overrides({key: value}, origin=line(key, j))
+    points = []
+    for i, combo in enumerate(itertools.product(*keys.values())):
+        settings = dict(zip(keys, combo, strict=True))
+        shown = ", ".join(f"{k}={plain_value(v)}" for k, v in settings.items())
+        head = "" if vary else line() + " "
+        points.append((settings, base.with_overrides(
+            settings, origin=f"{head}sweep point {i} ({shown})")))
+    return points
 
 
 def _text_as_run(data: dict, overrides: dict[str, Any]) -> str:
@@ -221,15 +274,26 @@ def masked_text(sc: Scenario) -> str:
     mask = "*" * len(secret)
     line = sc._lines.get(("subscriber", "password"))
     text = sc.scenario_text
+    other = sc.subscriber.pop3_password
+    if other:  # the mail client's own password, masked the same way
+        def both(x: Any) -> Any:
+            return _masked(_masked(x, secret, mask), other, "*" * len(other))
+
+        return "# passwords masked (same length)\n" + _text_as_run(both(sc._data),
+                                                                    both(sc._overrides))
     if not sc._overrides and line is not None and text.count(secret) == 1:
         rows = text.split("\n")
-        rows[line - 1] = re.sub(r"(password\s*:\s*).*$", rf"\g<1>'{mask}'", rows[line - 1], count=1)
+        rows[line - 1] = rows[line - 1].replace(secret, f"'{mask}'")
         candidate = "\n".join(rows)
-        if secret not in candidate and _masked(yaml.safe_load(text), secret, mask) == yaml.safe_load(
-                candidate):
+        try:
+            same = _masked(yaml.safe_load(text), secret, mask) == yaml.safe_load(candidate)
+        except yaml.YAMLError:
+            same = False
+        if same and secret not in candidate:
             return candidate
     data = _masked(sc._data, secret, mask)
-    return "# password masked (same length)\n" + _text_as_run(data, sc._overrides)
+    return "# password masked (same length)\n" + _text_as_run(data, _masked(sc._overrides, secret,
+                                                                             mask))
 
 
 def _masked(value: Any, secret: str, mask: str) -> Any:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import hashlib
 import importlib.util
@@ -37,7 +35,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dialsim.drivers.netns import call_in_netns, open_tun
 
 HERE = Path(__file__).resolve().parent
 SELECTFIX_SOURCE = HERE / "selectfix.c"
@@ -648,63 +647,8 @@ def start_dovecot(
 # --------------------------------------------------------------------------------------
 # Linux kernel TCP/IP behind TUN in a private network namespace
 
-CLONE_NEWNET = 0x40000000
-TUNSETIFF = 0x400454CA
-IFF_TUN = 0x0001
-IFF_NO_PI = 0x1000
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"setns(CLONE_NEWNET): {os.strerror(e)}")
-
-
-def call_in_netns(netns: str, fn: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
-    """Run ``fn(*args)`` in a fresh thread that has joined network namespace ``netns``.
-
-    setns(CLONE_NEWNET) changes only the calling thread; the thread is never reused
-    (it ends after ``fn``), so no other code ever runs in the wrong namespace.
-    Sockets and TUN devices created by ``fn`` belong to ``netns`` for life, even when
-    used later from other threads.  Returns ``fn``'s result or re-raises its error.
-    """
-    result: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            nsfd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns(nsfd)
-            finally:
-                os.close(nsfd)
-            result["value"] = fn(*args)
-        except BaseException as e:  # handed to the caller
-            result["error"] = e
-
-    t = threading.Thread(target=body, name=f"netns-{netns}", daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise TimeoutError(f"call_in_netns({netns}) did not finish in {timeout} s")
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
-def _open_tun(name: str) -> int:
-    import fcntl
-    import struct
-
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI))
-    except BaseException:
-        os.close(fd)
-        raise
-    os.set_blocking(fd, False)
-    return fd
+# The namespace and TUN plumbing is dialsim's own (dialsim shell uses it too).
+_open_tun = open_tun
 
 
 @dataclass

@@ -28,6 +28,9 @@ def run_dial(cfg: LinkConfig, seed=1, after=None, until=None):
     return out["result"], events
 
 
+WAIT = DialTiming().dial_tone_wait_s  # off-hook to the first digit
+
+
 def names(events):
     return [e for _t, e, _d in events]
 
@@ -39,10 +42,11 @@ def test_dial_timing_and_event_story():
     assert isinstance(res.call, Call)
     assert names(events) == ["dial", "ringing", "answer", "train", "connect"]
     t = {e: tt for tt, e, _ in events}
-    dialing = 2.0 + 7 * 2 * 0.095  # S6, then 7 DTMF digits of tone + equal gap (S11)
+    dialing = WAIT + 7 * 2 * 0.095  # dial tone, then 7 DTMF digits of tone + equal gap (S11)
     assert dialing + 1.0 <= t["ringing"] <= dialing + 3.0  # post-dial delay
     assert t["answer"] == pytest.approx(t["ringing"] + 2.0)  # S0=1: end of first ring
-    assert 10.0 <= t["connect"] - t["answer"] <= 15.0  # V.34 handshake
+    lo, hi = PROFILES["v34"].handshake_s
+    assert lo <= t["connect"] - t["answer"] <= hi  # V.34 handshake
     assert res.t_connect == t["connect"] and res.t_dial == 0.0
     assert res.connect_rate_down_bps in PROFILES["v34"].rates_bps
     assert res.connect_rate_up_bps == res.connect_rate_down_bps
@@ -66,7 +70,7 @@ def test_busy():
     res, events = run_dial(cfg)
     assert res == DialResult("busy", None, 0.0, None, None, None)
     assert names(events) == ["dial", "busy"]
-    dialing = 2.0 + 7 * 0.19
+    dialing = WAIT + 7 * 0.19
     assert dialing + 1.0 + 2.0 <= events[-1][0] <= dialing + 3.0 + 2.0
 
 
@@ -75,7 +79,7 @@ def test_no_answer_waits_s7():
     res, events = run_dial(cfg)
     assert res.outcome == "no_answer" and res.call is None
     assert events[-1][1] == "no_answer"
-    assert events[-1][0] == pytest.approx(2.0 + 7 * 0.19 + 50.0)
+    assert events[-1][0] == pytest.approx(WAIT + 7 * 0.19 + 50.0)
     rings = [t for t, e, _ in events if e == "ringing"]
     assert all(b - a == pytest.approx(6.0) for a, b in zip(rings, rings[1:], strict=False))
     assert rings[-1] < events[-1][0] <= rings[-1] + 6.0  # rings every 6 s until S7 = 50 s
@@ -86,7 +90,7 @@ def test_training_failure_is_no_carrier_at_s7():
     res, events = run_dial(LinkConfig(training_failure_probability=1.0))
     assert res.outcome == "no_carrier"
     assert events[-1][1] == "no_carrier"
-    assert events[-1][0] == pytest.approx(2.0 + 7 * 0.19 + 50.0)
+    assert events[-1][0] == pytest.approx(WAIT + 7 * 0.19 + 50.0)
 
 
 def test_short_s7_bounds_training():

@@ -75,6 +75,26 @@ def test_single_chunk_latency_formula():
     assert dl.data == b"x" * n
 
 
+
+def test_v42_frames_on_the_fly_and_the_receiver_checks_whole_frames():
+    # A small packet with V.42 (a 9600 line, serial ports at 38400): the sending
+    # modem starts the I-frame with the first octet (FCS computed on the fly);
+    # the receiving modem hands the frame over only once it is in and checked,
+    # so its serial port clocks all n octets out after the frame's last bit.
+    lat = 0.05
+    d = Direction(DirectionConfig(9600, 38400, 38400, latency_s=lat, error_correction=True))
+    n = 86
+    (dl,) = d.transmit(b"x" * n, 0.0)
+    ser = 10 / 38400
+    frame = lapm_bits(n, 1.0) / 9600
+    assert dl.t == pytest.approx(ser + frame + lat + n * ser, abs=1e-12)
+    # Without V.42 the far port follows the line octet by octet: for a packet
+    # this small that is faster than V.42's hold of the whole frame.
+    plain = Direction(DirectionConfig(9600, 38400, 38400, latency_s=lat))
+    (dp,) = plain.transmit(b"x" * n, 0.0)
+    assert dp.t == pytest.approx(ser + n * 10 / 9600 + lat + ser, abs=1e-12)
+    assert dp.t < dl.t
+
 def test_bulk_ec_on_follows_lapm_formula():
     rate = 28800
     d = Direction(DirectionConfig(rate, latency_s=0.06, error_correction=True))

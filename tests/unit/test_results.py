@@ -1,4 +1,5 @@
-"""Results: recorder rows, table schemas and dtypes, the results folder, the summary, plots."""
+"""Results: recorder rows, table schemas and dtypes, the results folder, the summary
+(plots: tests/analysis)."""
 
 from __future__ import annotations
 
@@ -226,7 +227,8 @@ def test_summarize_counts_replications_without_rows():
     assert s["replications"] == 2 and s["messages_duplicated"] == 4
     assert s["metrics"]["sessions"]["mean"] == 0.0
     assert s["metrics"]["connect_time_s"] == {
-        "mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0
+        "mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0,
+        "ci95_low": None, "ci95_high": None,
     }
 
 
@@ -243,19 +245,24 @@ def test_render_summary_table():
     assert "205.00 s" in text  # median time to all mail
 
 
-# --- plots ---------------------------------------------------------------------
-
-
-def test_plots_write_png(tmp_path):
-    from dialsim.results.plots import phase_durations, plot_command_timeline, plot_phases
+def test_summary_confidence_interval_of_the_mean():
+    """Two replications took 310 s and 100 s to retrieve all mail: the mean is 205 s and
+    its 95% interval is 205 ± t(0.975, 1) · s/√2 = 205 ± 12.7062 · 105 s."""
+    from rich.console import Console
 
     t = build_tables(hand_made())
-    d = phase_durations(t["sessions"])
-    assert d.iloc[1].tolist() == [20.0, 1.0, 1.0, 2.0, 125.0 - 69.0]
-    assert d.iloc[0].sum() == 0.0  # busy: no phase reached
-    plot_phases(t["sessions"], tmp_path / "phases.png")
-    fig = plot_command_timeline(t["commands"], replication=0, session=2, path=tmp_path / "cmds.png")
-    assert len(fig.axes[0].patches) == 4  # two commands, two bars each
-    for name in ("phases.png", "cmds.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    plot_phases(build_tables([])["sessions"], tmp_path / "empty.png")
+    s = summarize(t, {"replications": 3, "scenario": "hand"})
+    st = s["metrics"]["time_to_retrieve_all_s"]
+    assert st["n"] == 2 and st["mean"] == 205.0
+    assert st["ci95_low"] == pytest.approx(205.0 - 12.7062 * 105.0, rel=1e-5)
+    assert st["ci95_high"] == pytest.approx(205.0 + 12.7062 * 105.0, rel=1e-5)
+    one = summarize({k: v[v["replication"] == 1] for k, v in t.items()})
+    assert one["metrics"]["time_to_retrieve_all_s"]["ci95_low"] is None  # one value: no spread
+    console = Console(width=120, record=True)
+    console.print(render_summary(s))
+    text = console.export_text()
+    assert "mean ± 95% CI" in text and "205.00 ± 1,334.15 s" in text
+    console = Console(width=120, record=True)
+    console.print(render_summary(one))
+    assert "95% CI" not in console.export_text()  # one replication: no interval to show
+

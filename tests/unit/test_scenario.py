@@ -201,7 +201,8 @@ def test_connect_rate_profile_hook(tmp_path, monkeypatch):
 
 LINK_KEYS = (
     "profile, connect_rate, error_correction, compression, serial_rate, isp_serial_rate, "
-    "bit_error_rate, busy_probability, phone_number, mtu, carrier_loss, dial, handshake"
+    "bit_error_rate, busy_probability, no_answer_probability, phone_number, mtu, carrier_loss, "
+    "dial, handshake, burst_noise, retrain, call_waiting, lapm, tariff"
 )
 
 
@@ -215,13 +216,13 @@ LINK_KEYS = (
         ),
         pytest.param(
             MINIMAL + "link:\n  carrier_loss:\n    at: [45 s]\n    every: 3 min\n",
-            ":10: link.carrier_loss.every: unknown key; accepted keys: at, mean_time_between",
+            ":10: link.carrier_loss.every: unknown key; accepted keys: at, mean_time_between, while_dialing",
             id="unknown-key-deep",
         ),
         pytest.param(
             "colour: blue\n" + MINIMAL,
             ":1: colour: unknown key; accepted keys: name, description, seed, replications, "
-            "duration, framing, ppp, login_chat, link, subscriber, isp",
+            "duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="unknown-key-top",
         ),
         pytest.param(
@@ -263,7 +264,8 @@ LINK_KEYS = (
         ),
         pytest.param(
             "# comment\nseed: 1\nsubscriber: {user: a, password: b}\n",
-            ":2: isp: missing required key; expected a mapping with keys domain, maildrop, incoming, pop3",
+            ":2: isp: missing required key; expected a mapping with keys domain, maildrop, incoming, pop3, smtp, "
+            "idle_timeout, session_limit",
             id="missing-required-top",
         ),
         pytest.param(
@@ -329,18 +331,18 @@ LINK_KEYS = (
         pytest.param(
             "- just\n- a list\n",
             ":1: (top level): bad value list; expected a mapping with keys name, description, seed, "
-            "replications, duration, framing, ppp, login_chat, link, subscriber, isp",
+            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="not-a-mapping",
         ),
         pytest.param(
             "# nothing here\n",
             ":1: (top level): empty file; expected a mapping with keys name, description, seed, "
-            "replications, duration, framing, ppp, login_chat, link, subscriber, isp",
+            "replications, duration, framing, ppp, login_chat, link, subscriber, isp, sweep, population",
             id="empty",
         ),
         pytest.param(
             MINIMAL + "link:\n  carrier_loss: 5\n",
-            ":8: link.carrier_loss: bad value 5; expected a mapping with keys at, mean_time_between",
+            ":8: link.carrier_loss: bad value 5; expected a mapping with keys at, mean_time_between, while_dialing",
             id="scalar-for-section",
         ),
         pytest.param(
