@@ -91,7 +91,6 @@ def run_sweep(
     Every (point, replication) is one task (:mod:`dialsim.experiment.engine`):
     here, on ``workers`` local processes, or on the Dask scheduler at ``scheduler``."""
     from dialsim.experiment.engine import assemble, run_tasks
-    from dialsim.results.summary import summarize
     from dialsim.results.tables import write_results
 
     points = sweep_points(sc, varies)
@@ -120,24 +119,7 @@ def run_sweep(
     results = [assemble(psc, [r for (i, _p, _r), r in zip(tasks, done, strict=True) if i == k])
                for k, (_s, psc) in enumerate(points)]
 
-    tables: dict[str, list[pd.DataFrame]] = {}
-    summaries = []
-    for i, ((settings, _psc), (t, extra)) in enumerate(zip(points, results, strict=True)):
-        s = summarize(t, extra)
-        summaries.append({"point": i, **{k: plain_value(v) for k, v in settings.items()},
-                          "messages_lost": int(extra["messages_lost"]),
-                          "messages_duplicated": int(extra["messages_duplicated"]),
-                          # for the analysis: which replications left mail at the ISP
-                          "messages_unretrieved_per_replication":
-                              extra["messages_unretrieved_per_replication"],
-                          **_blocking(extra), "metrics": s.get("metrics", {})})
-        for name, df in t.items():
-            df = df.copy()
-            df.insert(0, "point", i)
-            for col, (path, value) in enumerate(settings.items(), start=1):
-                df.insert(col, path, str(plain_value(value)))
-            tables.setdefault(name, []).append(df)
-    merged = {name: pd.concat(dfs, ignore_index=True) for name, dfs in tables.items()}
+    merged, summaries = _by_point(points, results)
     summary = {
         "scenario": sc.name,
         "varied": keys,
@@ -159,6 +141,31 @@ def run_sweep(
                   {"sweep": [[p, [plain_value(v) for v in vs]] for p, vs in sweep.items()]},
                   before_commit=add_points)
     return summary
+
+
+def _by_point(points, results) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]]]:
+    """Every point's tables with ``point`` and the varied columns, concatenated;
+    and per point its settings, mail accounting and summary metrics."""
+    from dialsim.results.summary import summarize
+
+    tables: dict[str, list[pd.DataFrame]] = {}
+    summaries = []
+    for i, ((settings, _psc), (t, extra)) in enumerate(zip(points, results, strict=True)):
+        s = summarize(t, extra)
+        summaries.append({"point": i, **{k: plain_value(v) for k, v in settings.items()},
+                          "messages_lost": int(extra["messages_lost"]),
+                          "messages_duplicated": int(extra["messages_duplicated"]),
+                          # for the analysis: which replications left mail at the ISP
+                          "messages_unretrieved_per_replication":
+                              extra["messages_unretrieved_per_replication"],
+                          **_blocking(extra), "metrics": s.get("metrics", {})})
+        for name, df in t.items():
+            df = df.copy()
+            df.insert(0, "point", i)
+            for col, (path, value) in enumerate(settings.items(), start=1):
+                df.insert(col, path, str(plain_value(value)))
+            tables.setdefault(name, []).append(df)
+    return {name: pd.concat(dfs, ignore_index=True) for name, dfs in tables.items()}, summaries
 
 
 def _blocking(extra: dict) -> dict[str, Any]:
