@@ -243,7 +243,13 @@ def cmd_report(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined in this module; the others' modules (mailhost, modem, dial, serve,
+# doctor, shell) import
+# asyncio, ssl and sockets, which a run or a sweep does not need.
+_OWN_COMMANDS = frozenset({"run", "sweep", "report", "validate"})
+
+
+def build_parser(*, all_commands: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dialsim", description="Dial-up remote access simulator")
     from dialsim import __version__
 
@@ -281,17 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write report.html: one self-contained page with every plot")
     rp.set_defaults(func=cmd_report)
 
-    from dialsim.cli_mailhost import add_subcommand as add_mailhost
+    if all_commands:
+        from dialsim.cli_mailhost import add_subcommand as add_mailhost
 
-    add_mailhost(sub)
+        add_mailhost(sub)
 
-    from dialsim.commands import dial, doctor, modem, serve, shell
+        from dialsim.commands import dial, doctor, modem, serve, shell
 
-    modem.add_subcommand(sub)
-    dial.add_subcommand(sub)
-    serve.add_subcommand(sub)
-    doctor.add_subcommand(sub)
-    shell.add_subcommand(sub)
+        modem.add_subcommand(sub)
+        dial.add_subcommand(sub)
+        serve.add_subcommand(sub)
+        doctor.add_subcommand(sub)
+        shell.add_subcommand(sub)
 
     v = sub.add_parser("validate", help="check scenario files")
     v.add_argument("scenarios", nargs="+")
@@ -307,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, tail = argv[:i], argv[i + 1:]
-    parser = build_parser()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(all_commands=command not in _OWN_COMMANDS)
     args = parser.parse_args(argv)
     if tail is not None:
         if not hasattr(args, "command"):

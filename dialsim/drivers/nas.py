@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import simpy
 
+from dialsim.drivers.sim import DeadlineTimer
 from dialsim.link import call as linkcall
 
 __all__ = ["Nas"]
@@ -36,8 +38,8 @@ class Nas:
         # Called after the ISP's host has worked (a driver relaying the ISP's own
         # connections to the outside world hooks in here; see experiment/shell.py).
         self.after_pump = None
-        self._wake = env.event()
-        env.process(self._timers())
+        self._timer = DeadlineTimer(env, self._timer_due)
+        self._timer.arm(isp.next_deadline(), env.now)
 
     # -- calls -------------------------------------------------------------
 
@@ -69,22 +71,19 @@ class Nas:
         return result
 
     def _answer(self, line: int, call: linkcall.Call) -> None:
-        env = self.env
         self.calls[line] = call
-        self.isp.answer(line, env.now)
-        env.process(self._line(line, call))
+        self.isp.answer(line, self.env.now)
+        call.isp.deliver_to(partial(self._delivered, line, call))
+        call.carrier_lost.callbacks.append(partial(self._ended, line, call))
         self._pump()
 
-    def _line(self, line: int, call: linkcall.Call):
-        ended = call.carrier_lost
-        while True:
-            get = call.isp.read()
-            yield get | ended
-            if not get.triggered:
-                get.cancel()
-                break
-            self.isp.receive(line, get.value, self.env.now)
+    def _delivered(self, line: int, call: linkcall.Call, data: bytes) -> None:
+        if self.calls.get(line) is call:
+            self.isp.receive(line, data, self.env.now)
             self._pump()
+
+    def _ended(self, line: int, call: linkcall.Call, _ev) -> None:
+        call.isp.deliver_to(None)
         self.isp.hung_up(line, self.env.now)
         del self.calls[line]
         self._pump()
@@ -96,7 +95,8 @@ class Nas:
         self._pump()
 
     def _pump(self, *, from_timer: bool = False) -> None:
-        for line, chunk in self.isp.output(self.env.now):
+        now = self.env.now
+        for line, chunk in self.isp.output(now):
             call = self.calls.get(line)
             if call is not None and call.up:
                 call.isp.write(chunk)
@@ -108,20 +108,15 @@ class Nas:
                 call.hangup("isp", cause)
         if self.after_pump is not None:
             self.after_pump()
-        if not from_timer and not self._wake.triggered:
-            self._wake.succeed()
+        if not from_timer:
+            self._timer_due(now)
 
-    def _timers(self):
-        env = self.env
-        while True:
-            deadline = self.isp.next_deadline()
-            waits = [self._wake]
-            if deadline is not None:
-                waits.append(env.timeout(max(0.0, deadline - env.now)))
-            yield env.any_of(waits)
-            if self._wake.triggered:
-                self._wake = env.event()
-            deadline = self.isp.next_deadline()
-            if deadline is not None and deadline <= env.now:
-                self.isp.on_timer(env.now)
-                self._pump(from_timer=True)
+    def _timer_due(self, now: float) -> None:
+        """The host's timers that are due, then the timer for its next deadline."""
+        isp = self.isp
+        deadline = isp.next_deadline()
+        if deadline is not None and deadline <= now:
+            isp.on_timer(now)
+            self._pump(from_timer=True)
+            deadline = isp.next_deadline()
+        self._timer.arm(deadline, now)

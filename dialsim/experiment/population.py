@@ -50,6 +50,7 @@ from dialsim.experiment.world import (
 )
 from dialsim.hosts.subscriber import CallPlan, Mailbox, Provenance, Subscriber
 from dialsim.mail.maildrop import ClientInbox
+from dialsim.mail.memory import MemoryInbox
 from dialsim.results.recorder import Recorder
 
 __all__ = [
@@ -186,17 +187,22 @@ class Member:
     subscriber: Subscriber
 
 
-def run_population_replication(sc, replication: int, workdir: Path, *,
-                               capture: bool = False) -> ReplicationOutcome:
+def run_population_replication(sc, replication: int, workdir: Path | None = None, *,
+                               capture: bool = False,
+                               maildirs: bool = False) -> ReplicationOutcome:
     """One replication of a population scenario (``capture`` is not offered: a
-    pool has many lines)."""
+    pool has many lines).  Its mail is kept in memory, unless ``maildirs``: then
+    in scratch Maildir folders under ``workdir`` (the same results, slower)."""
     if capture:
         raise ValueError("a population has many lines: no single-line capture")
     pop = sc.population
     streams = seed_streams(sc.seed, replication)
     env = simpy.Environment()
     rec = Recorder(replication)
-    workdir.mkdir(parents=True, exist_ok=True)
+    if maildirs:
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        workdir = None
     users = user_names(sc)
     isp, maildrops, delivery, store = isp_host(env, sc, workdir, streams, users, lines=pop.lines)
     nas = Nas(env, isp)
@@ -228,7 +234,7 @@ def run_population_replication(sc, replication: int, workdir: Path, *,
     )
 
 
-def _member(env, sc, index: int, user: str, replication: int, workdir: Path, isp, nas: Nas,
+def _member(env, sc, index: int, user: str, replication: int, workdir: Path | None, isp, nas: Nas,
             maildrops, store, rec: Recorder) -> Member:
     """Subscriber ``index``: its mail at the ISP, its computer, its calls."""
     ss = member_streams(sc.seed, replication, index)
@@ -242,8 +248,9 @@ def _member(env, sc, index: int, user: str, replication: int, workdir: Path, isp
         m = stored.get(sha)
         return Provenance(m.t_arrived_s, store.reads.get(sha, 0)) if m is not None else None
 
-    mailbox = Mailbox(ClientInbox(workdir / "inboxes" / user, durable=False),
-                      mail.outbox(sc, rng["outbox"]), origin)
+    inbox = (MemoryInbox() if workdir is None
+             else ClientInbox(workdir / "inboxes" / user, durable=False))
+    mailbox = Mailbox(inbox, mail.outbox(sc, rng["outbox"]), origin)
     st = traits.strategy
     computer = settings.subscriber_settings(sc, user=user, strategy=st)
     link = replace(settings.link_config(sc), profile=traits.profile)

@@ -29,8 +29,9 @@ from dialsim.hosts.isp import Isp
 from dialsim.hosts.mailhost import MailStore
 from dialsim.hosts.subscriber import Mailbox, Provenance, Subscriber
 from dialsim.mail.accounts import Accounts
-from dialsim.mail.delivery import MaildirDelivery, read_queued
+from dialsim.mail.delivery import Delivery, MaildirDelivery
 from dialsim.mail.maildrop import ClientInbox, MaildirStore, sim_name
+from dialsim.mail.memory import MemoryDelivery, MemoryInbox, MemoryStore
 from dialsim.proto.pop3 import CommitMaildrop, ReadMessage
 from dialsim.results.recorder import Recorder
 
@@ -105,22 +106,30 @@ class IspWorld:
 
     isp: Isp
     nas: Nas
-    maildrops: MaildirStore
-    delivery: MaildirDelivery
+    maildrops: MaildirStore | MemoryStore
+    delivery: Delivery
     stored: dict[str, mail.StoredMessage]
     store: WatchedStore
 
 
-def isp_host(env: simpy.Environment, sc, workdir: Path, streams, users: list[str], *,
-             lines: int = 1) -> tuple[Isp, MaildirStore, MaildirDelivery, WatchedStore]:
+def isp_host(env: simpy.Environment, sc, workdir: Path | None, streams, users: list[str], *,
+             lines: int = 1) -> tuple[Isp, MaildirStore | MemoryStore, Delivery, WatchedStore]:
     """The ISP of ``sc`` for ``users`` (all with the scenario's password) with
-    ``lines`` NAS lines, its maildrops in scratch folders under ``workdir`` (no
-    fsync: they are thrown away after the replication)."""
-    root = workdir / "isp-mail"
-    maildrops = MaildirStore(root, durable=False)
+    ``lines`` NAS lines.  Its maildrops are in memory when ``workdir`` is None
+    (a simulated replication), else in scratch Maildir folders under
+    ``workdir`` (real time: real programs may look at them).  Either way they
+    are thrown away afterwards: no fsync."""
     names = iter(range(1, 1 << 62))
-    delivery = MaildirDelivery(root, [sc.isp.domain], set(users), hostname="isp", durable=False,
-                               name_source=lambda: sim_name(env.now, next(names), "isp"))
+    naming = dict(hostname="isp", name_source=lambda: sim_name(env.now, next(names), "isp"))
+    maildrops: MaildirStore | MemoryStore
+    delivery: Delivery
+    if workdir is None:
+        maildrops = MemoryStore()
+        delivery = MemoryDelivery(maildrops, [sc.isp.domain], set(users), **naming)
+    else:
+        root = workdir / "isp-mail"
+        maildrops = MaildirStore(root, durable=False)
+        delivery = MaildirDelivery(root, [sc.isp.domain], set(users), durable=False, **naming)
     store = WatchedStore(MailStore(maildrops, delivery), env)
     isp = Isp(settings.isp_settings(sc), Accounts(dict.fromkeys(users, sc.subscriber.password)),
               delivery, store, lines=lines,
@@ -129,7 +138,7 @@ def isp_host(env: simpy.Environment, sc, workdir: Path, streams, users: list[str
     return isp, maildrops, delivery, store
 
 
-def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
+def isp_world(env: simpy.Environment, sc, workdir: Path | None, streams) -> IspWorld:
     """The ISP of ``sc`` with its starting mail (see :func:`isp_host`)."""
     isp, maildrops, delivery, store = isp_host(env, sc, workdir, streams, [sc.subscriber.user])
     stored = mail.fill_maildrop(maildrops, sc, np.random.default_rng(streams["mail"]),
@@ -140,19 +149,24 @@ def isp_world(env: simpy.Environment, sc, workdir: Path, streams) -> IspWorld:
     return IspWorld(isp, Nas(env, isp), maildrops, delivery, stored, store)
 
 
-def run_replication(sc, replication: int, workdir: Path, *, capture: bool = False):
+def run_replication(sc, replication: int, workdir: Path | None = None, *,
+                    capture: bool = False, maildirs: bool = False):
+    """One replication of ``sc``.  Its mail is kept in memory, unless ``maildirs``:
+    then in scratch Maildir folders under ``workdir`` (the same results, slower)."""
     streams = seed_streams(sc.seed, replication)
     env = simpy.Environment()
     rec = Recorder(replication)
-    workdir.mkdir(parents=True, exist_ok=True)
-    world = isp_world(env, sc, workdir, streams)
+    if maildirs:
+        workdir.mkdir(parents=True, exist_ok=True)
+    world = isp_world(env, sc, workdir if maildirs else None, streams)
     stored = world.stored
 
     def origin(sha: str) -> Provenance | None:
         m = stored.get(sha)
         return Provenance(m.t_arrived_s, world.store.reads.get(sha, 0)) if m is not None else None
 
-    mailbox = Mailbox(ClientInbox(workdir / "subscriber-inbox", durable=False),
+    inbox = ClientInbox(workdir / "subscriber-inbox", durable=False) if maildirs else MemoryInbox()
+    mailbox = Mailbox(inbox,
                       mail.outbox(sc, np.random.default_rng(streams["outbox"])), origin)
     link, link_rng = settings.link_config(sc), np.random.default_rng(streams["link"])
 
@@ -187,16 +201,14 @@ def add_phone_cost(sessions: list[dict], tariff) -> None:
         row["phone_cost"] = tariff.cost(row["t_end_s"] - row.get("t_answer_s", float("nan")))
 
 
-def remaining_mail(maildrops: MaildirStore, user: str) -> set[str]:
+def remaining_mail(maildrops: MaildirStore | MemoryStore, user: str) -> set[str]:
     """sha256 of the mail left in ``user``'s maildrop."""
     return {hashlib.sha256(m).hexdigest() for m in maildrops.peek(user).values()}
 
 
-def relay_queue(delivery: MaildirDelivery) -> set[str]:
+def relay_queue(delivery: Delivery) -> set[str]:
     """sha256 of every message in the ISP's relay queue (outbox mail it accepted)."""
-    queue = delivery.outbound() / "new"
-    return ({hashlib.sha256(read_queued(p)[2]).hexdigest() for p in sorted(queue.glob("*"))}
-            if queue.is_dir() else set())
+    return {hashlib.sha256(data).hexdigest() for _s, _r, data in delivery.queued()}
 
 
 def mail_accounting(remaining: set[str], stored: dict, mailbox: Mailbox,

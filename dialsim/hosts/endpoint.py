@@ -14,6 +14,7 @@ application payload, TCP/IP headers, link framing (headers, FCS, escapes).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from dialsim.proto.events import (
     FrameSent,
     IpPacketReceived,
 )
-from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import ConnectionAccepted
 from dialsim.proto.tcp import (
     Closed,
@@ -71,16 +72,25 @@ class LayerBytes:
         }
 
 
+# Frames that carry datagrams (PPP's IP and VJ protocol numbers, which SLIP's
+# frames use too); any other frame is link control.
+_DATA_PROTOCOLS = frozenset((0x21, 0x2D, 0x2F))
+
+
+_IP_FIELDS = struct.Struct("!BxH5xB")  # version/IHL, total length, protocol
+
+
 def ip_payload_length(packet: bytes) -> int:
     """Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else)."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
+    size = len(packet)
+    if size < 20:
         return 0
-    ihl = (packet[0] & 0x0F) * 4
-    total = int.from_bytes(packet[2:4], "big")
-    if packet[9] != 6 or len(packet) < ihl + 20:
+    vihl, total, protocol = _IP_FIELDS.unpack_from(packet)
+    ihl = (vihl & 0x0F) * 4
+    if vihl >> 4 != 4 or protocol != 6 or size < ihl + 20:
         return 0
-    doff = (packet[ihl + 12] >> 4) * 4
-    return max(0, min(total, len(packet)) - ihl - doff)
+    n = (total if total < size else size) - ihl - (packet[ihl + 12] >> 4) * 4
+    return n if n > 0 else 0
 
 
 def answer_effects(machine, carry_out: Callable[[Effect], object], now: float) -> list[Event]:
@@ -129,7 +139,11 @@ class AppBinding:
         self.closed = False
         self.connected = False
         self.close_requested = False
+        # After a pump: True when the machine's output is drained and nothing is
+        # left to hand out, so pumping again before new input would do nothing.
+        self.settled = False
         self._events: list[Event] = []  # machine events taken out while answering effects
+        self._machine_deadline = getattr(machine, "next_deadline", None)
 
     def pump(self, now: float) -> bool:
         progressed = False
@@ -154,6 +168,8 @@ class AppBinding:
         progressed |= self._flush(now)
         self._settle(now)
         events, self._events = self._events, []
+        # An event handler may give the machine more to say (the next command).
+        settled = not (events and self.on_event is not None)
         for ev in events:
             progressed = True
             if isinstance(ev, CloseRequested):
@@ -165,6 +181,8 @@ class AppBinding:
             self._lost(now)
             self._flush(now)
             self._close(now)
+            settled = False
+        self.settled = settled and not self._events
         return progressed
 
     def _settle(self, now: float) -> bool:
@@ -206,8 +224,8 @@ class AppBinding:
                 self.conn.close()
 
     def next_deadline(self) -> float | None:
-        f = getattr(self.machine, "next_deadline", None)
-        return f() if f else None
+        f = self._machine_deadline
+        return f() if f is not None else None
 
     def on_timer(self, now: float) -> None:
         # A server whose reply is still queued or in flight in TCP is writing,
@@ -256,27 +274,40 @@ class LinkInterface:
         return self.framing.output(now)
 
     def events(self) -> list[Event]:
+        evs = self.framing.events()
+        if not evs:
+            return evs
         up: list[Event] = []
         capture = self.capture
-        for ev in self.framing.events():
-            if isinstance(ev, IpPacketReceived):
+        for ev in evs:
+            if isinstance(ev, FrameSent):
+                side = self.sent
+                if ev.protocol in _DATA_PROTOCOLS:
+                    side.frame_octets += len(ev.frame)
+                    side.wire_octets += ev.wire_octets
+                else:
+                    side.control_octets += ev.wire_octets
+                if ev.packet:
+                    side.packets += 1
+                    side.app += ip_payload_length(ev.packet)
+                if capture is not None and (ev.packet or not capture.packets_only):
+                    item = ev.packet if capture.packets_only else ev.capture or ev.frame
+                    capture.frames.append((self._now, True, item, ev.kind))
+            elif isinstance(ev, FrameReceived):
+                side = self.received
+                if ev.protocol in _DATA_PROTOCOLS:
+                    side.frame_octets += len(ev.frame)
+                    side.wire_octets += ev.wire_octets
+                else:
+                    side.control_octets += ev.wire_octets
+                if capture is not None and not capture.packets_only:
+                    capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
+            elif isinstance(ev, IpPacketReceived):
                 self.received.packets += 1
                 self.received.app += ip_payload_length(ev.packet)
                 if capture is not None and capture.packets_only:
                     capture.frames.append((self._now, False, ev.packet, "ip"))
                 up.append(ev)
-            elif isinstance(ev, FrameSent):
-                self._account(self.sent, ev)
-                if ev.packet:
-                    self.sent.packets += 1
-                    self.sent.app += ip_payload_length(ev.packet)
-                if capture is not None and (ev.packet or not capture.packets_only):
-                    item = ev.packet if capture.packets_only else ev.capture or ev.frame
-                    capture.frames.append((self._now, True, item, ev.kind))
-            elif isinstance(ev, FrameReceived):
-                self._account(self.received, ev)
-                if capture is not None and not capture.packets_only:
-                    capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
             else:
                 up.append(ev)
         return up
@@ -285,14 +316,6 @@ class LinkInterface:
 
     def stamp(self, now: float) -> None:
         self._now = now
-
-    @staticmethod
-    def _account(side: LayerBytes, ev: FrameSent | FrameReceived) -> None:
-        if ev.protocol not in (0x21, 0x2D, 0x2F):
-            side.control_octets += ev.wire_octets
-            return
-        side.frame_octets += len(ev.frame)
-        side.wire_octets += ev.wire_octets
 
     def next_deadline(self) -> float | None:
         return self.framing.next_deadline()
@@ -307,49 +330,79 @@ class IpHost:
 
     Datagrams in (``receive``), datagrams out (``output``): one object serves a
     subscriber's computer behind one link and an ISP's mail host behind many.
+
+    ``output(now, again=True)`` is the same call made again within one turn
+    of a driver's loop (nothing outside the host ran since): it wakes the stack
+    and the applications only when something could have changed since the
+    last call that found nothing to do -- a datagram, a timer, a new
+    connection, or work done by that last call itself (an application's event
+    handler may have queued a command).
     """
 
     def __init__(self, stack) -> None:
         self.stack = stack
         self.bindings: list[AppBinding] = []
         self.listeners: dict[int, Callable[[object, float], AppBinding]] = {}
+        self._quiet = False  # the last output() found nothing to do, and nothing came since
         self._events: list[Event] = []  # the stack's other events (an ICMP echo reply)
 
     def listen(self, port: int, factory: Callable[[object, float], AppBinding]) -> None:
         self.stack.listen(port)
         self.listeners[port] = factory
+        self._quiet = False
 
     def connect(self, addr: str, port: int, now: float, make_binding) -> AppBinding:
         conn = self.stack.connect(addr, port, now)
         binding = make_binding(conn, now)
         self.bindings.append(binding)
+        self._quiet = False
         return binding
 
     def receive(self, packet: bytes, now: float) -> None:
+        self._quiet = False
         self.stack.receive(packet, now)
 
-    def output(self, now: float) -> list[bytes]:
+    def output(self, now: float, *, again: bool = False) -> list[bytes]:
         """Let the applications answer what arrived; the datagrams that result."""
-        for ev in self.stack.events():
+        if again and self._quiet:
+            return []
+        stack = self.stack
+        events = stack.events()
+        for ev in events:
             if isinstance(ev, ConnectionAccepted):
                 factory = self.listeners.get(ev.conn.local_port)
                 if factory is not None:
                     self.bindings.append(factory(ev.conn, now))
             else:
                 self._events.append(ev)
-        pumped = [b.pump(now) for b in self.bindings]
-        if any(pumped):
+        progressed = False
+        settled = True
+        for b in self.bindings:  # a binding made meanwhile is pumped too
+            if b.pump(now):
+                progressed = True
+            if not getattr(b, "settled", False):  # a binding of another kind: assume work
+                settled = False
+        if progressed:
             self.bindings = [b for b in self.bindings if not (b.closed and b.conn.state == "CLOSED")]
-        return self.stack.output(now)
+        # The segments this makes change nothing a second call would see: only
+        # new input or an unsettled application can give the stack more to do.
+        self._quiet = settled and not events
+        return stack.output(now)
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
         return out
 
     def next_deadline(self) -> float | None:
-        return earliest([self.stack.next_deadline(), *(b.next_deadline() for b in self.bindings)])
+        best = self.stack.next_deadline()
+        for b in self.bindings:
+            d = b.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def on_timer(self, now: float) -> None:
+        self._quiet = False
         fire_due(self.stack, now)
         for b in self.bindings:
             d = b.next_deadline()
@@ -373,6 +426,8 @@ class IpEndpoint:
         # The IP host above: dialsim's stack, or any machine over datagrams (a
         # kernel behind a TUN device, hosts/kernel.py).
         self.ip = ip if ip is not None else IpHost(stack)
+        # Only dialsim's own host knows a repeated pass of one turn (output(again=)).
+        self._knows_again = isinstance(self.ip, IpHost)
         self._events: list[Event] = []
 
     # the parts, by their old names
@@ -417,39 +472,45 @@ class IpEndpoint:
 
     def output(self, now: float) -> list[bytes]:
         link, ip = self.link, self.ip
-        link.stamp(now)
+        link._now = now
+        framing = link.framing
         chunks: list[bytes] = []
-        for _ in range(10_000):
+        for turn in range(10_000):
             moved = self._link_events(now)
-            for pkt in ip.output(now):
+            packets = ip.output(now, again=turn > 0) if self._knows_again else ip.output(now)
+            if packets:
                 moved = True
-                link.send_ip(pkt, now)
-            frames = link.output(now)
+                send = framing.send_ip
+                for pkt in packets:
+                    send(pkt, now)
+            frames = framing.output(now)
             if frames:
                 chunks += frames
                 moved = True
-            moved |= self._link_events(now)
+            if self._link_events(now):
+                moved = True
             if not moved:
                 break
         self._events += ip.events()
         return chunks
 
     def _link_events(self, now: float) -> bool:
-        moved = False
-        for ev in self.link.events():
-            moved = True
+        evs = self.link.events()
+        for ev in evs:
             if isinstance(ev, IpPacketReceived):
                 self.ip.receive(ev.packet, now)
             else:
                 self._events.append(ev)
-        return moved
+        return bool(evs)
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
         return out
 
     def next_deadline(self) -> float | None:
-        return earliest((self.ip.next_deadline(), self.link.next_deadline()))
+        a = self.ip.next_deadline()
+        b = self.link.framing.next_deadline()
+        return a if b is None or (a is not None and a <= b) else b
 
     def on_timer(self, now: float) -> None:
         self.link.stamp(now)

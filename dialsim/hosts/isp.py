@@ -23,8 +23,8 @@ connection with ``pop3_refusal_probability``: nobody listening (a TCP RST
 to the SYN) or a busy server (``-ERR [SYS/TEMP]`` instead of the greeting).
 
 Storage is an effect: the servers ask, and the ``store`` given here
-(:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch folders in a
-simulated replication, which take no simulated time.
+(:class:`~dialsim.hosts.mailhost.MailStore`) answers -- scratch mail in memory in a
+simulated replication, which takes no simulated time.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from dialsim.hosts.network import (
 )
 from dialsim.hosts.terminal import PhasedLineHost, TerminalServer
 from dialsim.proto.events import Event, IpPacketReceived
-from dialsim.proto.ipv4 import ip_to_str
+from dialsim.proto.ipv4 import ip_to_bytes
 from dialsim.proto.machine import earliest, fire_due
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import CLOSED as POP3_CLOSED
@@ -227,7 +227,7 @@ class Isp:
         # Datagrams for anywhere but the mail host: dropped, unless a way out to the
         # world is given (dialsim shell's slirp-like NAT, hosts/nat.py).
         self.internet = None
-        self._route = {p.peer_address: p for p in self.ports}
+        self._route = {ip_to_bytes(p.peer_address): p for p in self.ports}  # by the four octets
         self._in_call: list[NasPort] = []  # the ports with a call, by line: the only ones to run
         # Lines given octets, datagrams, a timer or a call since output() last ran
         # dry: only they can have something to say (a pool of many quiet lines).
@@ -315,9 +315,12 @@ class Isp:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
-        for _ in range(10_000):
+        for turn in range(10_000):
             moved = self._up(self._awake(), now)
-            for pkt in mail.output(now) + (self.internet.output(now) if self.internet else []):
+            packets = mail.output(now, again=turn > 0)
+            if self.internet is not None:
+                packets = packets + self.internet.output(now)
+            for pkt in packets:
                 moved = True
                 self._route_to_line(pkt, now)
             awake = self._awake()
@@ -326,7 +329,8 @@ class Isp:
                 if frames:
                     moved = True
                     out += [(port.line, f) for f in frames]
-            moved |= self._up(awake, now)
+            if self._up(awake, now):
+                moved = True
             if not moved:
                 break
         mail.events()  # the mail host pings no one: nothing to hand up
@@ -367,8 +371,7 @@ class Isp:
         self.mail.receive(packet, now)
 
     def _route_to_line(self, packet: bytes, now: float) -> None:
-        dst = ip_to_str(packet[16:20])
-        port = self._route.get(dst)
+        port = self._route.get(packet[16:20])
         if port is None:
             self.ports[0].dropped_packets += 1
             return

@@ -15,8 +15,9 @@ Scope: composition only, no I/O loop.  A driver runs it:
   a self-signed certificate (:mod:`dialsim.hosts.tlscert`), and takes mail
   for postmaster (RFC 5321 4.5.1) and for this host's address literals;
 - the simulation answers the same effects at once, in the same simulated
-  instant, from a :class:`MailStore` over scratch folders (``durable=False``)
-  that are thrown away after the replication.
+  instant, from a :class:`MailStore` over scratch mail that is thrown away
+  after the replication: in memory (:mod:`dialsim.mail.memory`) for a
+  simulated run, Maildir folders without fsync for the real-time modes.
 
 :class:`MailStore` is the one place a storage effect turns into a store call;
 :func:`answer` hands the result (or the exception) back to the server.

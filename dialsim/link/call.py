@@ -156,6 +156,7 @@ class Port:
         self._tx = tx
         self._rx = rx
         self._inbox = simpy.Store(env)
+        self._receiver: Callable[[bytes], None] | None = None
         self.peer: Port | None = None
         self.octets_out = 0
         self.chunks_out = 0
@@ -191,11 +192,20 @@ class Port:
         self.octets_in += len(d.data)
         self.chunks_in += 1
         self.line_octets_in += d.line_octets
-        self._inbox.put(d.data)
+        if self._receiver is not None:
+            self._receiver(d.data)
+        else:
+            self._inbox.put(d.data)
 
     def read(self) -> simpy.events.Event:
         """Event whose value is the next delivered chunk (cancel it with ``.cancel()``)."""
         return self._inbox.get()
+
+    def deliver_to(self, receiver: Callable[[bytes], None] | None) -> None:
+        """Hand each delivered chunk to ``receiver(data)`` at its delivery time,
+        instead of queueing it for :meth:`read` (None: queue again).  A driver
+        that reacts to every chunk at once saves a simpy get/put per chunk."""
+        self._receiver = receiver
 
     def accepted_at(self) -> float:
         """When this DTE's serial port has clocked out everything written (RTS/CTS included)."""

@@ -218,6 +218,11 @@ class Direction:
         )
         self._ser_in_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_in_bps
         self._ser_out_byte = ASYNC_BITS_PER_BYTE / cfg.dte_rate_out_bps
+        # Per-call constants of the model (the same arithmetic as when computed per chunk).
+        self._full_frame_bits = cfg.full_frame_bits
+        self._one_octet_frame_bits = lapm_bits(1, 1.0, cfg.lapm_fcs_bits)
+        self._p_frame_ok = ((1.0 - cfg.bit_error_rate) ** self._full_frame_bits
+                            if cfg.bit_error_rate > 0.0 else 1.0)
         self._free_ser_in = -math.inf
         self._free_line = -math.inf
         self._free_ser_out = -math.inf
@@ -324,10 +329,10 @@ class Direction:
         # the line idle goes out in frames of its own.
         frames = info / n401 if backlogged else float(whole)
         bits = lapm_bits(info, frames, cfg.lapm_fcs_bits)
-        first = lapm_bits(min(info, n401), 1.0, cfg.lapm_fcs_bits)
+        first = self._full_frame_bits if info >= n401 else lapm_bits(info, 1.0, cfg.lapm_fcs_bits)
         # Frames are sent as their octets come in: after the last octet only
         # that octet, the FCS and the closing flag are left to send.
-        last = lapm_bits(min(info, 1), 1.0, cfg.lapm_fcs_bits)
+        last = self._one_octet_frame_bits if info >= 1 else lapm_bits(0, 1.0, cfg.lapm_fcs_bits)
         self.frames += frames
         self.bytes_compressed += info
         return bits, first, last, info
@@ -341,9 +346,8 @@ class Direction:
         if self._noise is None:
             if cfg.bit_error_rate <= 0.0:
                 return 0, 0.0, None
-            p_ok = (1.0 - cfg.bit_error_rate) ** cfg.full_frame_bits
             nframes = math.ceil(info / cfg.lapm_n401)
-            retrans = int(self._rng.negative_binomial(nframes, p_ok))
+            retrans = int(self._rng.negative_binomial(nframes, self._p_frame_ok))
             self.retransmissions += retrans
             return retrans, retrans * cfg.recovery_rtt, None
         return self._burst_recovery(math.ceil(info / cfg.lapm_n401), l_start, rate)
@@ -427,7 +431,8 @@ class Direction:
         self.chunks += 1
 
         # 1-2: serial port in, throttled by room in the modem's buffer.
-        s_start = max(now, self._free_ser_in, self._drain_time(c0 + 1 - buf))
+        room_at = self._drain_time(c0 + 1 - buf) if c0 + 1 > buf else -math.inf
+        s_start = max(now, self._free_ser_in, room_at)
         first_in = s_start + self._ser_in_byte
         backlogged = self._free_line > first_in
         bits, first_bits, last_bits, info = self._line_cost(data, backlogged)
@@ -446,7 +451,8 @@ class Direction:
         l_start = max(first_ready, self._free_line)
         rate = self._rate_at(l_start)
         retrans, waits, gave_up = self._recovery(info, l_start, rate)
-        bits += retrans * cfg.full_frame_bits
+        if retrans:
+            bits += retrans * self._full_frame_bits
         l_end, s_end = self._line_span(l_start, bits, rate, s_start, n, c0, c1)
         l_end = max(l_end, s_end + last_bits / rate)
         if cfg.error_correction and cfg.rx_buffer_bytes is not None:
@@ -480,7 +486,7 @@ class Direction:
         s_end = s_start + n * self._ser_in_byte
         if c1 - buf > c0:  # chunk larger than the buffer: paced by its own drain
             s_end = max(s_end, l_start + (c1 - buf - c0) / n * line_dur)
-        else:
+        elif c1 > buf:
             s_end = max(s_end, self._drain_time(c1 - buf))
         return l_line, s_end
 

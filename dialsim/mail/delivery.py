@@ -40,10 +40,12 @@ from dialsim.mail.maildrop import (
     write_synced,
 )
 
-__all__ = ["MaildirDelivery", "read_queued", "OUTBOUND", "POSTMASTER"]
+__all__ = ["Delivery", "MaildirDelivery", "read_queued", "OUTBOUND", "POSTMASTER"]
 
 OUTBOUND = ".outbound"
 POSTMASTER = "postmaster"
+
+
 def read_queued(path: Path) -> tuple[str, list[str], bytes]:
     """Parse one relay-queue file back into (sender, recipients, message bytes)."""
     raw = Path(path).read_bytes()
@@ -52,8 +54,10 @@ def read_queued(path: Path) -> tuple[str, list[str], bytes]:
     return env["sender"], list(env["recipients"]), data
 
 
-class MaildirDelivery:
-    """Recipient policy and delivery to per-user Maildirs under ``root`` and a relay queue.
+class Delivery:
+    """The SMTP side's recipient policy and the naming of delivered copies, without
+    the storage: :class:`MaildirDelivery` keeps copies in Maildir folders,
+    :class:`dialsim.mail.memory.MemoryDelivery` in memory.
 
     ``users`` is a set of user names or a callable ``name -> bool``;
     ``postmaster`` names the user who gets mail for ``postmaster@`` a local
@@ -64,16 +68,13 @@ class MaildirDelivery:
 
     def __init__(
         self,
-        root: Path | str,
         local_domains: Iterable[str],
         users: set[str] | frozenset[str] | Callable[[str], bool],
         *,
         hostname: str | None = None,
         postmaster: str | None = None,
         name_source: Callable[[], str] | None = None,
-        durable: bool = True,
     ) -> None:
-        self.root = Path(root)
         self.local_domains = frozenset(d.lower() for d in local_domains)
         self._users = users
         self.hostname = (hostname or socket.gethostname()).replace("/", "_").replace(":", "_")
@@ -82,7 +83,6 @@ class MaildirDelivery:
         # Maildir file names; a simulation passes names from simulated time so
         # UIDLs repeat for a seed (the default reads the wall clock and pid).
         self.name_source = name_source
-        self.durable = durable  # False: a simulation's scratch folders (no fsync)
 
     # -- policy
     def user_for(self, address: str) -> str | None:
@@ -114,6 +114,54 @@ class MaildirDelivery:
             return 250, "2.1.5 Recipient OK, will relay"
         return 554, "5.7.1 Relay access denied"
 
+    def split_recipients(self, recipients: list[str]) -> tuple[list[str], list[str]]:
+        """(local users, once each, in order; remote recipients); ValueError for a
+        local address that is no mailbox here."""
+        users: list[str] = []
+        remote: list[str] = []
+        for rcpt in recipients:
+            if self.is_local(rcpt):
+                user = self.user_for(rcpt)
+                if user is None or not self._known(user):
+                    raise ValueError(f"not a local mailbox: {rcpt!r}")
+                if user not in users:
+                    users.append(user)
+            else:
+                remote.append(rcpt)
+        return users, remote
+
+    @staticmethod
+    def envelope(sender: str, remote: list[str]) -> bytes:
+        """The first line of a relay-queue file: the JSON envelope."""
+        return json.dumps({"sender": sender, "recipients": remote}).encode() + b"\n"
+
+    def _unique(self, size: int) -> str:
+        if self.name_source is not None:
+            return self.name_source()
+        return f"{unique_name(self.hostname)},S={size}"
+
+
+class MaildirDelivery(Delivery):
+    """Recipient policy and delivery to per-user Maildirs under ``root`` and a relay
+    queue (see :class:`Delivery` for the policy).  ``durable=False``: a scratch
+    store, no fsync."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        local_domains: Iterable[str],
+        users: set[str] | frozenset[str] | Callable[[str], bool],
+        *,
+        hostname: str | None = None,
+        postmaster: str | None = None,
+        name_source: Callable[[], str] | None = None,
+        durable: bool = True,
+    ) -> None:
+        super().__init__(local_domains, users, hostname=hostname, postmaster=postmaster,
+                         name_source=name_source)
+        self.root = Path(root)
+        self.durable = durable  # False: a simulation's scratch folders (no fsync)
+
     # -- delivery
     def maildir(self, user: str) -> Path:
         return self.root / user
@@ -121,29 +169,17 @@ class MaildirDelivery:
     def outbound(self) -> Path:
         return self.root / OUTBOUND
 
-    def _unique(self, size: int) -> str:
-        if self.name_source is not None:
-            return self.name_source()
-        return f"{unique_name(self.hostname)},S={size}"
+    def queued(self) -> list[tuple[str, list[str], bytes]]:
+        """(sender, recipients, message) of every file in the relay queue's new/."""
+        queue = self.outbound() / "new"
+        return [read_queued(p) for p in sorted(queue.glob("*"))] if queue.is_dir() else []
 
     def deliver(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Make the message durable for every recipient before returning."""
-        copies: list[tuple[Path, bytes]] = []  # (maildir folder, file content)
-        seen: set[str] = set()
-        remote: list[str] = []
-        for rcpt in recipients:
-            if self.is_local(rcpt):
-                user = self.user_for(rcpt)
-                if user is None or not self._known(user):
-                    raise ValueError(f"not a local mailbox: {rcpt!r}")
-                if user not in seen:
-                    seen.add(user)
-                    copies.append((self.maildir(user), data))
-            else:
-                remote.append(rcpt)
+        users, remote = self.split_recipients(recipients)
+        copies = [(self.maildir(user), data) for user in users]  # (maildir folder, content)
         if remote:
-            envelope = json.dumps({"sender": sender, "recipients": remote}).encode() + b"\n"
-            copies.append((self.outbound(), envelope + data))
+            copies.append((self.outbound(), self.envelope(sender, remote) + data))
 
         written: list[tuple[Path, Path]] = []  # (tmp path, new path)
         try:

@@ -60,6 +60,9 @@ __all__ = [
     "remove_stale_tmp",
     "to_crlf",
     "write_durably",
+    "key_order",
+    "size_for_key",
+    "uidl_for",
 ]
 
 MAX_USER = 64  # octets of a user name (its Maildir folder's name)
@@ -178,25 +181,40 @@ def write_durably(
     return name
 
 
-def _key_order(key: str) -> tuple[int, int, int, str]:
+def key_order(key: str) -> tuple[int, int, int, str]:
+    """Sort key of Maildir keys: delivery time, microseconds, sequence (the order
+    POP3 lists a maildrop in)."""
     m = _KEY_ORDER_RE.match(key)
     if not m:
         return (1 << 62, 0, 0, key)
     return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), key)
 
 
-def _uidl_for(key: str) -> str:
+def uidl_for(key: str) -> str:
+    """A Maildir key as its UIDL: itself when it is 1..70 printable octets
+    (RFC 1939 section 7), else its SHA-1 hex digest."""
     if _UIDL_RE.fullmatch(key):
         return key
     return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _size_of(name: str, entry: os.DirEntry) -> int:
-    """A message's size as POP3 sends it: the name's W= (CRLF size) or S=
-    field, else the file's size (dialsim writes CRLF, so it is exact)."""
+def _size_field(name: str) -> int | None:
     fields = dict(_SIZE_FIELD_RE.findall(name.partition(":")[0]))
     size = fields.get("W") or fields.get("S")
-    return int(size) if size is not None else entry.stat().st_size
+    return int(size) if size is not None else None
+
+
+def size_for_key(name: str, stored_octets: int) -> int:
+    """A message's size as POP3 sends it: the name's W= (CRLF size) or S=
+    field, else the octets stored (dialsim writes CRLF, so it is exact)."""
+    size = _size_field(name)
+    return stored_octets if size is None else size
+
+
+def _size_of(name: str, entry: os.DirEntry) -> int:
+    """:func:`size_for_key` of a file, which is only ``stat``-ed when its name has no size."""
+    size = _size_field(name)
+    return entry.stat().st_size if size is None else size
 
 
 def _scan_messages(folder: Path) -> tuple[dict[str, tuple[Path, int]], int]:
@@ -246,7 +264,7 @@ class MaildirMaildrop:
         self.durable = durable
         self._lock = lock
         found, self.skipped = _scan_messages(folder)
-        self._keys = sorted(found, key=_key_order)
+        self._keys = sorted(found, key=key_order)
         self._paths = [found[k][0] for k in self._keys]
         self._sizes = [found[k][1] for k in self._keys]
         self._released = False
@@ -259,7 +277,7 @@ class MaildirMaildrop:
         return list(self._keys)
 
     def scan(self) -> list[tuple[int, str]]:
-        return [(size, _uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
+        return [(size, uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
 
     def read(self, index: int) -> bytes:
         with open(self._paths[index], "rb") as f:
@@ -379,7 +397,7 @@ class MaildirStore:
         if not folder.exists():
             return {}
         mb = mailbox.Maildir(str(folder), factory=None, create=False)
-        return {_uidl_for(k): to_crlf(mb.get_bytes(k)) for k in sorted(mb.keys(), key=_key_order)}
+        return {uidl_for(k): to_crlf(mb.get_bytes(k)) for k in sorted(mb.keys(), key=key_order)}
 
     def deliver(self, user: str, message: bytes, *, name: str | None = None) -> str:
         """Write ``message`` (line ends normalised to CRLF) durably into ``user``'s new/."""
@@ -391,22 +409,7 @@ class MaildirStore:
         Returns the number of messages copied.  The source is not modified.
         ``name_for(seq)`` names the copies (simulations: :func:`sim_name`).
         """
-        src = Path(source)
-        if src.is_dir():
-            box: mailbox.Mailbox = mailbox.Maildir(str(src), factory=None, create=False)
-            keys = sorted(box.keys(), key=_key_order)
-        elif src.is_file():
-            box = mailbox.mbox(str(src), factory=None, create=False)
-            keys = list(box.keys())
-        else:
-            raise FileNotFoundError(f"{src}: no such mbox file or Maildir folder")
-        try:
-            for seq, k in enumerate(keys):
-                name = name_for(seq) if name_for is not None else None
-                self.deliver(user, box.get_bytes(k), name=name)
-        finally:
-            box.close()
-        return len(keys)
+        return import_into(self, user, source, name_for)
 
     def count(self, user: str) -> int:
         """Messages currently in ``user``'s maildrop (no lock taken)."""
@@ -416,9 +419,38 @@ class MaildirStore:
         return len(mailbox.Maildir(str(folder), factory=None, create=False))
 
 
+def source_messages(source: Path | str):
+    """The messages of an mbox file or a Maildir folder (in key order), one at a time."""
+    src = Path(source)
+    if src.is_dir():
+        box: mailbox.Mailbox = mailbox.Maildir(str(src), factory=None, create=False)
+        keys = sorted(box.keys(), key=key_order)
+    elif src.is_file():
+        box = mailbox.mbox(str(src), factory=None, create=False)
+        keys = list(box.keys())
+    else:
+        raise FileNotFoundError(f"{src}: no such mbox file or Maildir folder")
+    try:
+        for k in keys:
+            yield box.get_bytes(k)
+    finally:
+        box.close()
+
+
+def import_into(store, user: str, source: Path | str, name_for=None) -> int:
+    """``store.deliver`` every message of ``source`` to ``user``; how many.
+    ``name_for(seq)`` names the copies (simulations: :func:`sim_name`)."""
+    n = 0
+    for seq, data in enumerate(source_messages(source)):
+        store.deliver(user, data, name=name_for(seq) if name_for is not None else None)
+        n += 1
+    return n
+
+
 class ClientInbox:
     """The subscriber's own Maildir, into which retrieved messages are written
-    durably (``durable=False``: a simulation's scratch inbox, no fsync)."""
+    durably (``durable=False``: a scratch inbox, no fsync; a simulated
+    replication keeps its inbox in memory, :class:`dialsim.mail.memory.MemoryInbox`)."""
 
     def __init__(self, path: Path | str, *, durable: bool = True) -> None:
         self.path = Path(path)
@@ -434,7 +466,7 @@ class ClientInbox:
 
     def keys(self) -> list[str]:
         mb = mailbox.Maildir(str(self.path), factory=None, create=False)
-        return sorted(mb.keys(), key=_key_order)
+        return sorted(mb.keys(), key=key_order)
 
     def read(self, key: str) -> bytes:
         mb = mailbox.Maildir(str(self.path), factory=None, create=False)
@@ -442,7 +474,7 @@ class ClientInbox:
 
     def messages(self) -> list[bytes]:
         mb = mailbox.Maildir(str(self.path), factory=None, create=False)
-        return [mb.get_bytes(k) for k in sorted(mb.keys(), key=_key_order)]
+        return [mb.get_bytes(k) for k in sorted(mb.keys(), key=key_order)]
 
     def __len__(self) -> int:
         return len(self.keys())

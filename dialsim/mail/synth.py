@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import re
 from email.utils import formatdate
+from operator import itemgetter
 
 import numpy as np
 
@@ -54,8 +55,14 @@ _CRLF = b"\r\n"
 MIN_MESSAGE_OCTETS = 64  # floor on the body part; headers come on top
 
 
+_WORD_LIST = _WORDS.tolist()
+_WORD_BYTES = [w.encode("ascii") for w in _WORD_LIST]
+_WRAP_BYTES_RE = re.compile(_WRAP_RE.pattern.encode("ascii"))
+_DOT_LINES_BYTES = tuple(d.encode("ascii") for d in _DOT_LINES)
+
+
 def _words(rng: np.random.Generator, n: int) -> str:
-    return " ".join(_WORDS[rng.integers(0, len(_WORDS), n)].tolist())
+    return " ".join(map(_WORD_LIST.__getitem__, rng.integers(0, len(_WORDS), n).tolist()))
 
 
 def _text_body(rng: np.random.Generator, octets: int) -> bytes:
@@ -65,23 +72,29 @@ def _text_body(rng: np.random.Generator, octets: int) -> bytes:
     if octets < 3:
         return b"\r\n"[-octets:] if octets == 2 else b" "
     # ~6 octets per word on average; draw plenty and cut.
-    text = _words(rng, octets // 4 + 16)
-    lines = [m for m in _WRAP_RE.findall(text) if m]
+    words = rng.integers(0, len(_WORDS), octets // 4 + 16).tolist()
+    text = b" ".join(itemgetter(*words)(_WORD_BYTES))  # at least 16 words: a tuple
+    lines = [m for m in _WRAP_BYTES_RE.findall(text) if m]
     # Paragraph breaks and dot-lines, inserted among the lines that will be kept.
     keep_est = max(1, octets // 90)
     n_breaks = int(rng.integers(0, keep_est // 6 + 1))
     n_dots = 1 + int(rng.poisson(octets / 4000))
-    extra = [""] * n_breaks + [
-        _DOT_LINES[int(i)] for i in rng.integers(0, len(_DOT_LINES), n_dots)
+    extra = [b""] * n_breaks + [
+        _DOT_LINES_BYTES[int(i)] for i in rng.integers(0, len(_DOT_LINES), n_dots)
     ]
     positions = rng.integers(0, keep_est, len(extra))
     for pos, line in sorted(zip(positions.tolist(), extra, strict=True), reverse=True):
         lines.insert(pos, line)
-    encoded = [ln.encode("ascii") for ln in lines]
-    lengths = np.fromiter((len(b) + 2 for b in encoded), dtype=np.int64, count=len(encoded))
-    k = min(int(np.searchsorted(np.cumsum(lengths), octets)), len(encoded) - 1)
-    kept = encoded[: k + 1]
-    over = int(lengths[: k + 1].sum()) - octets
+    # The first line at which the text (each line with its CRLF) reaches ``octets``.
+    total = 0
+    k = len(lines) - 1
+    for i, line in enumerate(lines):
+        total += len(line) + 2
+        if total >= octets:
+            k = i
+            break
+    kept = lines[: k + 1]
+    over = sum(map(len, kept)) + 2 * len(kept) - octets
     if over > 0:
         last = kept.pop()
         if over <= len(last):
@@ -132,7 +145,16 @@ def _join_headers(lines: list[str]) -> bytes:
 
 
 def _b64_lines(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", _CRLF)
+    """Base64 in lines of 76 characters (57 octets each), CRLF ends, as
+    ``base64.encodebytes`` makes them; the line ends put in by numpy."""
+    if not data:
+        return b""
+    text = np.frombuffer(base64.b64encode(data), dtype=np.uint8)
+    full, rest = divmod(len(text), 76)
+    lines = np.empty((full, 78), dtype=np.uint8)
+    lines[:, :76] = text[: full * 76].reshape(full, 76)
+    lines[:, 76:] = (13, 10)
+    return lines.tobytes() + (text[full * 76 :].tobytes() + _CRLF if rest else b"")
 
 
 def _b64_raw_len_for(octets: int) -> int:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import binascii
 import re
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,7 +62,9 @@ def fcs16(data: bytes, fcs: int = PPP_INITFCS16) -> int:
     the register over a frame plus its FCS gives :data:`PPP_GOODFCS16`.
     ``fcs16(b"123456789") ^ 0xFFFF == 0x906E`` (the CRC-16/X-25 check value).
     """
-    return _rev16(binascii.crc_hqx(bytes(data).translate(_REVERSE), _rev16(fcs)))
+    rev = _REVERSE
+    r = binascii.crc_hqx(bytes(data).translate(rev), (rev[fcs & 0xFF] << 8) | rev[fcs >> 8])
+    return (rev[r & 0xFF] << 8) | rev[r >> 8]
 
 
 def fcs32(data: bytes, fcs: int = PPP_INITFCS32) -> int:
@@ -201,12 +203,17 @@ def hdlc_encode(
     frame: bytes, accm: int = DEFAULT_ACCM, *, fcs_size: int = 16, leading_flag: bool = True
 ) -> bytes:
     """One frame as it goes on the line: [flag], escaped frame + FCS, flag."""
-    body = hdlc_escape(frame + fcs_bytes(frame, fcs_size), accm)
+    frame = bytes(frame)
+    if fcs_size == 16:
+        rev = _REVERSE
+        r = binascii.crc_hqx(frame.translate(rev), 0xFFFF)  # fcs16(frame), bit-reversed
+        body = hdlc_escape(frame + bytes((rev[r >> 8] ^ 0xFF, rev[r & 0xFF] ^ 0xFF)), accm)
+    else:
+        body = hdlc_escape(frame + fcs_bytes(frame, fcs_size), accm)
     return (_FLAG + body + _FLAG) if leading_flag else (body + _FLAG)
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedFrame:
+class DecodedFrame(NamedTuple):
     """A good frame off the line: PPP frame without FCS, and what it cost on the wire."""
 
     frame: bytes
@@ -221,7 +228,12 @@ class HdlcDecoder:
     ``receive(data)`` returns the good frames (without FCS) completed by ``data``.
     ``receive_frames(data)`` does the same with :class:`DecodedFrame` records.
     Counters: ``bad_fcs``, ``runts``, ``aborts``, ``too_long``, ``frames``,
-    ``lcp_fcs16_accepted`` (LCP frames taken with a 16-bit FCS in 32-bit mode).
+    ``lcp_fcs16_accepted`` (LCP frames taken with a 16-bit FCS in 32-bit mode);
+    ``losses`` is the sum of the first four (a frame lost on the line).
+
+    A caller that splits the line's octets at flags itself can feed the pieces
+    with :meth:`frame_ended` (octets before a flag) and :meth:`feed` (octets
+    with no flag), which is what :meth:`receive_frames` does.
     """
 
     def __init__(self, *, accm: int = DEFAULT_ACCM, max_frame: int = 1500 + 8, fcs_size: int = 16) -> None:
@@ -233,6 +245,7 @@ class HdlcDecoder:
         self.runts = 0
         self.aborts = 0
         self.too_long = 0
+        self.losses = 0
         self.octets_discarded = 0
         self._buf = bytearray()
         self._discarding = False  # a too-long frame is being skipped until the next flag
@@ -254,45 +267,51 @@ class HdlcDecoder:
 
     def receive_frames(self, data: bytes) -> list[DecodedFrame]:
         if FLAG not in data:
-            if self._discarding:
-                self.octets_discarded += len(data)
-                return []
-            self._buf += data
-            if len(self._buf) > 2 * self.max_frame + 2:
-                self.too_long += 1
-                self.octets_discarded += len(self._buf)
-                self._buf.clear()
-                self._discarding = True
+            self.feed(data)
             return []
         parts = data.split(_FLAG)
-        first = parts[0]
-        if self._discarding:
-            self.octets_discarded += len(first)
-            first = None
-            self._discarding = False
-        else:
-            first = bytes(self._buf) + first
-        self._buf = bytearray(parts[-1])
-        if len(self._buf) > 2 * self.max_frame + 2:
-            self.too_long += 1
-            self.octets_discarded += len(self._buf)
-            self._buf.clear()
-            self._discarding = True
         out: list[DecodedFrame] = []
-        chunks = parts[1:-1]
-        if first is not None:
-            chunks.insert(0, first)
-        for raw in chunks:
-            if not raw:
-                continue  # back-to-back flags: inter-frame fill
-            f = self._frame(raw)
+        for piece in parts[:-1]:
+            f = self.frame_ended(piece)
             if f is not None:
                 out.append(f)
+        self.feed(parts[-1])
         return out
+
+    def feed(self, data: bytes) -> None:
+        """Octets with no flag in them: the middle of a frame."""
+        if self._discarding:
+            self.octets_discarded += len(data)
+            return
+        buf = self._buf
+        buf += data
+        if len(buf) > 2 * self.max_frame + 2:
+            self.too_long += 1
+            self.losses += 1
+            self.octets_discarded += len(buf)
+            buf.clear()
+            self._discarding = True
+
+    def frame_ended(self, data: bytes) -> DecodedFrame | None:
+        """Octets up to a flag: they end the frame begun by what was fed before
+        (the good frame, or None for inter-frame fill and lost frames)."""
+        if self._discarding:  # the rest of a too-long frame
+            self.octets_discarded += len(data)
+            self._discarding = False
+            self._buf.clear()
+            return None
+        buf = self._buf
+        if buf:
+            raw = bytes(buf) + data
+            buf.clear()
+        else:
+            raw = data
+        return self._frame(raw) if raw else None
 
     def _frame(self, raw: bytes) -> DecodedFrame | None:
         if (len(raw) - len(raw.rstrip(b"\x7d"))) & 1:  # 0x7D 0x7E: abort sequence (RFC 1662 4.4.1)
             self.aborts += 1
+            self.losses += 1
             self.octets_discarded += len(raw) + 1
             return None
         clean = raw.translate(None, self._drop) if self._drop else raw
@@ -300,10 +319,12 @@ class HdlcDecoder:
         n_fcs = 4 if self.fcs_size == 32 else 2
         if len(body) < n_fcs + 2:
             self.runts += 1
+            self.losses += 1
             self.octets_discarded += len(raw) + 1
             return None
         if len(body) > self.max_frame:
             self.too_long += 1
+            self.losses += 1
             self.octets_discarded += len(raw) + 1
             return None
         if self.fcs_size == 32 and fcs32(body) != PPP_GOODFCS32:
@@ -316,6 +337,7 @@ class HdlcDecoder:
             n_fcs = 0
         if not n_fcs:
             self.bad_fcs += 1
+            self.losses += 1
             self.octets_discarded += len(raw) + 1
             return None
         self.frames += 1

@@ -43,7 +43,7 @@ from dialsim.proto.ipv4 import (
     internet_checksum,
     parse_packet,
 )
-from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.machine import fire_due
 from dialsim.proto.tcp import CLOSED, TcpConnection
 from dialsim.proto.tcp_segment import (
     ACK,
@@ -209,7 +209,12 @@ class NetStack:
     # --------------------------------------------------------------- timers
 
     def next_deadline(self) -> float | None:
-        return earliest(conn.next_deadline() for conn in self.connections.values())
+        best = None
+        for conn in self.connections.values():
+            d = conn.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def on_timer(self, now: float) -> None:
         for conn in list(self.connections.values()):

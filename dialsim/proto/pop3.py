@@ -228,15 +228,17 @@ CLOSED = "CLOSED"
 MAX_COMMAND_LINE = 255  # RFC 2449 section 4, including CRLF
 MAX_RESPONSE_LINE = 512  # RFC 2449 section 4, status line including CRLF
 
-_STUFF_RE = re.compile(rb"^\.", re.MULTILINE)
 _TERMINATOR = b"\r\n.\r\n"
 _CHALLENGE_RE = re.compile(r"<[^<>\s]+>")
 
 
 def _stuffed_body(message: bytes) -> bytes:
     """``message`` with a "." added to every line that starts with one and a
-    final CRLF (the same object when there is nothing to change: no copy)."""
-    body = _STUFF_RE.sub(b"..", message)
+    final CRLF (the same object when there is nothing to change: no copy).
+    A line starts at the beginning and after every LF (CRLF or bare LF)."""
+    body = message.replace(b"\n.", b"\n..")
+    if body[:1] == b".":
+        body = b"." + body
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body
@@ -252,8 +254,10 @@ def dot_stuff(message: bytes) -> bytes:
 
 
 def dot_unstuff(body: bytes) -> bytes:
-    """Remove byte-stuffing from a multi-line body (terminator already removed)."""
-    return _STUFF_RE.sub(b"", body)
+    """Remove byte-stuffing from a multi-line body (terminator already removed):
+    the first "." of every line that starts with one (after any LF)."""
+    body = body.replace(b"\n.", b"\n")
+    return body[1:] if body[:1] == b"." else body
 
 
 def apop_digest(challenge: str, secret: str) -> str:

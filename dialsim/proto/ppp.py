@@ -38,7 +38,6 @@ from dialsim.proto.hdlc import (
     parse_ppp_header,
     ppp_header,
 )
-from dialsim.proto.machine import earliest
 from dialsim.proto.ppp_auth import (
     AuthFailed,
     AuthSucceeded,
@@ -94,6 +93,17 @@ _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 
 FLAG_TIME = 1.0  # send an opening flag when the line was idle this long (as Linux ppp_async)
+
+_HEADERS: dict[tuple[int, bool, bool], bytes] = {}
+
+
+def _header(protocol: int, acfc: bool, pfc: bool) -> bytes:
+    """:func:`~dialsim.proto.hdlc.ppp_header`, remembered."""
+    key = (protocol, acfc, pfc)
+    h = _HEADERS.get(key)
+    if h is None:
+        h = _HEADERS[key] = ppp_header(protocol, acfc=acfc, pfc=pfc)
+    return h
 
 
 # -- link events ------------------------------------------------------------
@@ -343,13 +353,14 @@ class PppConnection:
 
     def _emit_frame(self, protocol: int, info: bytes, now: float, *, packet: bytes = b"") -> None:
         if protocol == PROTO_LCP:
-            header = ppp_header(protocol)
+            header = _header(protocol, False, False)
             accm = DEFAULT_ACCM
         else:
-            header = ppp_header(protocol, acfc=self._tx_acfc, pfc=self._tx_pfc)
+            header = _header(protocol, self._tx_acfc, self._tx_pfc)
             accm = self._tx_accm
         frame = header + info
-        lead = self._last_tx is None or now - self._last_tx >= FLAG_TIME
+        last = self._last_tx
+        lead = last is None or now - last >= FLAG_TIME
         self._last_tx = now
         wire = hdlc_encode(frame, accm, fcs_size=self._tx_fcs, leading_flag=lead)
         flags = 2 if lead else 1
@@ -357,11 +368,12 @@ class PppConnection:
         self._out.append(wire)
         c = self._c
         c["frames_sent"] += 1
-        c["octets_sent"] += len(wire)
-        kind = PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}")
-        escapes = len(wire) - flags - len(frame) - fcs
+        n = len(wire)
+        c["octets_sent"] += n
+        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
         self._events.append(
-            FrameSent(protocol, kind, packet, info, frame, len(wire), len(header), fcs, escapes, flags)
+            FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
+                      n - flags - len(frame) - fcs, flags)
         )
 
     def send_ip(self, packet: bytes, now: float) -> None:
@@ -390,28 +402,25 @@ class PppConnection:
         # sent with the new ones (found with slirp, whose IPCP request follows its
         # LCP Ack at once; decoded with the old ACCM its raw control octets were
         # dropped: bad FCS).
+        d = self._decoder
         pieces = data.split(b"\x7e")
         last = pieces.pop()
         for piece in pieces:
-            self._decode(piece + b"\x7e", now)
+            f = d.frame_ended(piece)
+            if d.losses != self._bad_seen:
+                self._line_error()
+            if f is not None:
+                self._frame(f, now)
         if last:
-            self._decode(last, now)
-        self._toss_after_line_error()
+            d.feed(last)
+            if d.losses != self._bad_seen:
+                self._line_error()
 
-    def _toss_after_line_error(self) -> None:
+    def _line_error(self) -> None:
         """A frame was lost on the line: VJ must resynchronise (RFC 1144 4.1)."""
-        d = self._decoder
-        bad = d.bad_fcs + d.aborts + d.runts + d.too_long
-        if bad != self._bad_seen:
-            self._bad_seen = bad
-            if self._decompressor is not None:
-                self._decompressor.toss()
-
-    def _decode(self, data: bytes, now: float) -> None:
-        for f in self._decoder.receive_frames(data):
-            self._toss_after_line_error()
-            self._frame(f, now)
-        self._toss_after_line_error()
+        self._bad_seen = self._decoder.losses
+        if self._decompressor is not None:
+            self._decompressor.toss()
 
     def _frame(self, f: DecodedFrame, now: float) -> None:
         c = self._c
@@ -446,7 +455,7 @@ class PppConnection:
             delivered = self._datagram(protocol, info)
         else:
             self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
-        kind = PROTOCOL_KINDS.get(protocol, f"0x{protocol:04x}")
+        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
         self._events[slot] = FrameReceived(
             protocol, kind, delivered or b"", bytes(info), bytes(frame),
             f.wire_octets, off, f.fcs_octets, f.escapes, 1,
@@ -643,8 +652,18 @@ class PppConnection:
 
     # -- timers
     def next_deadline(self) -> float | None:
-        ds = [self.lcp.next_deadline(), self.ipcp.next_deadline(), self._echo_deadline]
-        return earliest(ds + [m.next_deadline() for _p, m in self._auth_machines])
+        best = self.lcp.next_deadline()
+        d = self.ipcp.next_deadline()
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self._echo_deadline
+        if d is not None and (best is None or d < best):
+            best = d
+        for _p, m in self._auth_machines:
+            d = m.next_deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
 
     def on_timer(self, now: float) -> None:
         self.lcp.on_timer(now)

@@ -983,6 +983,8 @@ class TcpConnection:
         Positions are counted in octets from SND.UNA: ``end`` is the end of the
         send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX.
         """
+        if not self._sndbuf and not self._fin_queued and not self._retransmit_una:
+            return False  # nothing to send or resend (the buffer holds what is unacknowledged)
         sent = False
         smss = self.snd_mss
         una = self.snd_una

@@ -32,6 +32,8 @@ TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021
 
 from __future__ import annotations
 
+import struct
+
 from dialsim.proto.ipv4 import internet_checksum
 
 TYPE_ERROR = 0x00
@@ -80,54 +82,70 @@ def _dec(data: bytes, i: int) -> tuple[int, int] | None:
     return (data[i + 1] << 8) | data[i + 2], i + 3
 
 
-def _compressible(packet: bytes) -> int | None:
-    """The IP + TCP header length of an unfragmented IPv4/TCP segment that only
-    carries ACK (and maybe PSH/URG) among SYN/FIN/RST/ACK; None for anything else."""
-    if len(packet) < 40 or packet[0] >> 4 != 4 or packet[9] != 6:
+# The IPv4 header's first ten octets: version/IHL + TOS, total length, id,
+# flags + fragment offset, TTL + protocol.
+_IP_WORDS = struct.Struct("!HHHHH")
+# The TCP header from the sequence number on: seq, ack, data offset, flags,
+# window, (checksum skipped), urgent pointer.
+_TCP_FIELDS = struct.Struct("!IIBBH2xH")
+_NOT_PU = ~(TH_PUSH | TH_URG)
+
+# A header's fields as kept for a connection slot, unpacked once: version/IHL +
+# TOS, total length, id, flags + fragment offset, TTL + protocol (IPv4); seq,
+# ack, data offset, flags, window, urgent pointer (TCP).
+Fields = tuple[int, int, int, int, int, int, int, int, int, int, int]
+
+
+def _fields(packet: bytes) -> tuple[int, Fields] | None:
+    """(IP + TCP header length, header fields) of an unfragmented IPv4/TCP segment
+    that only carries ACK (and maybe PSH/URG) among SYN/FIN/RST/ACK; None for
+    anything else (it goes as TYPE_IP)."""
+    if len(packet) < 40:
         return None
-    ihl = (packet[0] & 0x0F) * 4
-    if ihl < 20 or int.from_bytes(packet[6:8], "big") & 0x3FFF or len(packet) < ihl + 20:
+    ip = _IP_WORDS.unpack_from(packet)
+    vt, frag, ttlp = ip[0], ip[3], ip[4]
+    if vt >> 12 != 4 or ttlp & 0xFF != 6:
         return None
-    doff = (packet[ihl + 12] >> 4) * 4
-    flags = packet[ihl + 13]
-    if doff < 20 or len(packet) < ihl + doff or (flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK:
+    ihl = (vt >> 8 & 0x0F) * 4
+    if ihl < 20 or frag & 0x3FFF or len(packet) < ihl + 20:
         return None
-    return ihl + doff
+    tcp = _TCP_FIELDS.unpack_from(packet, ihl + 4)
+    doff = (tcp[2] >> 4) * 4
+    if doff < 20 or len(packet) < ihl + doff or (tcp[3] & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK:
+        return None
+    return ihl + doff, ip + tcp
 
 
-def _field(header: bytes, start: int, size: int) -> int:
-    return int.from_bytes(header[start : start + size], "big")
-
-
-def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | None:
-    """(change mask without C and P, deltas) of ``packet`` against the saved header
-    ``old`` of its connection (RFC 1144 3.2.3), or None if it must go uncompressed."""
-    th = (packet[0] & 0x0F) * 4
+def _delta_encode(old: bytes, o: Fields, packet: bytes, n: Fields, hlen: int) -> tuple[int, bytes] | None:
+    """(change mask without C and P, deltas) of ``packet`` (fields ``n``) against the
+    saved header ``old`` (fields ``o``) of its connection (RFC 1144 3.2.3), or None
+    if it must go uncompressed."""
+    o_vt, old_len, o_id, o_frag, o_ttlp, o_seq, o_ack, o_off, o_flags, o_win, o_urg = o
+    n_vt, new_len, n_id, n_frag, n_ttlp, n_seq, n_ack, n_off, flags, n_win, n_urg = n
+    if o_vt != n_vt or o_frag != n_frag or o_ttlp != n_ttlp:
+        return None  # version, IHL, TOS; flags (DF) / fragment offset; TTL, protocol
+    th = (n_vt >> 8 & 0x0F) * 4
     doff = hlen - th
-    flags = packet[th + 13]
     if (
-        old[0:2] != packet[0:2]  # version, IHL, TOS
-        or old[6:8] != packet[6:8]  # flags (DF) / fragment offset
-        or old[8:10] != packet[8:10]  # TTL, protocol
-        or old[th + 12] != packet[th + 12]  # data offset (+ reserved bits)
-        or old[20:th] != packet[20:th]  # IP options
-        or old[th + 20 : th + doff] != packet[th + 20 : th + doff]  # TCP options
-        or (old[th + 13] & ~(TH_PUSH | TH_URG)) != (flags & ~(TH_PUSH | TH_URG))
+        o_off != n_off  # data offset (+ reserved bits)
+        or (th > 20 and old[20:th] != packet[20:th])  # IP options
+        or (doff > 20 and old[th + 20 : th + doff] != packet[th + 20 : th + doff])  # TCP options
+        or (o_flags & _NOT_PU) != (flags & _NOT_PU)
     ):
         return None
     changes = 0
     deltas = b""
     if flags & TH_URG:
-        deltas += _enc(_field(packet, th + 18, 2))
+        deltas += _enc(n_urg)
         changes |= NEW_U
-    elif packet[th + 18 : th + 20] != old[th + 18 : th + 20]:
+    elif n_urg != o_urg:
         return None
-    dw = (_field(packet, th + 14, 2) - _field(old, th + 14, 2)) & 0xFFFF
+    dw = (n_win - o_win) & 0xFFFF
     if dw:
         deltas += _enc(dw)
         changes |= NEW_W
-    da = (_field(packet, th + 8, 4) - _field(old, th + 8, 4)) & 0xFFFFFFFF
-    ds = (_field(packet, th + 4, 4) - _field(old, th + 4, 4)) & 0xFFFFFFFF
+    da = (n_ack - o_ack) & 0xFFFFFFFF
+    ds = (n_seq - o_seq) & 0xFFFFFFFF
     if da > 0xFFFF or ds > 0xFFFF:
         return None
     if da:
@@ -136,7 +154,6 @@ def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | N
     if ds:
         deltas += _enc(ds)
         changes |= NEW_S
-    old_len, new_len = _field(old, 2, 2), _field(packet, 2, 2)
     old_data = old_len - hlen
     if changes == 0:
         # Data after a bare ACK: compress; anything else is a retransmission
@@ -146,12 +163,12 @@ def _delta_encode(old: bytes, packet: bytes, hlen: int) -> tuple[int, bytes] | N
     elif changes in (SPECIAL_I, SPECIAL_D):
         return None
     elif changes == NEW_S | NEW_A:
-        if ds == da == old_data and not old[th + 13] & TH_URG:
+        if ds == da == old_data and not o_flags & TH_URG:
             changes, deltas = SPECIAL_I, b""
     elif changes == NEW_S:
-        if ds == old_data and not old[th + 13] & TH_URG:
+        if ds == old_data and not o_flags & TH_URG:
             changes, deltas = SPECIAL_D, b""
-    did = (_field(packet, 4, 2) - _field(old, 4, 2)) & 0xFFFF
+    did = (n_id - o_id) & 0xFFFF
     if did != 1:
         deltas += _enc(did)
         changes |= NEW_I
@@ -172,7 +189,7 @@ class VjCompressor:
             raise ValueError("slots must be 1..256")
         self.slots = slots
         self.compress_slot_id = compress_slot_id
-        self._saved: list[bytes | None] = [None] * slots
+        self._saved: list[tuple[bytes, Fields] | None] = [None] * slots
         self._by_key: dict[bytes, int] = {}
         self._lru: list[int] = list(range(slots))  # least recently used first
         self._last_xmit: int | None = None
@@ -186,10 +203,11 @@ class VjCompressor:
     def compress(self, packet: bytes) -> tuple[int, bytes]:
         packet = bytes(packet)
         self.packets += 1
-        hlen = _compressible(packet)
-        if hlen is None:
+        parsed = _fields(packet)
+        if parsed is None:
             self.ip += 1
             return TYPE_IP, packet
+        hlen, fields = parsed
         th = (packet[0] & 0x0F) * 4
         key = packet[12:20] + packet[th : th + 4]
         self.searches += 1
@@ -197,27 +215,27 @@ class VjCompressor:
         if slot is None:
             self.misses += 1
             slot = self._lru[0]
-            old = self._saved[slot]
-            if old is not None:
+            saved = self._saved[slot]
+            if saved is not None:
+                old = saved[0]
                 oihl = (old[0] & 0x0F) * 4
                 self._by_key.pop(old[12:20] + old[oihl : oihl + 4], None)
             self._by_key[key] = slot
-            return self._uncompressed(slot, packet, hlen)
+            return self._uncompressed(slot, packet, hlen, fields)
         self._touch(slot)
-        old = self._saved[slot]
-        assert old is not None
-        encoded = _delta_encode(old, packet, hlen)
+        old, o_fields = self._saved[slot]  # type: ignore[misc]
+        encoded = _delta_encode(old, o_fields, packet, fields, hlen)
         if encoded is None:
-            return self._uncompressed(slot, packet, hlen)
+            return self._uncompressed(slot, packet, hlen, fields)
         changes, deltas = encoded
-        if packet[th + 13] & TH_PUSH:
+        if fields[8] & TH_PUSH:
             changes |= TCP_PUSH_BIT
-        self._saved[slot] = packet[:hlen]
+        self._saved[slot] = (packet[:hlen], fields)
         if not self.compress_slot_id or self._last_xmit != slot:
             self._last_xmit = slot
-            head = bytes([changes | NEW_C, slot])
+            head = bytes((changes | NEW_C, slot))
         else:
-            head = bytes([changes])
+            head = bytes((changes,))
         self.compressed += 1
         return TYPE_COMPRESSED_TCP, head + packet[th + 16 : th + 18] + deltas + packet[hlen:]
 
@@ -227,12 +245,12 @@ class VjCompressor:
             lru.remove(slot)
             lru.append(slot)
 
-    def _uncompressed(self, slot: int, packet: bytes, hlen: int) -> tuple[int, bytes]:
+    def _uncompressed(self, slot: int, packet: bytes, hlen: int, fields: Fields) -> tuple[int, bytes]:
         self._touch(slot)
-        self._saved[slot] = packet[:hlen]
+        self._saved[slot] = (packet[:hlen], fields)
         self._last_xmit = slot
         self.uncompressed += 1
-        return TYPE_UNCOMPRESSED_TCP, packet[:9] + bytes([slot]) + packet[10:]
+        return TYPE_UNCOMPRESSED_TCP, packet[:9] + bytes((slot,)) + packet[10:]
 
 
 class VjDecompressor:
@@ -247,7 +265,7 @@ class VjDecompressor:
         if not 1 <= slots <= MAX_SLOTS:
             raise ValueError("slots must be 1..256")
         self.slots = slots
-        self._saved: list[bytearray | None] = [None] * slots
+        self._saved: list[tuple[bytes, Fields] | None] = [None] * slots
         self._last_recv = 0
         self._toss = True  # nothing known yet: wait for an explicit connection
         self.errors = 0
@@ -289,7 +307,8 @@ class VjDecompressor:
         if hlen < ihl + 20 or len(data) < hlen:
             return self._error()
         packet = data[:9] + b"\x06" + data[10:]
-        self._saved[slot] = bytearray(packet[:hlen])
+        fields = _IP_WORDS.unpack_from(packet) + _TCP_FIELDS.unpack_from(packet, ihl + 4)
+        self._saved[slot] = (packet[:hlen], fields)
         self._last_recv = slot
         self._toss = False
         self.packets += 1
@@ -315,74 +334,71 @@ class VjDecompressor:
         saved = self._saved[self._last_recv]
         if saved is None or len(data) < i + 2:
             return self._error()
-        h = bytearray(saved)  # committed only if the whole header decodes
-        ihl = (h[0] & 0x0F) * 4
-        hlen = len(h)
-        th = ihl
-        h[th + 16 : th + 18] = data[i : i + 2]
-        i += 2
-        if changes & TCP_PUSH_BIT:
-            h[th + 13] |= TH_PUSH
-        else:
-            h[th + 13] &= ~TH_PUSH & 0xFF
-        seq = int.from_bytes(h[th + 4 : th + 8], "big")
-        ack = int.from_bytes(h[th + 8 : th + 12], "big")
-        special = changes & SPECIALS_MASK
-        if special == SPECIAL_I:
-            n = int.from_bytes(h[2:4], "big") - hlen
-            ack, seq = ack + n, seq + n
-        elif special == SPECIAL_D:
-            seq += int.from_bytes(h[2:4], "big") - hlen
-        else:
-            deltas = self._deltas(changes, data, i, h, th)
-            if deltas is None:
-                return self._error()
-            i, dack, dseq = deltas
-            ack, seq = ack + dack, seq + dseq
-        h[th + 4 : th + 8] = (seq & 0xFFFFFFFF).to_bytes(4, "big")
-        h[th + 8 : th + 12] = (ack & 0xFFFFFFFF).to_bytes(4, "big")
-        v = 1
-        if changes & NEW_I:
-            d = _dec(data, i)
-            if d is None:
-                return self._error()
-            v, i = d
-        h[4:6] = ((int.from_bytes(h[4:6], "big") + v) & 0xFFFF).to_bytes(2, "big")
+        old, o_fields = saved
+        checksum = data[i : i + 2]  # the TCP checksum, carried unchanged
+        decoded = _header_changes(changes, data, i + 2, o_fields, len(old))
+        if decoded is None:
+            return self._error()
+        i, fields = decoded
         payload = data[i:]
-        total = hlen + len(payload)
+        total = len(old) + len(payload)
         if total > 0xFFFF:
             return self._error()
-        h[2:4] = total.to_bytes(2, "big")
+        vt, _total, ident, frag, ttlp, seq, ack, off, flags, win, urg = fields
+        fields = (vt, total, ident, frag, ttlp, seq, ack, off, flags, win, urg)
+        h = bytearray(old)  # committed only if the whole header decodes
+        _IP_WORDS.pack_into(h, 0, vt, total, ident, frag, ttlp)
+        th = (vt >> 8 & 0x0F) * 4
+        _TCP_FIELDS.pack_into(h, th + 4, seq, ack, off, flags, win, urg)
+        h[th + 16 : th + 18] = checksum
         h[10:12] = b"\x00\x00"
-        h[10:12] = internet_checksum(bytes(h[:ihl])).to_bytes(2, "big")
-        self._saved[self._last_recv] = h
+        h[10:12] = internet_checksum(bytes(h[:th])).to_bytes(2, "big")
+        header = bytes(h)
+        self._saved[self._last_recv] = (header, fields)
         self.packets += 1
-        return bytes(h) + payload
+        return header + payload
 
-    @staticmethod
-    def _deltas(changes: int, data: bytes, i: int, h: bytearray, th: int) -> tuple[int, int, int] | None:
-        """Apply the U and W deltas to ``h``; (next index, ack delta, seq delta), None if short."""
-        dack = dseq = 0
+
+def _header_changes(changes: int, data: bytes, i: int, o: Fields, hlen: int) -> tuple[int, Fields] | None:
+    """Apply a COMPRESSED_TCP packet's change mask and deltas (from ``data[i]``) to
+    the saved header's fields ``o``: (index after the deltas, the new fields but
+    the total length), or None if the packet ends before its deltas do."""
+    vt, total, ident, frag, ttlp, seq, ack, off, flags, win, urg = o
+    flags = flags | TH_PUSH if changes & TCP_PUSH_BIT else flags & ~TH_PUSH & 0xFF
+    special = changes & SPECIALS_MASK
+    if special == SPECIAL_I:
+        n = total - hlen
+        ack, seq = ack + n, seq + n
+    elif special == SPECIAL_D:
+        seq += total - hlen
+    else:
         for bit in (NEW_U, NEW_W, NEW_A, NEW_S):
             if not changes & bit:
                 if bit == NEW_U:
-                    h[th + 13] &= ~TH_URG & 0xFF
+                    flags &= ~TH_URG & 0xFF
                 continue
             d = _dec(data, i)
             if d is None:
                 return None
             v, i = d
             if bit == NEW_U:
-                h[th + 13] |= TH_URG
-                h[th + 18 : th + 20] = v.to_bytes(2, "big")
+                flags |= TH_URG
+                urg = v
             elif bit == NEW_W:
-                win = (int.from_bytes(h[th + 14 : th + 16], "big") + v) & 0xFFFF
-                h[th + 14 : th + 16] = win.to_bytes(2, "big")
+                win = (win + v) & 0xFFFF
             elif bit == NEW_A:
-                dack = v
+                ack += v
             else:
-                dseq = v
-        return i, dack, dseq
+                seq += v
+    v = 1
+    if changes & NEW_I:
+        d = _dec(data, i)
+        if d is None:
+            return None
+        v, i = d
+    fields = (vt, total, (ident + v) & 0xFFFF, frag, ttlp, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, off,
+              flags, win, urg)
+    return i, fields
 
 
 def cslip_encode(kind: int, data: bytes) -> bytes:
