@@ -1,6 +1,11 @@
 """Benchmark: a 16-point sweep on a Dask cluster with one worker, then two, side by side.
 
-    python benchmarks/bench_cluster.py [SCENARIO] [--rounds 2]
+    python benchmarks/bench_cluster.py [SCENARIO] [--rounds 2] [--set KEY=VALUE ...]
+
+e.g. the figure in docs/performance.md, 16 points of a 40-subscriber day:
+
+    python benchmarks/bench_cluster.py scenarios/bench-reference.yaml \
+        --set population.subscribers=40 --set population.lines=4
 
 Starts a ``dask.distributed`` cluster of worker processes on loopback (one
 thread each), and runs the same sweep (``seed=1..16``, one replication per
@@ -30,10 +35,13 @@ def main() -> None:
                     default=str(ROOT / "scenarios" / "store-and-forward.yaml"))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--points", type=int, default=16)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a dotted scenario key set for every point (as --vary takes it)")
     args = ap.parse_args()
     from distributed import Client, LocalCluster
 
-    sc = load_scenario(args.scenario).with_overrides(replications=1)
+    sets = dict((k, v[0]) for k, v in map(parse_vary, args.set))
+    sc = load_scenario(args.scenario).with_overrides(sets, replications=1)
     varies = [parse_vary("seed=" + ",".join(str(i) for i in range(1, args.points + 1)))]
     best = {1: float("inf"), 2: float("inf")}
     with (LocalCluster(n_workers=1, threads_per_worker=1, processes=True,

@@ -248,7 +248,7 @@ def _member(env, sc, index: int, user: str, replication: int, workdir: Path | No
         m = stored.get(sha)
         return Provenance(m.t_arrived_s, store.reads.get(sha, 0)) if m is not None else None
 
-    inbox = (MemoryInbox() if workdir is None
+    inbox = (MemoryInbox(keep_content=False) if workdir is None
              else ClientInbox(workdir / "inboxes" / user, durable=False))
     mailbox = Mailbox(inbox, mail.outbox(sc, rng["outbox"]), origin)
     st = traits.strategy

@@ -165,7 +165,7 @@ def run_replication(sc, replication: int, workdir: Path | None = None, *,
         m = stored.get(sha)
         return Provenance(m.t_arrived_s, world.store.reads.get(sha, 0)) if m is not None else None
 
-    inbox = ClientInbox(workdir / "subscriber-inbox", durable=False) if maildirs else MemoryInbox()
+    inbox = ClientInbox(workdir / "subscriber-inbox", durable=False) if maildirs else MemoryInbox(keep_content=False)
     mailbox = Mailbox(inbox,
                       mail.outbox(sc, np.random.default_rng(streams["outbox"])), origin)
     link, link_rng = settings.link_config(sc), np.random.default_rng(streams["link"])

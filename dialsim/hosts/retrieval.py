@@ -33,6 +33,7 @@ the next call deletes those without fetching them again; the naive client
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dialsim.proto.pop3 import ConnectionLost, GreetingReceived, Pop3Client, ResponseReceived
@@ -108,7 +109,12 @@ class RetrievalSession:
         pipelining: bool = False,
         retrieved_at: dict[str, float] | None = None,
         headers_seen: set[str] | None = None,
+        deliver: Callable[[str | None, bytes, float, int], None] | None = None,
     ) -> None:
+        # ``deliver(uidl, body, t_done, octets_down)`` takes each retrieved message
+        # as it arrives; ``retrieved`` then keeps None for the body, so a session
+        # of 10,000 messages does not hold them all until it ends.
+        self._deliver = deliver
         self.client = client
         self.user = user
         self._password = password
@@ -121,7 +127,7 @@ class RetrievalSession:
         self.retrieved_at = retrieved_at if retrieved_at is not None else {}
         self.headers_seen = headers_seen if headers_seen is not None else set()
 
-        self.retrieved: list[tuple[str | None, int, bytes, float]] = []
+        self.retrieved: list[tuple[str | None, int, bytes | None, float]] = []
         self.retrieved_octets: list[int] = []
         self.headers: list[tuple[str | None, int, bytes, float]] = []
         self.skipped: list[int] = []
@@ -238,7 +244,11 @@ class RetrievalSession:
         n = int(first) if first.isdigit() else 0
         uid = self._uidl_of.get(n)
         if verb == "RETR" and ev.ok and ev.body is not None:
-            self.retrieved.append((uid, n, ev.body, ev.t_done))
+            kept = ev.body
+            if self._deliver is not None:
+                self._deliver(uid, ev.body, ev.t_done, ev.bytes_down)
+                kept = None
+            self.retrieved.append((uid, n, kept, ev.t_done))
             self.retrieved_octets.append(ev.bytes_down)
             if uid is not None and self.policy.use_uidl:
                 self.seen_uidls.add(uid)

@@ -510,7 +510,7 @@ class CallSession:
         self.retrieval = RetrievalSession(
             client, user=s.user, password=s.pop3_password or s.password, policy=s.policy,
             seen_uidls=mb.seen_uidls, use_apop=s.apop, pipelining=s.pipelining,
-            retrieved_at=mb.retrieved_at, headers_seen=mb.headers_seen)
+            retrieved_at=mb.retrieved_at, headers_seen=mb.headers_seen, deliver=self._keep)
         self.computer.connect(s.isp_address, s.pop3_port, now,
                               lambda conn, now: AppBinding(conn, client, on_event=self._on_pop3))
 
@@ -528,11 +528,8 @@ class CallSession:
                 self._command("pop3", f"{ev.verb} {ev.arg_shown}".strip(), ev, ok=bool(ev.ok))
                 if ev.verb in ("PASS", "APOP") and ev.ok:
                     self.row.setdefault("t_logged_in_s", now)
-        before, heads = len(retrieval.retrieved), len(retrieval.headers)
-        retrieval.on_event(ev, now)
-        new = zip(retrieval.retrieved[before:], retrieval.retrieved_octets[before:], strict=True)
-        for (uidl, _n, data, t_done), octets in new:
-            self._keep(uidl, data, t_done, octets)
+        heads = len(retrieval.headers)
+        retrieval.on_event(ev, now)  # retrieved messages go to self._keep as they arrive
         self.counts["headers"] += len(retrieval.headers) - heads
         if retrieval.done and not self.finished and self.phase is Phase.RETRIEVAL:
             self._check_done(now)

@@ -167,27 +167,36 @@ class MemoryDelivery(Delivery):
 
 
 class MemoryInbox:
-    """The subscriber's inbox in memory (:class:`~dialsim.mail.maildrop.ClientInbox`'s interface)."""
+    """The subscriber's inbox in memory (:class:`~dialsim.mail.maildrop.ClientInbox`'s interface).
 
-    def __init__(self) -> None:
-        self._messages: dict[str, bytes] = {}
+    ``keep_content=False`` (a simulated replication's scratch inbox, never read
+    back: the accounting hashes each message as it arrives) keeps each
+    message's key and size only, so a 10,000-message maildrop is not held
+    twice, at the ISP and here."""
+
+    def __init__(self, *, keep_content: bool = True) -> None:
+        self._messages: dict[str, bytes | None] = {}
+        self._keep = keep_content
 
     def __repr__(self) -> str:
         return f"<MemoryInbox messages={len(self._messages)}>"
 
     def add(self, message: bytes) -> str:
         key = f"{len(self._messages)}.M0P0Q{len(self._messages)}.inbox,S={len(message)}"
-        self._messages[key] = bytes(message)
+        self._messages[key] = bytes(message) if self._keep else None
         return key
 
     def keys(self) -> list[str]:
         return sorted(self._messages, key=key_order)
 
     def read(self, key: str) -> bytes:
-        return self._messages[key]
+        data = self._messages[key]
+        if data is None:
+            raise LookupError(f"{key}: this inbox keeps no content (keep_content=False)")
+        return data
 
     def messages(self) -> list[bytes]:
-        return [self._messages[k] for k in self.keys()]
+        return [self.read(k) for k in self.keys()]
 
     def __len__(self) -> int:
         return len(self._messages)

@@ -137,3 +137,15 @@ def test_a_replication_gives_the_same_tables_in_memory_and_on_maildirs(tmp_path,
     assert (mem.messages_lost, mem.messages_duplicated) == (disk.messages_lost,
                                                             disk.messages_duplicated)
     assert mem.stored == disk.stored and mem.retrieved_count == disk.retrieved_count
+
+
+def test_a_scratch_inbox_keeps_keys_and_sizes_but_no_content():
+    full, scratch = MemoryInbox(), MemoryInbox(keep_content=False)
+    for inbox in (full, scratch):
+        for m in (b"one\r\n", b"two\n"):
+            inbox.add(m)
+    assert scratch.keys() == full.keys() and len(scratch) == 2
+    assert all(k.endswith(f"S={len(m)}") for k, m in zip(scratch.keys(), full.messages(),
+                                                           strict=True))
+    with pytest.raises(LookupError, match="keeps no content"):
+        scratch.read(scratch.keys()[0])
