@@ -15,8 +15,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
+def pytest_itemcollected(item):
     """Under pytest-xdist (``-n 2 --dist loadgroup``, pyproject's addopts) the tests
     on the wall clock -- real ptys, sockets, namespaces, peer processes, the
     mail host's latency and memory under load -- run
@@ -24,7 +23,8 @@ def pytest_collection_modifyitems(config, items):
     things (the list of network namespaces the shell tests check, free ports),
     and mostly wait.  The virtual-time tests, which mostly compute, fill the
     other worker meanwhile."""
-    for item in items:
-        parts = item.path.parts
-        if "realtime" in parts or "interop" in parts or item.path.name.startswith("test_mailhost"):
-            item.add_marker(pytest.mark.xdist_group("wallclock"))
+    # Marked as each test is collected: xdist reads the groups in its own
+    # pytest_collection_modifyitems, which may run before a conftest's.
+    parts = item.path.parts
+    if "realtime" in parts or "interop" in parts or item.path.name.startswith("test_mailhost"):
+        item.add_marker(pytest.mark.xdist_group("wallclock"))
