@@ -195,13 +195,11 @@ def comparison_table(summary: dict, n_points: int, replications: int):
         for _t, metric, fmt in cols:
             v = (m.get(metric) or {}).get("mean")
             cells.append("-" if v is None else fmt.format(v))
+        cells += [str(p["messages_lost"]), str(p["messages_duplicated"])]
         if pool:
             b = p.get("blocking_probability")
-            cells_end = ["-" if b is None else f"{b:.3f}"]
-        else:
-            cells_end = []
-        table.add_row(*[str(p[k]) for k in keys], *cells,
-                      str(p["messages_lost"]), str(p["messages_duplicated"]), *cells_end)
+            cells.append("-" if b is None else f"{b:.3f}")
+        table.add_row(*[str(p[k]) for k in keys], *cells)
     return table
 
 

@@ -53,6 +53,7 @@ from pathlib import Path
 __all__ = [
     "MaildirStore",
     "MaildirMaildrop",
+    "MaildropSnapshot",
     "ClientInbox",
     "InvalidUserName",
     "valid_user",
@@ -256,7 +257,46 @@ def remove_stale_tmp(folder: Path, now: float | None = None) -> int:
     return removed
 
 
-class MaildirMaildrop:
+class MaildropSnapshot:
+    """What every POP3 maildrop shares: the message keys and sizes taken at open,
+    ``scan``, and UPDATE's ``commit`` (remove the deleted, then unlock) and
+    ``release`` (unlock, idempotent).  A store says how to remove
+    (``_remove``) and how to unlock (``_unlock``)."""
+
+    _keys: list[str]
+    _sizes: list[int]
+    _released: bool = False
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def scan(self) -> list[tuple[int, str]]:
+        return [(size, uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
+
+    def commit(self, deleted: set[int]) -> None:
+        """UPDATE state: remove the deleted messages, then unlock."""
+        if self._released:
+            raise RuntimeError("maildrop already released")
+        try:
+            self._remove(sorted(deleted))
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Unlock without changes (idempotent)."""
+        if not self._released:
+            self._released = True
+            self._unlock()
+
+    def _remove(self, indexes: list[int]) -> None:
+        raise NotImplementedError
+
+    def _unlock(self) -> None:
+        raise NotImplementedError
+
+
+class MaildirMaildrop(MaildropSnapshot):
     """One locked user's Maildir as a POP3 maildrop (a snapshot taken at open)."""
 
     def __init__(self, folder: Path, lock: _Lock, *, durable: bool = True) -> None:
@@ -267,41 +307,24 @@ class MaildirMaildrop:
         self._keys = sorted(found, key=key_order)
         self._paths = [found[k][0] for k in self._keys]
         self._sizes = [found[k][1] for k in self._keys]
-        self._released = False
 
     def __repr__(self) -> str:
         return f"<MaildirMaildrop {self.folder} messages={len(self._keys)} skipped={self.skipped}>"
-
-    @property
-    def keys(self) -> list[str]:
-        return list(self._keys)
-
-    def scan(self) -> list[tuple[int, str]]:
-        return [(size, uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
 
     def read(self, index: int) -> bytes:
         with open(self._paths[index], "rb") as f:
             return to_crlf(f.read())
 
-    def commit(self, deleted: set[int]) -> None:
-        """UPDATE state: remove the deleted messages durably, then unlock."""
-        if self._released:
-            raise RuntimeError("maildrop already released")
-        try:
-            for i in sorted(deleted):
-                with contextlib.suppress(FileNotFoundError):  # gone: the goal is reached
-                    os.unlink(self._paths[i])
-            if deleted and self.durable:
-                _fsync_dir(self.folder / "new")
-                _fsync_dir(self.folder / "cur")
-        finally:
-            self.release()
+    def _remove(self, indexes: list[int]) -> None:
+        """Unlink the deleted messages, durably (the directories fsynced)."""
+        for i in indexes:
+            with contextlib.suppress(FileNotFoundError):  # gone: the goal is reached
+                os.unlink(self._paths[i])
+        if indexes and self.durable:
+            _fsync_dir(self.folder / "new")
+            _fsync_dir(self.folder / "cur")
 
-    def release(self) -> None:
-        """Unlock without changes (idempotent)."""
-        if self._released:
-            return
-        self._released = True
+    def _unlock(self) -> None:
         self._lock.release()
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from dialsim.mail.delivery import Delivery
 from dialsim.mail.maildrop import (
     InvalidUserName,
+    MaildropSnapshot,
     import_into,
     key_order,
     size_for_key,
@@ -44,7 +45,7 @@ from dialsim.mail.maildrop import (
 __all__ = ["MemoryDelivery", "MemoryInbox", "MemoryMaildrop", "MemoryStore"]
 
 
-class MemoryMaildrop:
+class MemoryMaildrop(MaildropSnapshot):
     """One locked user's messages as a POP3 maildrop (a snapshot taken at open)."""
 
     def __init__(self, store: MemoryStore, user: str) -> None:
@@ -54,17 +55,9 @@ class MemoryMaildrop:
         self._keys = sorted(box, key=key_order)
         self._sizes = [size_for_key(k, len(box[k])) for k in self._keys]
         self.skipped = 0
-        self._released = False
 
     def __repr__(self) -> str:
         return f"<MemoryMaildrop {self._user} messages={len(self._keys)}>"
-
-    @property
-    def keys(self) -> list[str]:
-        return list(self._keys)
-
-    def scan(self) -> list[tuple[int, str]]:
-        return [(size, uidl_for(k)) for size, k in zip(self._sizes, self._keys, strict=True)]
 
     def read(self, index: int) -> bytes:
         data = self._store._boxes.get(self._user, {}).get(self._keys[index])
@@ -72,22 +65,13 @@ class MemoryMaildrop:
             raise FileNotFoundError(f"message {self._keys[index]} of {self._user} is gone")
         return to_crlf(data)
 
-    def commit(self, deleted: set[int]) -> None:
-        """UPDATE state: remove the deleted messages, then unlock."""
-        if self._released:
-            raise RuntimeError("maildrop already released")
-        try:
-            box = self._store._boxes.get(self._user, {})
-            for i in sorted(deleted):
-                box.pop(self._keys[i], None)  # gone already: the goal is reached
-        finally:
-            self.release()
+    def _remove(self, indexes: list[int]) -> None:
+        box = self._store._boxes.get(self._user, {})
+        for i in indexes:
+            box.pop(self._keys[i], None)  # gone already: the goal is reached
 
-    def release(self) -> None:
-        """Unlock without changes (idempotent)."""
-        if not self._released:
-            self._released = True
-            self._store._locked.discard(self._user)
+    def _unlock(self) -> None:
+        self._store._locked.discard(self._user)
 
 
 class MemoryStore:
