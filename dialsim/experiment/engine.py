@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 
-from dialsim.results.tables import SCHEMAS, build_tables
+from dialsim.results.tables import SCHEMAS, arrow_tables, concat_tables, with_pandas_metadata
 
 __all__ = [
     "ClusterError",
     "ReplicationResult",
+    "arrow_of",
     "assemble",
     "from_arrow",
     "replicate",
@@ -57,16 +57,22 @@ class ReplicationResult:
     framing: str = "ppp"
 
 
-def to_arrow(df: pd.DataFrame) -> bytes:
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def to_arrow(table: pa.Table) -> bytes:
+    """``table`` as an Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
-def from_arrow(data: bytes) -> pd.DataFrame:
-    return pa.ipc.open_stream(data).read_all().to_pandas()
+def arrow_of(data: bytes) -> pa.Table:
+    """The table of an Arrow IPC stream."""
+    return pa.ipc.open_stream(data).read_all()
+
+
+def from_arrow(data: bytes):
+    """The table of an Arrow IPC stream as a pandas DataFrame (the schema's dtypes)."""
+    return arrow_of(data).to_pandas()
 
 
 def _replication_function(sc):
@@ -88,7 +94,7 @@ def run_outcome(sc, replication: int, workdir: Path, *, capture: bool = False):
 def result_of(sc, outcome, *, capture: bool = False) -> ReplicationResult:
     """The task's answer for a finished replication."""
     rep = outcome.recorder.replication
-    tables = {name: to_arrow(df) for name, df in build_tables([outcome.recorder]).items()}
+    tables = {name: to_arrow(t) for name, t in arrow_tables([outcome.recorder]).items()}
     totals = {
         # None: not knowable (a measured session at a real ISP).
         "messages_lost": None if outcome.messages_lost is None else int(outcome.messages_lost),
@@ -124,30 +130,30 @@ def replicate(sc, replication: int, capture: bool = False) -> ReplicationResult:
 # Putting the tables together (on the client)
 
 
-def _canonical(name: str, df: pd.DataFrame) -> pd.DataFrame:
+def _order(name: str, columns: list[str]) -> list[str]:
     """Columns in the schema's order, then the extra ones by name; a population's
     ``subscriber`` (and the sessions' ``line`` and ``strategy``) up front."""
-    known = [c for c, _, _ in SCHEMAS[name]] if name in SCHEMAS else list(df.columns)
-    cols = [c for c in known if c in df.columns]
-    cols += sorted(c for c in df.columns if c not in set(known))
+    known = [c for c, _, _ in SCHEMAS[name]] if name in SCHEMAS else list(columns)
+    cols = [c for c in known if c in columns]
+    cols += sorted(c for c in columns if c not in set(known))
     lead = [c for c in ("replication", "subscriber") if c in cols]
     after = [c for c in ("line", "strategy") if c in cols and name == "sessions"]
     rest = [c for c in cols if c not in lead and c not in after]
     if after:
         i = rest.index("framing") + 1 if "framing" in rest else len(rest)
         rest[i:i] = after
-    return df[lead + rest]
+    return lead + rest
 
 
-def assemble(sc, results: Sequence[ReplicationResult]) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The run's tables (replications in order) and the totals the summary takes."""
+def assemble(sc, results: Sequence[ReplicationResult]) -> tuple[dict[str, pa.Table], dict]:
+    """The run's tables (Arrow; replications in order) and the totals the summary takes."""
     results = sorted(results, key=lambda r: r.replication)
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, pa.Table] = {}
     for name in SCHEMAS:
-        frames = [from_arrow(r.tables[name]) for r in results]
-        frames = [f for f in frames if len(f)] or frames[:1]
-        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        tables[name] = _canonical(name, df).reset_index(drop=True)
+        parts = [arrow_of(r.tables[name]) for r in results]
+        parts = [t for t in parts if len(t)] or parts[:1]
+        columns = list(dict.fromkeys(c for t in parts for c in t.column_names))
+        tables[name] = concat_tables(parts, _order(name, columns))
     lost = [r.totals["messages_lost"] for r in results]
     extra = {
         "messages_lost": None if None in lost else sum(lost),
@@ -163,29 +169,34 @@ def assemble(sc, results: Sequence[ReplicationResult]) -> tuple[dict[str, pd.Dat
         "scenario": sc.name,
     }
     if sc.population is not None:
-        from dialsim.results.capacity import capacity_summary, capacity_tables
-
-        pop = sc.population
-        _population_columns(tables)
-        tables.update(capacity_tables(tables["sessions"], tables["messages"], lines=pop.lines,
-                                      subscribers=pop.subscribers, duration=sc.duration,
-                                      replications=[r.replication for r in results]))
-        extra["capacity"] = capacity_summary(tables)
+        _population_tables(sc, tables, [r.replication for r in results], extra)
     return tables, extra
 
 
-def _population_columns(tables: dict[str, pd.DataFrame]) -> None:
-    """A population's columns even in a table with no rows (no call was made)."""
-    wanted = {name: {"subscriber": "int64"} for name in SCHEMAS}
-    wanted["sessions"].update(line="int64", strategy="object")
+def _population_tables(sc, tables: dict[str, pa.Table], replications: list[int],
+                       extra: dict) -> None:
+    """A population's columns (even in a table with no rows: no call was made), its
+    ``lines``, ``hours`` and ``subscribers`` tables and the capacity summary."""
+    from dialsim.results.capacity import capacity_summary, capacity_tables
+
+    wanted = {name: {"subscriber": pa.int64()} for name in SCHEMAS}
+    wanted["sessions"].update(line=pa.int64(), strategy=pa.large_string())
     for name, cols in wanted.items():
-        df = tables[name]
-        missing = {c: t for c, t in cols.items() if c not in df.columns}
+        t = tables[name]
+        missing = {c: typ for c, typ in cols.items() if c not in t.column_names}
+        for col, typ in missing.items():
+            t = t.append_column(col, pa.array([-1] * len(t), typ) if pa.types.is_integer(typ)
+                                else pa.nulls(len(t), typ))
         if missing:
-            for col, dtype in missing.items():
-                df[col] = pd.Series([None] * len(df) if dtype == "object" else [-1] * len(df),
-                                    dtype=dtype, index=df.index)
-            tables[name] = _canonical(name, df)
+            tables[name] = with_pandas_metadata(t.select(_order(name, t.column_names)))
+    pop = sc.population
+    frames = {name: t.to_pandas() for name, t in tables.items()}
+    capacity = capacity_tables(frames["sessions"], frames["messages"], lines=pop.lines,
+                               subscribers=pop.subscribers, duration=sc.duration,
+                               replications=replications)
+    extra["capacity"] = capacity_summary({**frames, **capacity})
+    tables.update({name: pa.Table.from_pandas(df, preserve_index=False)
+                   for name, df in capacity.items()})
 
 
 # --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import dialsim
@@ -29,10 +30,18 @@ from dialsim.scenario.load import masked_text
 
 @dataclass
 class RunResult:
+    """A finished run: its folder, its tables (Arrow), summary and outcomes."""
+
     out_dir: Path
-    tables: dict
+    arrow: dict  # table name -> pyarrow.Table
     summary: dict
     outcomes: list[ReplicationOutcome]
+
+    @cached_property
+    def tables(self) -> dict:
+        """The tables as pandas DataFrames (converted on first use: a run itself
+        does not need pandas)."""
+        return {name: t.to_pandas() for name, t in self.arrow.items()}
 
 
 def run_replications(

@@ -159,8 +159,8 @@ def _by_point(points, results) -> tuple[dict[str, pd.DataFrame], list[dict[str, 
                           "messages_unretrieved_per_replication":
                               extra["messages_unretrieved_per_replication"],
                           **_blocking(extra), "metrics": s.get("metrics", {})})
-        for name, df in t.items():
-            df = df.copy()
+        for name, table in t.items():
+            df = table.to_pandas()
             df.insert(0, "point", i)
             for col, (path, value) in enumerate(settings.items(), start=1):
                 df.insert(col, path, str(plain_value(value)))

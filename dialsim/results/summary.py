@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from dialsim.results.stats import mean_confidence_interval
 
@@ -70,57 +70,111 @@ METRICS: dict[str, tuple[str, str]] = {
 NAN = float("nan")
 
 
-def _mean(s: pd.Series) -> float:
-    s = s.dropna()
-    return float(s.mean()) if len(s) else NAN
+def _columns(table: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Columns of an Arrow table or a pandas DataFrame as numpy arrays (numbers with
+    NaN for missing; text and booleans with gaps as objects, None for missing)."""
+    out = {}
+    for name in names:
+        col = table[name]
+        if isinstance(col, pa.ChunkedArray):  # (its to_numpy would import pandas)
+            typ, values = col.type, col.to_pylist()
+            if pa.types.is_floating(typ) or (pa.types.is_integer(typ) and col.null_count):
+                out[name] = np.array(values, dtype=float)
+            elif pa.types.is_integer(typ):
+                out[name] = np.array(values, dtype=np.int64)
+            elif pa.types.is_boolean(typ) and not col.null_count:
+                out[name] = np.array(values, dtype=bool)
+            else:
+                out[name] = np.array(values, dtype=object)
+        elif col.dtype.kind in "biuf":
+            out[name] = col.to_numpy()
+        else:
+            out[name] = col.to_numpy(dtype=object, na_value=None)
+    return out
 
 
-def per_replication_metrics(
-    tables: Mapping[str, pd.DataFrame], replications: list[int],
-    unretrieved: Mapping[int, int] | None = None,
-) -> pd.DataFrame:
-    """One row per replication, one column per metric in :data:`METRICS`."""
-    sessions = tables["sessions"]
-    messages = tables["messages"]
-    commands = tables["commands"]
+def _sum(v: np.ndarray) -> float:
+    """The sum with missing values as 0 (pandas' ``Series.sum()``)."""
+    v = np.asarray(v, dtype=float)
+    return float(np.where(np.isnan(v), 0.0, v).sum())
+
+
+def _mean(v: np.ndarray) -> float:
+    """The mean of the values that are not missing (NaN when there are none)."""
+    v = np.asarray(v, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.sum() / len(v)) if len(v) else NAN
+
+
+def _max(v: np.ndarray) -> float:
+    v = np.asarray(v, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.max()) if len(v) else NAN
+
+
+_SESSION_COLUMNS = ("replication", "t_dial_s", "t_connect_s", "t_logged_in_s", "t_end_s",
+                    "end_reason", "octets_retrieved", "line_bytes_down", "line_bytes_up",
+                    "octets_wasted", "phone_cost")
+_MESSAGE_COLUMNS = ("replication", "duplicate", "direction", "t_retrieved_s", "latency_s",
+                    "attempts")
+_COMMAND_COLUMNS = ("replication", "t_sent_s", "t_done_s")
+
+
+def _metric_rows(tables: Mapping[str, Any], replications: list[int],
+                 unretrieved: Mapping[int, int] | None = None) -> list[dict[str, Any]]:
+    """One dict per replication: ``replication`` and every metric in :data:`METRICS`."""
+    sessions = _columns(tables["sessions"], _SESSION_COLUMNS)
+    messages = _columns(tables["messages"], _MESSAGE_COLUMNS)
+    commands = _columns(tables["commands"], _COMMAND_COLUMNS)
     rows = []
     for rep in replications:
-        s = sessions[sessions["replication"] == rep]
-        m = messages[messages["replication"] == rep]
-        c = commands[commands["replication"] == rep]
-        connected = s[s["t_connect_s"].notna()]
-        online = float((connected["t_end_s"] - connected["t_connect_s"]).sum())
-        first_time = m[~m["duplicate"]]
-        got = first_time[first_time["direction"] == "retrieved"]
-        octets = float(s["octets_retrieved"].sum())
-        t_all = float(first_time["t_retrieved_s"].max()) if len(first_time) else NAN
+        s = {k: v[sessions["replication"] == rep] for k, v in sessions.items()}
+        m = {k: v[messages["replication"] == rep] for k, v in messages.items()}
+        c = {k: v[commands["replication"] == rep] for k, v in commands.items()}
+        connected = ~np.isnan(s["t_connect_s"].astype(float))
+        online = _sum(s["t_end_s"][connected] - s["t_connect_s"][connected])
+        first = ~m["duplicate"].astype(bool)
+        got = first & (m["direction"] == "retrieved")
+        octets = _sum(s["octets_retrieved"])
+        t_all = _max(m["t_retrieved_s"][first])
         if unretrieved is not None and unretrieved.get(rep, 0) > 0:
             t_all = NAN
         rows.append(
             {
                 "replication": rep,
                 "time_to_retrieve_all_s": t_all,
-                "connect_time_s": _mean(connected["t_connect_s"] - connected["t_dial_s"]),
+                "connect_time_s": _mean(s["t_connect_s"][connected] - s["t_dial_s"][connected]),
                 "login_time_s": _mean(s["t_logged_in_s"] - s["t_connect_s"]),
                 "online_time_s": online,
                 "goodput_Bps": octets / online if online > 0 else NAN,
-                "sessions": float(len(s)),
-                "calls_connected": float(len(connected)),
+                "sessions": float(len(s["replication"])),
+                "calls_connected": float(connected.sum()),
                 "carrier_losses": float((s["end_reason"] == "carrier_lost").sum()),
-                "messages_retrieved": float(len(first_time)),
-                "messages_duplicated": float(len(m) - len(first_time)),
+                "messages_retrieved": float(first.sum()),
+                "messages_duplicated": float(len(first) - first.sum()),
                 "octets_retrieved": octets,
-                "line_bytes_down": float(s["line_bytes_down"].sum()),
-                "line_bytes_up": float(s["line_bytes_up"].sum()),
+                "line_bytes_down": _sum(s["line_bytes_down"]),
+                "line_bytes_up": _sum(s["line_bytes_up"]),
                 "command_time_s": _mean(c["t_done_s"] - c["t_sent_s"]),
-                "message_latency_s": _mean(got["latency_s"]),
-                "message_attempts": _mean(got["attempts"].astype(float)),
-                "octets_wasted": float(s["octets_wasted"].sum()),
-                "phone_cost": float(s["phone_cost"].sum()),
+                "message_latency_s": _mean(m["latency_s"][got]),
+                "message_attempts": _mean(m["attempts"][got]),
+                "octets_wasted": _sum(s["octets_wasted"]),
+                "phone_cost": _sum(s["phone_cost"]),
             }
         )
-    cols = ["replication", *METRICS]
-    return pd.DataFrame(rows, columns=cols)
+    return rows
+
+
+def per_replication_metrics(
+    tables: Mapping[str, Any], replications: list[int],
+    unretrieved: Mapping[int, int] | None = None,
+):
+    """One row per replication, one column per metric in :data:`METRICS` (a pandas
+    DataFrame; ``tables`` may be Arrow tables or DataFrames)."""
+    import pandas as pd
+
+    return pd.DataFrame(_metric_rows(tables, replications, unretrieved),
+                        columns=["replication", *METRICS])
 
 
 def _count(value: Any) -> int | None:
@@ -128,8 +182,9 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _stats(values: pd.Series) -> dict[str, float | int | None]:
-    v = values.dropna().to_numpy(dtype=float)
+def _stats(values: list[float]) -> dict[str, float | int | None]:
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
     if len(v) == 0:
         return {"mean": None, "median": None, "p95": None, "min": None, "max": None, "n": 0,
                 "ci95_low": None, "ci95_high": None}
@@ -147,22 +202,22 @@ def _stats(values: pd.Series) -> dict[str, float | int | None]:
     }
 
 
-def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | None = None) -> dict:
+def summarize(tables: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict:
     """The ``summary.json`` content.  ``extra`` keys are copied to the top level;
     recognised: ``replications`` (count), ``seeds``, ``scenario``, ``messages_lost``,
     ``messages_duplicated``, ``messages_unretrieved_per_replication`` ({rep: n})."""
     import dialsim
 
     extra = dict(extra or {})
-    present = set(tables["sessions"]["replication"].tolist())
+    present = set(_columns(tables["sessions"], ("replication",))["replication"].tolist())
     if "replications" in extra:
         reps = sorted(set(range(int(extra["replications"]))) | present)
     else:
         reps = sorted(present)
     left = extra.get("messages_unretrieved_per_replication")
     unretrieved = {int(k): int(v) for k, v in left.items()} if left is not None else None
-    per = per_replication_metrics(tables, reps, unretrieved)
-    dup_in_tables = int(tables["messages"]["duplicate"].sum())
+    per = _metric_rows(tables, reps, unretrieved)
+    dup_in_tables = int(_columns(tables["messages"], ("duplicate",))["duplicate"].sum())
     summary: dict[str, Any] = {
         "dialsim_version": dialsim.__version__,
         "scenario": extra.pop("scenario", None),
@@ -172,10 +227,10 @@ def summarize(tables: Mapping[str, pd.DataFrame], extra: Mapping[str, Any] | Non
         "messages_duplicated": int(extra.pop("messages_duplicated", dup_in_tables)),
     }
     summary.update(extra)
-    summary["metrics"] = {name: _stats(per[name]) for name in METRICS}
+    summary["metrics"] = {name: _stats([row[name] for row in per]) for name in METRICS}
     summary["per_replication"] = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in per.to_dict(orient="records")
+        for row in per
     ]
     return summary
 
