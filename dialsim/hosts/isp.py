@@ -322,6 +322,10 @@ class Isp:
             packets = mail.output(now, again=turn > 0)
             if self.internet is not None:
                 packets = packets + self.internet.output(now)
+            if not packets and turn:
+                # A line hands out only what receive, send_ip and on_timer
+                # queued, and the last turn took it all: nothing more to move.
+                break
             for pkt in packets:
                 moved = True
                 self._route_to_line(pkt, now)

@@ -405,12 +405,13 @@ class CallSession:
     def next_deadline(self) -> float | None:
         if self.computer is None:
             return None
-        own = None
-        if self.phase is Phase.ONLINE and not self.finished:
-            own = self._t_traffic + self.settings.idle_hangup
-            if self._next_check is not None:
-                own = min(own, self._next_check)
-        return earliest([self.computer.next_deadline(), own])
+        computer = self.computer.next_deadline()
+        if self.phase is not Phase.ONLINE or self.finished:
+            return computer  # mail in progress: only the computer's timers
+        own = self._t_traffic + self.settings.idle_hangup
+        if self._next_check is not None:
+            own = min(own, self._next_check)
+        return earliest([computer, own])
 
     def on_timer(self, now: float) -> None:
         self.computer.on_timer(now)  # its parts check their own deadlines
