@@ -164,9 +164,9 @@ class AppBinding:
             if self.on_event is not None:
                 self.on_event(ev, now)
         # Answer what arrived (a QUIT may come in the same segment as the FIN)
-        # before any close: TCP takes no data after our own FIN.
+        # before any close: TCP takes no data after our own FIN.  _flush ends
+        # once the machine has neither output nor events: nothing to settle.
         progressed |= self._flush(now)
-        self._settle(now)
         events, self._events = self._events, []
         # An event handler may give the machine more to say (the next command).
         settled = not (events and self.on_event is not None)
