@@ -164,9 +164,9 @@ class AppBinding:
             if self.on_event is not None:
                 self.on_event(ev, now)
         # Answer what arrived (a QUIT may come in the same segment as the FIN)
-        # before any close: TCP takes no data after our own FIN.
+        # before any close: TCP takes no data after our own FIN.  _flush ends
+        # once the machine has neither output nor events: nothing to settle.
         progressed |= self._flush(now)
-        self._settle(now)
         events, self._events = self._events, []
         # An event handler may give the machine more to say (the next command).
         settled = not (events and self.on_event is not None)
@@ -402,12 +402,15 @@ class IpHost:
         return best
 
     def on_timer(self, now: float) -> None:
-        self._quiet = False
-        fire_due(self.stack, now)
+        # Safe to call when nothing is due: only a timer that fires wakes the
+        # stack and the applications for the next output().
+        if fire_due(self.stack, now):
+            self._quiet = False
         for b in self.bindings:
             d = b.next_deadline()
             if d is not None and d <= now:
                 b.on_timer(now)
+                self._quiet = False
 
 
 class IpEndpoint:
@@ -475,14 +478,20 @@ class IpEndpoint:
         link._now = now
         framing = link.framing
         chunks: list[bytes] = []
+        # What the line brought since the last call; each turn below then takes
+        # the link's events of its own frames, so a turn starts with none.
+        moved = self._link_events(now)
         for turn in range(10_000):
-            moved = self._link_events(now)
             packets = ip.output(now, again=turn > 0) if self._knows_again else ip.output(now)
             if packets:
                 moved = True
                 send = framing.send_ip
                 for pkt in packets:
                     send(pkt, now)
+            elif turn:
+                # The framing hands out only what receive, send_ip and on_timer
+                # queued, and the last turn took it all: nothing more to move.
+                break
             frames = framing.output(now)
             if frames:
                 chunks += frames
@@ -491,6 +500,7 @@ class IpEndpoint:
                 moved = True
             if not moved:
                 break
+            moved = False
         self._events += ip.events()
         return chunks
 

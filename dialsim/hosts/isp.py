@@ -315,11 +315,17 @@ class Isp:
         """Run the lines and the mail host until nothing moves: (line, frame) to write."""
         out: list[tuple[int, bytes]] = []
         mail = self.mail
+        # What the lines brought since the last call; each turn below then takes
+        # the events of the lines it ran, so a turn starts with none.
+        moved = self._up(self._awake(), now)
         for turn in range(10_000):
-            moved = self._up(self._awake(), now)
             packets = mail.output(now, again=turn > 0)
             if self.internet is not None:
                 packets = packets + self.internet.output(now)
+            if not packets and turn:
+                # A line hands out only what receive, send_ip and on_timer
+                # queued, and the last turn took it all: nothing more to move.
+                break
             for pkt in packets:
                 moved = True
                 self._route_to_line(pkt, now)
@@ -333,6 +339,7 @@ class Isp:
                 moved = True
             if not moved:
                 break
+            moved = False
         mail.events()  # the mail host pings no one: nothing to hand up
         for port in self._awake():
             self._deadlines[port.line] = port.next_deadline()

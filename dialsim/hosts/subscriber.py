@@ -43,7 +43,7 @@ from dialsim.hosts.retrieval import RetrievalPolicy, RetrievalSession
 from dialsim.hosts.terminal import ChatScript, PhasedLineHost
 from dialsim.mail.maildrop import ClientInbox
 from dialsim.proto.events import Event
-from dialsim.proto.machine import earliest, fire_due
+from dialsim.proto.machine import earliest
 from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import GreetingReceived, Pop3Client, ResponseReceived
 from dialsim.proto.ppp import (
@@ -263,7 +263,9 @@ class Computer:
         return self.line.next_deadline()
 
     def on_timer(self, now: float) -> None:
-        fire_due(self.line, now)
+        # The computer's deadline is its line's: called when that is due (and
+        # the line's own on_timer checks its parts anyway).
+        self.line.on_timer(now)
 
 
 # --------------------------------------------------------------------------
@@ -403,15 +405,16 @@ class CallSession:
     def next_deadline(self) -> float | None:
         if self.computer is None:
             return None
-        own = None
-        if self.phase is Phase.ONLINE and not self.finished:
-            own = self._t_traffic + self.settings.idle_hangup
-            if self._next_check is not None:
-                own = min(own, self._next_check)
-        return earliest([self.computer.next_deadline(), own])
+        computer = self.computer.next_deadline()
+        if self.phase is not Phase.ONLINE or self.finished:
+            return computer  # mail in progress: only the computer's timers
+        own = self._t_traffic + self.settings.idle_hangup
+        if self._next_check is not None:
+            own = min(own, self._next_check)
+        return earliest([computer, own])
 
     def on_timer(self, now: float) -> None:
-        fire_due(self.computer, now)
+        self.computer.on_timer(now)  # its parts check their own deadlines
         if self.phase is not Phase.ONLINE or self.finished:
             return
         if self._next_check is not None and now >= self._next_check:
