@@ -226,8 +226,6 @@ class Direction:
         self._one_octet_frame_bits = lapm_bits(1, 1.0, cfg.lapm_fcs_bits)
         self._p_frame_ok = ((1.0 - cfg.bit_error_rate) ** self._full_frame_bits
                             if cfg.bit_error_rate > 0.0 else 1.0)
-        # No frame is ever retransmitted: _recovery has nothing to do.
-        self._error_free = not cfg.error_correction or (noise is None and cfg.bit_error_rate <= 0.0)
         self._free_ser_in = -math.inf
         self._free_line = -math.inf
         self._free_ser_out = -math.inf
@@ -417,10 +415,7 @@ class Direction:
         frames = math.ceil(info / self.cfg.lapm_n401)
         n_rr = math.ceil(frames / self.cfg.lapm_ack_every)
         span = arr_last - arr_first
-        if n_rr == 1:  # the common case, without a generator (span * 1 / 1 is span exactly)
-            rev._acks.append(arr_first + span)
-        else:
-            rev._acks.extend(arr_first + span * (j + 1) / n_rr for j in range(n_rr))
+        rev._acks.extend(arr_first + span * (j + 1) / n_rr for j in range(n_rr))
 
     def transmit(self, data: bytes, now: float) -> list[Delivery]:
         """Put one chunk on the line at ``now``; return when (and what) arrives."""
@@ -457,13 +452,10 @@ class Direction:
             if cfg.rx_buffer_bytes is not None:
                 first_ready = max(first_ready, _progress_time(self._out_log, c0 + 1 - cfg.rx_buffer_bytes))
         l_start = max(first_ready, self._free_line)
-        rate = cfg.line_rate_bps if self._retrains is None else self._rate_at(l_start)
-        if self._error_free:
-            waits, gave_up = 0.0, None
-        else:
-            retrans, waits, gave_up = self._recovery(info, l_start, rate)
-            if retrans:
-                bits += retrans * self._full_frame_bits
+        rate = self._rate_at(l_start)
+        retrans, waits, gave_up = self._recovery(info, l_start, rate)
+        if retrans:
+            bits += retrans * self._full_frame_bits
         l_end, s_end = self._line_span(l_start, bits, rate, s_start, n, c0, c1)
         l_end = max(l_end, s_end + last_bits / rate)
         if cfg.error_correction and cfg.rx_buffer_bytes is not None:
