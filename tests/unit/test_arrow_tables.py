@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialsim.experiment.engine import arrow_of, to_arrow
-from dialsim.results.summary import per_replication_metrics, summarize
+from dialsim.results.summary import _median, _percentile, per_replication_metrics, summarize
 from dialsim.results.tables import SCHEMAS, arrow_table, concat_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,19 +142,35 @@ def test_parquet_reads_back_with_the_schema_dtypes(tmp_path):
     assert df["uidl"].isna().tolist() == [False, True]
 
 
+def _same(got: float, want: float) -> bool:
+    return got == want or (math.isnan(got) and math.isnan(want))
+
+
+@given(st.lists(st.floats(allow_nan=False, width=64), min_size=1, max_size=40),
+       st.sampled_from([0, 5, 25, 50, 75, 90, 95, 99, 100]))
+def test_median_and_percentile_are_numpys(values, q):
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    s = np.sort(v)
+    assert _same(_median(s), float(np.median(v)))
+    assert _same(_percentile(s, q), float(np.percentile(v, q)))
+
+
 def test_a_run_does_not_import_pandas(tmp_path):
     """pandas costs about half a second to import; ``dialsim run`` of a single-line
-    scenario writes its tables and summary with Arrow and numpy alone."""
+    scenario writes its tables and summary with Arrow and numpy alone (nor does
+    it import numpy.ma, which ``np.median`` would)."""
     code = (
         "import sys\n"
         "from dialsim.cli import main\n"
         f"rc = main(['run', {str(ROOT / 'scenarios' / 'quickstart.yaml')!r}, '-q', "
         f"'--replications', '1', '--out', {str(tmp_path / 'out')!r}])\n"
         "assert rc == 0, rc\n"
-        "print('pandas' in sys.modules)\n"
+        "print('pandas' in sys.modules, 'numpy.ma' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
-    assert out.stdout.strip() == "False", out.stdout + out.stderr
+    assert out.stdout.strip() == "False False", out.stdout + out.stderr
     assert pa.types.is_large_string(
         pq.read_schema(tmp_path / "out" / "sessions.parquet").field("end_reason").type)
