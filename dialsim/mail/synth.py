@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import re
+from bisect import bisect_left
 from email.utils import formatdate
+from itertools import accumulate
 from operator import itemgetter
 
 import numpy as np
@@ -86,15 +88,10 @@ def _text_body(rng: np.random.Generator, octets: int) -> bytes:
     for pos, line in sorted(zip(positions.tolist(), extra, strict=True), reverse=True):
         lines.insert(pos, line)
     # The first line at which the text (each line with its CRLF) reaches ``octets``.
-    total = 0
-    k = len(lines) - 1
-    for i, line in enumerate(lines):
-        total += len(line) + 2
-        if total >= octets:
-            k = i
-            break
+    ends = list(accumulate(map((2).__add__, map(len, lines))))
+    k = min(bisect_left(ends, octets), len(lines) - 1)
     kept = lines[: k + 1]
-    over = sum(map(len, kept)) + 2 * len(kept) - octets
+    over = ends[k] - octets
     if over > 0:
         last = kept.pop()
         if over <= len(last):
