@@ -30,7 +30,7 @@ is explicit (:func:`implementation`):
 - ``"python"``: :func:`hdlc_encode` and :class:`HdlcDecoder` here, the
   readable reference, importable without a compiler;
 - ``"c"``: ``encode`` and ``Decoder`` of ``dialsim/proto/_hdlc.c``, built by
-  ``pip install -e .``.
+  ``pip install -e .``; :mod:`dialsim.proto.ppp` frames with these.
 """
 
 from __future__ import annotations

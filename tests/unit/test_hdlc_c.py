@@ -3,13 +3,13 @@ the pure-Python reference of dialsim/proto/hdlc.py -- the same wire bytes for an
 frame, ACCM, FCS size and leading flag; the same DecodedFrame records and counters
 for any line octets (good, corrupted, aborted, runt, too-long frames, garbage,
 stray control characters, ACCM and FCS changes between frames); round trips; the
-FCS check values; and which one implementation() names."""
+FCS check values; and that PPP frames with the compiled one, explicitly."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialsim.proto import _hdlc, hdlc
+from dialsim.proto import _hdlc, hdlc, ppp
 from dialsim.proto.hdlc import (
     DEFAULT_ACCM,
     PPP_GOODFCS16,
@@ -195,7 +195,8 @@ def test_decoder_arguments(impl):
         Decoder(0)  # keyword-only
 
 
-def test_implementation_names():
+def test_ppp_frames_with_the_compiled_implementation():
+    assert (ppp.hdlc_encode, ppp.HdlcDecoder) == (_hdlc.encode, _hdlc.Decoder)
     assert implementation("python") == (hdlc.hdlc_encode, hdlc.HdlcDecoder)
     assert implementation("c") == (_hdlc.encode, _hdlc.Decoder)
     with pytest.raises(ValueError, match="implementation"):
