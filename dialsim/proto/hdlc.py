@@ -23,6 +23,14 @@ FCS size: 16 bits unless RFC 1570's FCS-Alternatives negotiated 32 bits
 frame (FF 03 C0 21) whose 16-bit FCS is good: the peer's LCP goes back to the
 default FCS when it leaves Opened, before it sends the Terminate-Request or the
 new Configure-Request that the link must still understand.
+
+Two implementations give the same bytes, records and counters, and the choice
+is explicit (:func:`implementation`):
+
+- ``"python"``: :func:`hdlc_encode` and :class:`HdlcDecoder` here, the
+  readable reference, importable without a compiler;
+- ``"c"``: ``encode`` and ``Decoder`` of ``dialsim/proto/_hdlc.c``, built by
+  ``pip install -e .``; :mod:`dialsim.proto.ppp` frames with these.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import binascii
 import re
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -354,7 +363,33 @@ class HdlcDecoder:
         return len(self._buf)
 
 
+IMPLEMENTATIONS = ("c", "python")
+
+
+def implementation(name: str) -> tuple[Callable[..., bytes], type]:
+    """(encoder, decoder class) of implementation ``"c"`` or ``"python"``.
+
+    Both take :func:`hdlc_encode`'s arguments and :class:`HdlcDecoder`'s.  The
+    compiled one raises ImportError with the command that builds it when it
+    is not built: never a silent switch to the reference.
+    """
+    if name == "python":
+        return hdlc_encode, HdlcDecoder
+    if name == "c":
+        try:
+            from dialsim.proto import _hdlc
+        except ImportError as exc:
+            raise ImportError(
+                "dialsim.proto._hdlc (the compiled async-HDLC framing) is not built in this "
+                "checkout: run `pip install -e .` (or `python setup.py build_ext --inplace`) there"
+            ) from exc
+        return _hdlc.encode, _hdlc.Decoder
+    raise ValueError(f"HDLC implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+
+
 __all__ = [
+    "IMPLEMENTATIONS",
+    "implementation",
     "FLAG",
     "ESCAPE",
     "DEFAULT_ACCM",

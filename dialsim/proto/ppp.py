@@ -33,8 +33,7 @@ from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceiv
 from dialsim.proto.hdlc import (
     DEFAULT_ACCM,
     DecodedFrame,
-    HdlcDecoder,
-    hdlc_encode,
+    implementation,
     parse_ppp_header,
     ppp_header,
 )
@@ -91,6 +90,11 @@ _VJ_PROTO = {
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
+
+# The framing is the compiled one (dialsim/proto/_hdlc.c, built by `pip install -e .`):
+# hdlc.py's hdlc_encode and HdlcDecoder are its reference, the same bytes, records
+# and counters (tests/unit/test_hdlc_c.py).
+hdlc_encode, HdlcDecoder = implementation("c")
 
 FLAG_TIME = 1.0  # send an opening flag when the line was idle this long (as Linux ppp_async)
 

@@ -1,12 +1,15 @@
 """RFC 1662 async HDLC framing: FCS vectors, ACCM escaping, incremental decoding."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialsim.proto.hdlc import (  # the two C-speed paths
     DEFAULT_ACCM,
+    IMPLEMENTATIONS,
     PPP_GOODFCS16,
     PPP_GOODFCS32,
+    DecodedFrame,
     HdlcDecoder,
     _escape_numpy,
     _escape_tables,
@@ -17,6 +20,7 @@ from dialsim.proto.hdlc import (  # the two C-speed paths
     hdlc_encode,
     hdlc_escape,
     hdlc_unescape,
+    implementation,
     parse_ppp_header,
     ppp_header,
 )
@@ -152,33 +156,45 @@ def test_bad_fcs_discarded_and_counted():
     assert dec.bad_fcs == 1
 
 
-def test_runt_abort_and_too_long_counted():
-    dec = HdlcDecoder(max_frame=50)
+# The counted losses and the receive ACCM, in both implementations (the compiled
+# one is held equal to this module on any input by tests/unit/test_hdlc_c.py).
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_runt_abort_and_too_long_counted(impl):
+    encode, Decoder = implementation(impl)
+    dec = Decoder(max_frame=50)
     assert dec.receive(b"\x7e\x01\x02\x7e") == []
     assert dec.runts == 1
     assert dec.receive(b"\x7e\xff\x03\x00\x21ab\x7d\x7e") == []
     assert dec.aborts == 1
-    assert dec.receive(hdlc_encode(b"\xff\x03\x00\x21" + b"x" * 100, 0)) == []
+    assert dec.receive(encode(b"\xff\x03\x00\x21" + b"x" * 100, 0)) == []
     assert dec.too_long == 1
     assert dec.receive(b"\x7e\x7e\x7e") == []  # inter-frame fill is no error
-    assert dec.runts == 1
+    assert (dec.runts, dec.losses) == (1, 3)
 
 
-def test_runaway_without_flag_is_discarded():
-    dec = HdlcDecoder(accm=0, max_frame=20)
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_runaway_without_flag_is_discarded(impl):
+    encode, Decoder = implementation(impl)
+    dec = Decoder(accm=0, max_frame=20)
     assert dec.receive(b"\x7e" + b"a" * 100) == []
     assert dec.too_long == 1
     assert dec.pending == 0
+    assert dec.octets_discarded == 100
     good = b"\xff\x03\x00\x21hi"
-    assert dec.receive(b"more junk" + hdlc_encode(good, 0)) == [good]
+    assert dec.receive(b"more junk" + encode(good, 0)) == [good]
+    assert dec.octets_discarded == 100 + len(b"more junk")
 
 
-def test_receive_accm_drops_unescaped_controls():
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_receive_accm_drops_unescaped_controls(impl):
+    encode, Decoder = implementation(impl)
     frame = b"\xff\x03\x00\x21\x11data"
-    wire = hdlc_encode(frame, 0)
+    wire = encode(frame, 0)
     noisy = wire[:6] + b"\x13" + wire[6:]  # XOFF inserted by a modem
-    assert HdlcDecoder(accm=1 << 0x13).receive(noisy) == [frame]
-    assert HdlcDecoder(accm=0).receive(noisy) == []  # not in the ACCM: kept, FCS fails
+    assert Decoder(accm=1 << 0x13).receive(noisy) == [frame]
+    assert Decoder(accm=0).receive(noisy) == []  # not in the ACCM: kept, FCS fails
 
 
 @given(st.binary(max_size=200))
@@ -283,16 +299,19 @@ def test_decoder_any_bytes_all_at_once_byte_by_byte_and_trailing(frames, trailin
         assert dec.bad_fcs == 0 and dec.aborts == 0
 
 
-def test_fcs32_frames_and_the_lcp_fallback():
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_fcs32_frames_and_the_lcp_fallback(impl):
+    encode, Decoder = implementation(impl)
     ip = b"\xff\x03\x00\x21" + bytes(range(60))
     lcp = b"\xff\x03\xc0\x21\x05\x01\x00\x04"  # Terminate-Request
-    dec = HdlcDecoder(accm=0, fcs_size=32)
-    assert dec.receive(hdlc_encode(ip, 0, fcs_size=32)) == [ip]
-    assert dec.receive(hdlc_encode(ip, 0)) == []  # a 16-bit FCS on data: bad
+    dec = Decoder(accm=0, fcs_size=32)
+    assert dec.receive(encode(ip, 0, fcs_size=32)) == [ip]
+    assert dec.receive(encode(ip, 0)) == []  # a 16-bit FCS on data: bad
     assert dec.bad_fcs == 1
     # the peer's LCP went back to the default FCS before its Terminate-Request
-    assert dec.receive(hdlc_encode(lcp, 0)) == [lcp]
+    wire = encode(lcp, 0)
+    assert dec.receive_frames(wire) == [DecodedFrame(lcp, len(wire) - 1, wire.count(b"\x7d"), 2)]
     assert dec.lcp_fcs16_accepted == 1
     dec.set_fcs_size(16)
-    assert dec.receive(hdlc_encode(ip, 0, fcs_size=32)) == []
+    assert dec.receive(encode(ip, 0, fcs_size=32)) == []
     assert dec.bad_fcs == 2
