@@ -1,13 +1,13 @@
-"""Build of dialsim's one compiled module, the V.42bis encoder/decoder (metadata: pyproject.toml)."""
+"""Build of dialsim's compiled modules (metadata: pyproject.toml): the V.42bis
+encoder/decoder and the RFC 1144 VJ header compressor/decompressor."""
 
 from setuptools import Extension, setup
 
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+
 setup(
     ext_modules=[
-        Extension(
-            "dialsim.link._v42bis",
-            ["dialsim/link/_v42bis.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-        )
+        Extension("dialsim.link._v42bis", ["dialsim/link/_v42bis.c"], extra_compile_args=FLAGS),
+        Extension("dialsim.proto._vj", ["dialsim/proto/_vj.c"], extra_compile_args=FLAGS),
     ]
 )
