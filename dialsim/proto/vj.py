@@ -451,8 +451,9 @@ def implementation(name: str) -> tuple[type, type]:
 
     ``"python"``: :class:`VjCompressor` / :class:`VjDecompressor` above, the
     reference.  ``"c"``: ``dialsim.proto._vj``'s classes of the same names, API,
-    state and output, compiled from ``_vj.c`` by ``pip install -e .``.  If it is
-    not built, ImportError says how to build it: never the reference in its place.
+    state and output, compiled from ``_vj.c`` by ``pip install -e .``; the PPP and
+    SLIP links run these.  If it is not built, ImportError says how to build it:
+    never the reference in its place.
     """
     if name == "python":
         return VjCompressor, VjDecompressor

@@ -1,7 +1,7 @@
 """The compiled RFC 1144 twin (``dialsim/proto/_vj.c``) against the reference classes of
 ``dialsim/proto/vj.py``: the same (kind, data), datagrams, state and counters for any
-input, and compress -> decompress round trips; nothing falls back to the reference
-silently."""
+input, and compress -> decompress round trips; the PPP and SLIP links run the compiled
+ones, and nothing falls back to the reference silently."""
 
 import struct
 import sys
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dialsim.proto
-from dialsim.proto import vj
+from dialsim.proto import ppp, slip, vj
 from dialsim.proto.ipv4 import internet_checksum
 from tests.unit import test_vj as reference_tests
 
@@ -340,6 +340,12 @@ def test_reference_examples_hold_for_the_compiled_classes(name, monkeypatch):
     monkeypatch.setattr(reference_tests, "VjCompressor", CCompressor)
     monkeypatch.setattr(reference_tests, "VjDecompressor", CDecompressor)
     getattr(reference_tests, name)()
+
+
+def test_ppp_and_slip_run_the_compiled_classes():
+    assert (ppp.VjCompressor, ppp.VjDecompressor) == (CCompressor, CDecompressor)
+    link = slip.SlipLink(vj=True)
+    assert type(link._compressor) is CCompressor and type(link._decompressor) is CDecompressor
 
 
 def test_an_unbuilt_module_is_an_import_error_not_the_reference(monkeypatch):
