@@ -144,6 +144,30 @@ static PyObject *as_bytes(PyObject *obj, const Py_buffer *view)
     return PyBytes_FromStringAndSize((const char *)view->buf, view->len);
 }
 
+/* The n (1 or 2) arguments of a method called as vj.py's, by position or by
+   name (names: NULL-terminated, format: "O" or "OO" and ":name"). */
+static int method_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                       const char *format, char **names, PyObject **out)
+{
+    Py_ssize_t n = names[1] == NULL ? 1 : 2;
+    if (kwnames == NULL && nargs == n) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            out[i] = args[i];
+        return 0;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    PyObject *tuple = PyTuple_New(nargs), *dict = PyDict_New();
+    int ok = tuple != NULL && dict != NULL;
+    for (Py_ssize_t i = 0; ok && i < nargs; i++)
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    for (Py_ssize_t i = 0; ok && i < nkw; i++)
+        ok = PyDict_SetItem(dict, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) == 0;
+    ok = ok && PyArg_ParseTupleAndKeywords(tuple, dict, format, names, &out[0], &out[1]);
+    Py_XDECREF(tuple); /* the arguments stay referenced by the caller */
+    Py_XDECREF(dict);
+    return ok ? 0 : -1;
+}
+
 /* ---- the compressor (RFC 1144 3.2, vj.VjCompressor) --------------------- */
 
 typedef struct {
@@ -356,7 +380,8 @@ static PyObject *send_compressed(Compressor *c, int pos, const uint8_t *p, Py_ss
     return kind_and(TYPE_COMPRESSED_TCP, data);
 }
 
-static PyObject *Compressor_compress(Compressor *c, PyObject *arg)
+/* compress(packet) -> (kind, data) */
+static PyObject *compress(Compressor *c, PyObject *arg)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
@@ -381,6 +406,16 @@ static PyObject *Compressor_compress(Compressor *c, PyObject *arg)
     }
     PyBuffer_Release(&view);
     return result;
+}
+
+static PyObject *Compressor_compress(Compressor *c, PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames)
+{
+    static char *names[] = {"packet", NULL};
+    PyObject *arg[2];
+    if (method_args(args, nargs, kwnames, "O:compress", names, arg) < 0)
+        return NULL;
+    return compress(c, arg[0]);
 }
 
 static int Compressor_init(Compressor *c, PyObject *args, PyObject *kwds)
@@ -428,7 +463,7 @@ static PyObject *Compressor_state(Compressor *c, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef Compressor_methods[] = {
-    {"compress", (PyCFunction)Compressor_compress, METH_O,
+    {"compress", (PyCFunction)(void (*)(void))Compressor_compress, METH_FASTCALL | METH_KEYWORDS,
      "compress(ip_packet) -> (kind, data)."},
     {"state", (PyCFunction)Compressor_state, METH_NOARGS,
      "state() -> (saved headers (None: empty slot), slots least recently used first, "
@@ -656,25 +691,26 @@ static int kind_value(PyObject *kind)
     return -1;
 }
 
-static PyObject *Decompressor_decompress(Decompressor *s, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *Decompressor_decompress(Decompressor *s, PyObject *const *args, Py_ssize_t nargs,
+                                         PyObject *kwnames)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "decompress() takes 2 arguments (%zd given)", nargs);
+    static char *names[] = {"kind", "data", NULL};
+    PyObject *arg[2];
+    if (method_args(args, nargs, kwnames, "OO:decompress", names, arg) < 0)
         return NULL;
-    }
-    int kind = kind_value(args[0]);
+    int kind = kind_value(arg[0]);
     if (kind == -2)
         return NULL;
     if (kind == -1) /* like vj.py, without looking at the data */
         return fail(s);
     Py_buffer view;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+    if (PyObject_GetBuffer(arg[1], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     const uint8_t *p = view.buf;
     PyObject *result;
     if (kind == TYPE_IP) {
         s->packets++;
-        result = as_bytes(args[1], &view);
+        result = as_bytes(arg[1], &view);
     } else if (kind == TYPE_UNCOMPRESSED_TCP) {
         result = receive_uncompressed(s, p, view.len);
     } else {
@@ -721,7 +757,8 @@ static int Decompressor_init(Decompressor *s, PyObject *args, PyObject *kwds)
 }
 
 static PyMethodDef Decompressor_methods[] = {
-    {"decompress", (PyCFunction)(void (*)(void))Decompressor_decompress, METH_FASTCALL,
+    {"decompress", (PyCFunction)(void (*)(void))Decompressor_decompress,
+     METH_FASTCALL | METH_KEYWORDS,
      "decompress(kind, data) -> bytes | None: the IPv4 datagram, or None (tossed)."},
     {"toss", (PyCFunction)Decompressor_toss, METH_NOARGS,
      "toss(): the framing layer lost a frame: discard until resynchronised."},

@@ -319,6 +319,19 @@ def test_compiled_classes_take_any_bytes_like_and_kind_like_python():
         assert (c.errors, c.packets) == (p.errors, p.packets)
 
 
+def test_compiled_methods_take_the_reference_arguments():
+    pkt = ip_tcp(seq=5, data=b"hello")
+    for comp, decomp in (vj.implementation("c"), vj.implementation("python")):
+        c, d = comp(), decomp()
+        assert d.decompress(data=c.compress(packet=pkt)[1], kind=vj.TYPE_UNCOMPRESSED_TCP) == pkt
+        assert d.decompress(vj.TYPE_IP, data=b"E") == b"E"
+        for method, args, kw in ((c.compress, (), {}), (c.compress, (pkt, pkt), {}),
+                                 (c.compress, (), {"p": pkt}), (d.decompress, (vj.TYPE_IP,), {}),
+                                 (d.decompress, (1, b"", 2), {})):
+            with pytest.raises(TypeError):
+                method(*args, **kw)
+
+
 def test_compiled_classes_keep_the_reference_constructor():
     assert public(CCompressor(), compressor_names()) == public(PyCompressor(), compressor_names())
     assert public(CCompressor(3, False), compressor_names()) == public(
