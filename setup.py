@@ -1,4 +1,7 @@
-"""Build of dialsim's compiled modules, the V.42bis coder and the async-HDLC framing (metadata: pyproject.toml)."""
+"""Build of dialsim's compiled modules (metadata: pyproject.toml): the V.42bis
+encoder/decoder, the RFC 1662 async-HDLC framing and the RFC 1144 VJ header
+compressor/decompressor.  Each has a pure-Python reference beside it
+(DEVELOPERS.md, "Compiled code")."""
 
 from setuptools import Extension, setup
 
@@ -8,5 +11,6 @@ setup(
     ext_modules=[
         Extension("dialsim.link._v42bis", ["dialsim/link/_v42bis.c"], extra_compile_args=FLAGS),
         Extension("dialsim.proto._hdlc", ["dialsim/proto/_hdlc.c"], extra_compile_args=FLAGS),
+        Extension("dialsim.proto._vj", ["dialsim/proto/_vj.c"], extra_compile_args=FLAGS),
     ]
 )

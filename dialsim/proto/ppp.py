@@ -88,6 +88,8 @@ _VJ_PROTO = {
     vjmod.TYPE_UNCOMPRESSED_TCP: PROTO_VJ_UNCOMP,
 }
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
+# RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
+VjCompressor, VjDecompressor = vjmod.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 
@@ -256,8 +258,8 @@ class PppConnection:
         self._echo_deadline: float | None = None
         self._echo_outstanding = 0
         self._echo_id = 0
-        self._compressor: vjmod.VjCompressor | None = None
-        self._decompressor: vjmod.VjDecompressor | None = None
+        self._compressor: VjCompressor | None = None
+        self._decompressor: VjDecompressor | None = None
         self._reset_tx()
         self._c = _new_counters()
 
@@ -647,10 +649,10 @@ class PppConnection:
     def _ipcp_up(self, now: float) -> None:
         pol = self.ipcp_policy
         if pol.peer_vj is not None:
-            self._compressor = vjmod.VjCompressor(slots=pol.peer_vj[0] + 1, compress_slot_id=bool(pol.peer_vj[1]))
+            self._compressor = VjCompressor(slots=pol.peer_vj[0] + 1, compress_slot_id=bool(pol.peer_vj[1]))
         else:
             self._compressor = None
-        self._decompressor = vjmod.VjDecompressor(slots=pol.got_vj[0] + 1) if pol.got_vj is not None else None
+        self._decompressor = VjDecompressor(slots=pol.got_vj[0] + 1) if pol.got_vj is not None else None
         dns = tuple(d for d in pol.got_dns if d) if self.role == "subscriber" else pol.dns
         self._events.append(IpcpUp(pol.got_address, pol.peer_address, dns, self._compressor is not None, now))
 

@@ -15,7 +15,7 @@ code suggests, the byte is kept as it is.
 CSLIP (RFC 1144 appendix): the first octet of a frame tells its type: 0x45..
 IPv4, 0x70..0x7F an uncompressed-TCP frame whose first octet carries the
 connection number, 0x80.. a compressed TCP header.  The compression itself is
-done by :mod:`dialsim.proto.vj`; this module only frames it.
+done by :mod:`dialsim.proto.vj` (its compiled classes); this module only frames it.
 
 No per-octet Python work: escaping and un-escaping are ``bytes.replace``, the
 decoder splits what arrived on END once and counts escapes with
@@ -37,6 +37,8 @@ ESC_ESC = 0xDD
 SLIP_DEFAULT_MTU = 1006  # RFC 1055: "the Berkeley UNIX SLIP drivers use ... 1006 bytes"
 
 _END = bytes([END])
+# RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
+VjCompressor, VjDecompressor = vjmod.implementation("c")
 
 
 def slip_escape(packet: bytes) -> bytes:
@@ -149,8 +151,8 @@ class SlipLink:
         self._events: list[Event] = []
         self.counters = SlipCounters()
         if vj:
-            self._compressor = vjmod.VjCompressor(slots=vj_slots)
-            self._decompressor = vjmod.VjDecompressor(slots=vj_slots)
+            self._compressor = VjCompressor(slots=vj_slots)
+            self._decompressor = VjDecompressor(slots=vj_slots)
 
     # -- sending
     def send_ip(self, packet: bytes, now: float) -> None:

@@ -28,6 +28,12 @@ Kinds are the RFC's values: TYPE_IP 0x40, TYPE_UNCOMPRESSED_TCP 0x70,
 TYPE_COMPRESSED_TCP 0x80, TYPE_ERROR 0x00.  PPP carries them as protocols 0x0021,
 0x002F and 0x002D; CSLIP in the top bits of the first octet
 (:func:`cslip_encode` / :func:`cslip_decode`, RFC 1144 appendix B).
+
+The classes here are the readable reference.  Their compiled twin,
+``dialsim.proto._vj`` (``_vj.c``, built by ``pip install -e .``), has the same
+API, state and counters and gives the same output for any input
+(``tests/unit/test_vj_c.py``); :func:`implementation` returns either pair of
+classes by name, and raises instead of falling back when the twin is not built.
 """
 
 from __future__ import annotations
@@ -239,6 +245,12 @@ class VjCompressor:
         self.compressed += 1
         return TYPE_COMPRESSED_TCP, head + packet[th + 16 : th + 18] + deltas + packet[hlen:]
 
+    def state(self) -> tuple[tuple[bytes | None, ...], tuple[int, ...], int | None]:
+        """(saved header of each slot or None, slots least recently used first, last
+        slot sent or None): what the compiled twin must hold too (tests compare them)."""
+        saved = tuple(None if s is None else s[0] for s in self._saved)
+        return saved, tuple(self._lru), self._last_xmit
+
     def _touch(self, slot: int) -> None:
         lru = self._lru
         if lru[-1] != slot:
@@ -275,6 +287,11 @@ class VjDecompressor:
     def toss(self) -> None:
         """The framing layer lost a frame: discard until resynchronised."""
         self._toss = True
+
+    def state(self) -> tuple[tuple[bytes | None, ...], int, bool]:
+        """(saved header of each slot or None, last slot received, tossing): what the
+        compiled twin must hold too (tests compare them)."""
+        return tuple(None if s is None else s[0] for s in self._saved), self._last_recv, self._toss
 
     @property
     def tossing(self) -> bool:
@@ -426,6 +443,32 @@ def cslip_decode(packet: bytes) -> tuple[int, bytes]:
     return TYPE_ERROR, bytes(packet)
 
 
+IMPLEMENTATIONS = ("c", "python")
+
+
+def implementation(name: str) -> tuple[type, type]:
+    """The (compressor, decompressor) classes of implementation ``"c"`` or ``"python"``.
+
+    ``"python"``: :class:`VjCompressor` / :class:`VjDecompressor` above, the
+    reference.  ``"c"``: ``dialsim.proto._vj``'s classes of the same names, API,
+    state and output, compiled from ``_vj.c`` by ``pip install -e .``; the PPP and
+    SLIP links run these.  If it is not built, ImportError says how to build it:
+    never the reference in its place.
+    """
+    if name == "python":
+        return VjCompressor, VjDecompressor
+    if name != "c":
+        raise ValueError(f"VJ implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+    try:
+        from dialsim.proto import _vj
+    except ImportError as exc:
+        raise ImportError(
+            "dialsim.proto._vj (the compiled VJ header compression) is not built in this "
+            "checkout: run `pip install -e .` (or `python setup.py build_ext --inplace`) there"
+        ) from exc
+    return _vj.VjCompressor, _vj.VjDecompressor
+
+
 KIND_NAMES = {
     TYPE_IP: "ip",
     TYPE_UNCOMPRESSED_TCP: "uncompressed_tcp",
@@ -439,6 +482,8 @@ __all__ = [
     "TYPE_UNCOMPRESSED_TCP",
     "TYPE_COMPRESSED_TCP",
     "KIND_NAMES",
+    "IMPLEMENTATIONS",
+    "implementation",
     "VjCompressor",
     "VjDecompressor",
     "cslip_encode",
