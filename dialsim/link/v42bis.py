@@ -24,6 +24,7 @@ with the command that builds it; the reference always imports.
 
 from __future__ import annotations
 
+from dialsim.compiled import IMPLEMENTATIONS, not_built, pick
 from dialsim.link import v42bis_ref
 from dialsim.link.v42bis_ref import (
     P1_DEFAULT,
@@ -47,8 +48,6 @@ __all__ = [
     "implementation",
 ]
 
-IMPLEMENTATIONS = ("c", "python")
-
 try:
     from dialsim.link import _v42bis
 except ImportError as exc:  # not built in this checkout
@@ -69,10 +68,7 @@ else:
 
 
 def _not_built() -> ImportError:
-    return ImportError(
-        "dialsim.link._v42bis (the compiled V.42bis) is not built in this checkout: "
-        "run `pip install -e .` (or `python setup.py build_ext --inplace`) there"
-    )
+    return not_built("dialsim.link._v42bis", "the compiled V.42bis")
 
 
 def __getattr__(name: str):
@@ -83,10 +79,10 @@ def __getattr__(name: str):
 
 def implementation(name: str) -> tuple[type, type]:
     """The (encoder, decoder) classes of implementation ``"c"`` or ``"python"``."""
-    if name == "python":
-        return v42bis_ref.V42bisEncoder, v42bis_ref.V42bisDecoder
-    if name == "c":
+
+    def compiled() -> tuple[type, type]:
         if _v42bis is None:
             raise _not_built() from _BUILD_ERROR
         return V42bisEncoder, V42bisDecoder
-    raise ValueError(f"V.42bis implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+
+    return pick(name, "V.42bis", (v42bis_ref.V42bisEncoder, v42bis_ref.V42bisDecoder), compiled)

@@ -43,6 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dialsim.compiled import IMPLEMENTATIONS, load, pick
+
 FLAG = 0x7E
 ESCAPE = 0x7D
 DEFAULT_ACCM = 0xFFFFFFFF
@@ -363,9 +365,6 @@ class HdlcDecoder:
         return len(self._buf)
 
 
-IMPLEMENTATIONS = ("c", "python")
-
-
 def implementation(name: str) -> tuple[Callable[..., bytes], type]:
     """(encoder, decoder class) of implementation ``"c"`` or ``"python"``.
 
@@ -373,18 +372,12 @@ def implementation(name: str) -> tuple[Callable[..., bytes], type]:
     compiled one raises ImportError with the command that builds it when it
     is not built: never a silent switch to the reference.
     """
-    if name == "python":
-        return hdlc_encode, HdlcDecoder
-    if name == "c":
-        try:
-            from dialsim.proto import _hdlc
-        except ImportError as exc:
-            raise ImportError(
-                "dialsim.proto._hdlc (the compiled async-HDLC framing) is not built in this "
-                "checkout: run `pip install -e .` (or `python setup.py build_ext --inplace`) there"
-            ) from exc
+
+    def compiled() -> tuple[Callable[..., bytes], type]:
+        _hdlc = load("dialsim.proto._hdlc", "the compiled async-HDLC framing")
         return _hdlc.encode, _hdlc.Decoder
-    raise ValueError(f"HDLC implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+
+    return pick(name, "HDLC", (hdlc_encode, HdlcDecoder), compiled)
 
 
 __all__ = [

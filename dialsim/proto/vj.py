@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import struct
 
+from dialsim.compiled import IMPLEMENTATIONS, load, pick
 from dialsim.proto.ipv4 import internet_checksum
 
 TYPE_ERROR = 0x00
@@ -443,9 +444,6 @@ def cslip_decode(packet: bytes) -> tuple[int, bytes]:
     return TYPE_ERROR, bytes(packet)
 
 
-IMPLEMENTATIONS = ("c", "python")
-
-
 def implementation(name: str) -> tuple[type, type]:
     """The (compressor, decompressor) classes of implementation ``"c"`` or ``"python"``.
 
@@ -455,18 +453,12 @@ def implementation(name: str) -> tuple[type, type]:
     SLIP links run these.  If it is not built, ImportError says how to build it:
     never the reference in its place.
     """
-    if name == "python":
-        return VjCompressor, VjDecompressor
-    if name != "c":
-        raise ValueError(f"VJ implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
-    try:
-        from dialsim.proto import _vj
-    except ImportError as exc:
-        raise ImportError(
-            "dialsim.proto._vj (the compiled VJ header compression) is not built in this "
-            "checkout: run `pip install -e .` (or `python setup.py build_ext --inplace`) there"
-        ) from exc
-    return _vj.VjCompressor, _vj.VjDecompressor
+
+    def compiled() -> tuple[type, type]:
+        _vj = load("dialsim.proto._vj", "the compiled VJ header compression")
+        return _vj.VjCompressor, _vj.VjDecompressor
+
+    return pick(name, "VJ", (VjCompressor, VjDecompressor), compiled)
 
 
 KIND_NAMES = {

@@ -19,7 +19,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "dialsim"
 
 LEVEL = {
-    "dialsim": 0, "proto": 0, "link": 0, "mail": 0, "results": 0, "scenario": 0,
+    "dialsim": 0, "compiled": 0, "proto": 0, "link": 0, "mail": 0, "results": 0, "scenario": 0,
     "hosts": 1, "drivers": 1,
     "experiment": 2,
     "cli": 3, "cli_mailhost": 3, "commands": 3, "analysis": 3, "pyserial": 3, "__main__": 3,
