@@ -105,21 +105,24 @@ class LineDriver:
             return
         host, now = self.host, self.env.now
         host.receive(data, now)
-        fire_due(host, now)
-        self._after(now)
+        self._after(host, now)
 
     def _timer_due(self, now: float) -> None:
-        if self.stop.triggered:
-            return
-        fire_due(self.host, now)
-        self._after(now)
+        if not self.stop.triggered:
+            self._after(self.host, now)
 
-    def _after(self, now: float) -> None:
-        self._write(now)
-        if self._over():
+    def _after(self, host, now: float) -> None:
+        # fire_due, then _write and _over, written out: this runs at every wake-up.
+        d = host.next_deadline()
+        if d is not None and d <= now:
+            host.on_timer(now)
+        write = self.port.write
+        for chunk in host.output(now):
+            write(chunk)
+        if self.stop.triggered or (self.done is not None and self.done()):
             self._end()
         else:
-            self._timer.arm(self.host.next_deadline(), now)
+            self._timer.arm(host.next_deadline(), now)
 
     def _stopped(self, _ev: simpy.Event) -> None:
         if not self.ended:

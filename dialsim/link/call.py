@@ -172,18 +172,23 @@ class Port:
         """
         if not data:
             return
-        if not self.call.up:
+        if self.call.t_down is not None:  # not call.up: this runs for every frame
             self.octets_refused += len(data)
             return
         self.octets_out += len(data)
         self.chunks_out += 1
-        now = self.env.now
-        peer = self.peer
+        env = self.env
+        now = env.now
+        arrived = self.peer._arrived
         for d in self._tx.transmit(bytes(data), now):
-            ev = self.env.timeout(max(0.0, d.t - now))
-            ev.callbacks.append(lambda _ev, d=d: peer._arrive(d))
+            delay = d.t - now
+            env.timeout(delay if delay > 0.0 else 0.0, d).callbacks.append(arrived)
         if self._tx.link_failed_at is not None:
             self.call._link_failed(self._tx.link_failed_at)
+
+    def _arrived(self, ev: simpy.Event) -> None:
+        """The timeout of a delivery (its value) has come."""
+        self._arrive(ev._value)
 
     def _arrive(self, d: Delivery) -> None:
         down = self.call.t_down
