@@ -199,12 +199,12 @@ def _percentile(s: np.ndarray, q: float) -> float:
     """``np.percentile(s, q)`` (its default, linear method) of sorted values
     without NaN, by numpy's arithmetic: index ``(n - 1) * q / 100``, then the
     two neighbours interpolated from the nearer one."""
-    at = (len(s) - 1) * (q / 100)
-    if at >= len(s) - 1:
-        return float(s[-1])
-    lo = math.floor(at)
+    last = len(s) - 1
+    at = last * (q / 100)
+    lo = min(math.floor(at), last)
     t = at - lo
-    a, b = s[lo], s[lo + 1]
+    # At the end numpy interpolates a value with itself too: inf - inf gives NaN.
+    a, b = s[lo], s[min(lo + 1, last)]
     return float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dialsim.experiment.engine import arrow_of, to_arrow
@@ -148,6 +148,9 @@ def _same(got: float, want: float) -> bool:
 
 @given(st.lists(st.floats(allow_nan=False, width=64), min_size=1, max_size=40),
        st.sampled_from([0, 5, 25, 50, 75, 90, 95, 99, 100]))
+@example([math.inf], 100)
+@example([-math.inf, 1.0], 100)
+@example([1.0, math.inf, math.inf], 95)
 def test_median_and_percentile_are_numpys(values, q):
     import numpy as np
 
