@@ -434,7 +434,7 @@ class Direction:
         self.chunks += 1
 
         # 1-2: serial port in, throttled by room in the modem's buffer.
-        room_at = self._drain_time(c0 + 1 - buf) if c0 + 1 > buf else -math.inf
+        room_at = _progress_time(self._line_log, c0 + 1 - buf) if c0 + 1 > buf else -math.inf
         s_start = max(now, self._free_ser_in, room_at)
         first_in = s_start + self._ser_in_byte
         backlogged = self._free_line > first_in
@@ -452,8 +452,9 @@ class Direction:
             if cfg.rx_buffer_bytes is not None:
                 first_ready = max(first_ready, _progress_time(self._out_log, c0 + 1 - cfg.rx_buffer_bytes))
         l_start = max(first_ready, self._free_line)
-        rate = self._rate_at(l_start)
-        retrans, waits, gave_up = self._recovery(info, l_start, rate)
+        rate = cfg.line_rate_bps if self._retrains is None else self._rate_at(l_start)
+        retrans, waits, gave_up = (self._recovery(info, l_start, rate) if cfg.error_correction
+                                   else (0, 0.0, None))
         if retrans:
             bits += retrans * self._full_frame_bits
         l_end, s_end = self._line_span(l_start, bits, rate, s_start, n, c0, c1)
@@ -490,7 +491,7 @@ class Direction:
         if c1 - buf > c0:  # chunk larger than the buffer: paced by its own drain
             s_end = max(s_end, l_start + (c1 - buf - c0) / n * line_dur)
         elif c1 > buf:
-            s_end = max(s_end, self._drain_time(c1 - buf))
+            s_end = max(s_end, _progress_time(self._line_log, c1 - buf))
         return l_line, s_end
 
     def _give_up(self, t_fail: float, l_end: float, n: int, line_octets: float) -> list[Delivery]:
