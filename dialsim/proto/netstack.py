@@ -32,16 +32,15 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from dialsim.proto import icmp
+from dialsim.proto import icmp, ipv4
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import NetworkEvent
 from dialsim.proto.ipv4 import (
     PROTO_ICMP,
     PROTO_TCP,
     PROTO_UDP,
-    build_packet,
     internet_checksum,
-    parse_packet,
+    ip_to_bytes,
 )
 from dialsim.proto.machine import fire_due
 from dialsim.proto.tcp import CLOSED, TcpConnection
@@ -54,6 +53,10 @@ from dialsim.proto.tcp_segment import (
     seq_add,
     verify_checksum,
 )
+
+# ipv4.py's functions are the reference of the compiled codec (_tcpip.c):
+# the same octets and records (tests/unit/test_tcpip_c.py).
+build_datagram, parse_packet = ipv4.implementation("c")
 
 EPHEMERAL_LOW = 49152
 EPHEMERAL_HIGH = 65535
@@ -245,8 +248,9 @@ class NetStack:
         raise LocalProtocolError("no free ephemeral port")
 
     def _send_ip(self, dst: str, proto: int, payload: bytes, *, src: str | None = None) -> None:
+        src_octets = ip_to_bytes(src or self.address)
         self._out.append(
-            build_packet(src or self.address, dst, proto, payload, ttl=64, ident=self._ident)
+            build_datagram(src_octets, ip_to_bytes(dst), proto, payload, 64, self._ident, 0, False)
         )
         self._ident = (self._ident + 1) & 0xFFFF
         self.counters["ip_out"] += 1

@@ -69,9 +69,7 @@ from dialsim.proto.tcp_segment import (
     RST,
     SYN,
     TcpSegment,
-    checksum_ok,
-    encode_segment,
-    parse_segment,
+    implementation,
     pseudo_header_sum,
     seq_add,
     seq_diff,
@@ -80,6 +78,10 @@ from dialsim.proto.tcp_segment import (
 )
 
 _MASK = 0xFFFFFFFF
+
+# tcp_segment.py's functions are the reference of the compiled codec (_tcpip.c):
+# the same octets and records (tests/unit/test_tcpip_c.py).
+encode_segment, _, checked_segment = implementation("c")
 
 # -- events --------------------------------------------------------------------
 
@@ -399,11 +401,8 @@ class TcpConnection:
     def receive(self, segment: bytes, now: float) -> None:
         """One raw TCP segment for this connection (checksum verified here)."""
         c = self.counters
-        if not checksum_ok(self._pseudo, segment):
-            c["bad_segments"] += 1
-            return
-        seg = parse_segment(segment)
-        if seg is None:
+        seg = checked_segment(self._pseudo, segment)
+        if seg is None:  # a bad checksum, or too short for its header
             c["bad_segments"] += 1
             return
         c["segments_received"] += 1
@@ -959,7 +958,7 @@ class TcpConnection:
         ack = self.rcv_nxt if st == SYN_RECEIVED else 0
         self._out.append(
             encode_segment(
-                self._pseudo, self.local_port, self.remote_port, self.iss, ack, flags, wnd, mss=self.mss
+                self._pseudo, self.local_port, self.remote_port, self.iss, ack, flags, wnd, b"", self.mss
             )
         )
         c = self.counters
