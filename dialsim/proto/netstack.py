@@ -176,29 +176,37 @@ class NetStack:
             else:
                 c["ip_bad_header"] += 1
             return
-        if pkt.dst != self.address and self.address != "0.0.0.0":
+        src, dst, protocol, payload, _, _, _, _, _, more_fragments, fragment_offset = pkt
+        if dst != self.address and self.address != "0.0.0.0":
             c["ip_not_for_us"] += 1
             return
-        if pkt.more_fragments or pkt.fragment_offset:  # is_fragment, without a call
+        if more_fragments or fragment_offset:  # is_fragment, without a call
             c["ip_fragments_dropped"] += 1
             return
-        if pkt.protocol == PROTO_TCP:
-            self._receive_tcp(pkt.src, pkt.dst, pkt.payload, now)
-        elif pkt.protocol == PROTO_ICMP:
-            self._receive_icmp(pkt.src, pkt.payload)
-        elif pkt.protocol == PROTO_UDP:
+        if protocol == PROTO_TCP:
+            self._receive_tcp(src, dst, payload, now)
+        elif protocol == PROTO_ICMP:
+            self._receive_icmp(src, payload)
+        elif protocol == PROTO_UDP:
             c["udp_in"] += 1
-            self._unreachable(pkt.src, icmp.CODE_PORT_UNREACHABLE, packet)
+            self._unreachable(src, icmp.CODE_PORT_UNREACHABLE, packet)
         else:
             c["unknown_protocol_in"] += 1
-            self._unreachable(pkt.src, icmp.CODE_PROTOCOL_UNREACHABLE, packet)
+            self._unreachable(src, icmp.CODE_PROTOCOL_UNREACHABLE, packet)
 
     def output(self, now: float) -> list[bytes]:
         """Whole datagrams for the link, from every connection and the stack itself."""
         closed = []
         for key, conn in self.connections.items():
-            for seg in conn.output(now):
-                self._send_ip(conn.remote_addr, PROTO_TCP, seg, src=conn.local_addr)
+            segments = conn.output(now)
+            if segments:  # _send_ip's work, once per connection and not per segment
+                src, dst = ip_to_bytes(conn.local_addr), ip_to_bytes(conn.remote_addr)
+                ident = self._ident
+                for seg in segments:
+                    self._out.append(build_datagram(src, dst, PROTO_TCP, seg, 64, ident, 0, False))
+                    ident = (ident + 1) & 0xFFFF
+                self._ident = ident
+                self.counters["ip_out"] += len(segments)
             if conn.state == CLOSED:
                 closed.append(key)
         for key in closed:
