@@ -184,6 +184,12 @@ class NetStack:
             c["ip_fragments_dropped"] += 1
             return
         if protocol == PROTO_TCP:
+            c["tcp_in"] += 1
+            if len(payload) >= 4:  # a segment of a connection (the common case), inline
+                conn = self.connections.get((src, *_PORTS.unpack_from(payload)))
+                if conn is not None and conn.state != CLOSED:
+                    conn.receive(payload, now)  # verifies the checksum itself
+                    return
             self._receive_tcp(src, dst, payload, now)
         elif protocol == PROTO_ICMP:
             self._receive_icmp(src, payload)
@@ -281,16 +287,12 @@ class NetStack:
         self.counters["icmp_unreachable_sent"] += 1
 
     def _receive_tcp(self, src: str, dst: str, segment: bytes, now: float) -> None:
+        """A segment (counted in ``tcp_in``) that is to no open connection."""
         c = self.counters
-        c["tcp_in"] += 1
         if len(segment) < 4:
             c["tcp_bad_segments"] += 1
             return
         sport, dport = _PORTS.unpack_from(segment)
-        conn = self.connections.get((src, sport, dport))
-        if conn is not None and conn.state != CLOSED:
-            conn.receive(segment, now)  # verifies the checksum itself
-            return
         # No connection: check the segment before answering it.
         if not verify_checksum(src, dst, segment):
             c["tcp_bad_segments"] += 1

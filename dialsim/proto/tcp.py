@@ -366,7 +366,23 @@ class TcpConnection:
         """Raw segments (checksums filled) to put in IPv4 datagrams, oldest first."""
         st = self.state
         if st in _SYNCHRONIZED:
-            self._output_synchronized(st, now)
+            if not self._ack_now and st in _RECEIVING:
+                # RFC 1122 4.2.3.3: the window we last offered was small and the
+                # application's reading has opened it by at least min(buffer/2, MSS):
+                # a window update is due (_advertised_remaining and _rcv_window, inline).
+                half = self.rcv_buffer // 2
+                offered = (self._rcv_adv - self.rcv_nxt) & _MASK
+                if offered & 0x80000000:
+                    offered = 0
+                if offered < half:
+                    free = self.rcv_buffer - self._events.data_octets
+                    if (free if free > 0 else 0) - offered >= min(half, self.mss):
+                        self._ack_now = True
+            sent = self._output_data(now) if st in _SENDING else False
+            if self._ack_now and not sent:
+                self._emit(self.snd_nxt if self._probe_only else self.snd_max, 0, False, now)  # pure ACK
+            if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
+                self._rto_at = now + self.rtt.rto
         elif st == SYN_SENT or st == SYN_RECEIVED:
             self._output_syn(now)
         out = self._out
@@ -782,7 +798,7 @@ class TcpConnection:
         had_hole = queue.pending
         delivered = queue.add(queue.next, data, fin)
         if delivered:
-            self.rcv_nxt = seq_add(self.rcv_nxt, len(delivered))
+            self.rcv_nxt = (self.rcv_nxt + len(delivered)) & _MASK
             self._events.put_data(delivered)
         if data:
             self._count_full_segment(len(data), psh)
@@ -896,18 +912,6 @@ class TcpConnection:
         d = (self._rcv_adv - self.rcv_nxt) & _MASK
         return 0 if d & 0x80000000 else d
 
-    def _window_to_advertise(self) -> int:
-        free = self.rcv_buffer - self._events.data_octets
-        if free < 0:
-            free = 0
-        cur = (self._rcv_adv - self.rcv_nxt) & _MASK
-        if cur & 0x80000000:
-            cur = 0
-        # Receiver SWS avoidance (RFC 1122 4.2.3.3); never shrink the right edge.
-        if free - cur >= min(self.rcv_buffer // 2, self.mss) or free >= cur and free == self.rcv_buffer:
-            return free
-        return cur
-
     def _emit(self, seq: int, n: int, fin: bool, now: float, flags: int = ACK) -> None:
         """Build and queue one segment at ``seq`` with ``n`` octets from the buffer."""
         if n:
@@ -923,8 +927,17 @@ class TcpConnection:
             data = b""
         if fin:
             flags |= FIN
-        wnd = self._window_to_advertise()
+        # The window to advertise: the free buffer, or what is left of the window
+        # offered -- receiver SWS avoidance (RFC 1122 4.2.3.3); never shrink the right edge.
         rcv_nxt = self.rcv_nxt
+        wnd = self.rcv_buffer - self._events.data_octets
+        if wnd < 0:
+            wnd = 0
+        cur = (self._rcv_adv - rcv_nxt) & _MASK
+        if cur & 0x80000000:
+            cur = 0
+        if not (wnd - cur >= min(self.rcv_buffer // 2, self.mss) or wnd >= cur and wnd == self.rcv_buffer):
+            wnd = cur
         self._rcv_adv = (rcv_nxt + wnd) & _MASK
         self._out.append(
             encode_segment(self._pseudo, self.local_port, self.remote_port, seq, rcv_nxt, flags, wnd, data)
@@ -954,27 +967,6 @@ class TcpConnection:
         self._out.append(encode_segment(self._pseudo, self.local_port, self.remote_port, seq, ack, flags, 0))
         self.counters["rst_sent"] += 1
         self.counters["segments_sent"] += 1
-
-    def _output_synchronized(self, st: str, now: float) -> None:
-        if not self._ack_now and st in _RECEIVING:
-            # RFC 1122 4.2.3.3: the window we last offered was small and the
-            # application's reading has opened it by at least min(buffer/2, MSS):
-            # a window update is due (_advertised_remaining and _rcv_window, inline).
-            half = self.rcv_buffer // 2
-            offered = (self._rcv_adv - self.rcv_nxt) & _MASK
-            if offered & 0x80000000:
-                offered = 0
-            if offered < half:
-                free = self.rcv_buffer - self._events.data_octets
-                if (free if free > 0 else 0) - offered >= min(half, self.mss):
-                    self._ack_now = True
-        sent = False
-        if st in _SENDING:
-            sent = self._output_data(now)
-        if self._ack_now and not sent:
-            self._emit(self.snd_nxt if self._probe_only else self.snd_max, 0, False, now)  # pure ACK
-        if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
-            self._rto_at = now + self.rtt.rto
 
     def _output_syn(self, now: float) -> None:
         """SYN-SENT / SYN-RECEIVED: our SYN (again, after an RTO), or an ACK."""
@@ -1013,15 +1005,19 @@ class TcpConnection:
         """Send what the windows, Nagle and the send buffer allow; True if anything went.
 
         Positions are counted in octets from SND.UNA: ``end`` is the end of the
-        send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX.
+        send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX (each ``seq_diff(x, una)``,
+        written out: ``d = (x - una) & _MASK``, less 2**32 if bit 31 is set).
         """
         if not self._sndbuf and not self._fin_queued and not self._retransmit_una:
             return False  # nothing to send or resend (the buffer holds what is unacknowledged)
         sent = False
         smss = self.snd_mss
         una = self.snd_una
-        end = seq_diff(self._sndbuf_seq, una) + len(self._sndbuf)
-        top = seq_diff(self.snd_max, una)
+        end = (self._sndbuf_seq - una) & _MASK
+        end -= (end & 0x80000000) << 1
+        end += len(self._sndbuf)
+        top = (self.snd_max - una) & _MASK
+        top -= (top & 0x80000000) << 1
         fin_queued = self._fin_queued
         if self._retransmit_una:
             self._retransmit_una = False
@@ -1029,7 +1025,8 @@ class TcpConnection:
                 n = max(0, min(smss, end))
                 self._emit(una, n, fin_queued and n == end and end < top, now)
                 sent = True
-        nxt = seq_diff(self.snd_nxt, una)
+        nxt = (self.snd_nxt - una) & _MASK
+        nxt -= (nxt & 0x80000000) << 1
         wnd = min(self.snd_wnd, self.congestion.cwnd)
         while True:
             unsent = end - nxt
@@ -1053,7 +1050,7 @@ class TcpConnection:
                 top = nxt
                 self.snd_max = (una + top) & _MASK
             sent = True
-        self.snd_nxt = seq_add(una, nxt)
+        self.snd_nxt = (una + nxt) & _MASK
         # persist timer: data waits behind a zero window and nothing is in flight to elicit an ACK
         if self.snd_wnd == 0 and end > 0 and self._persist_at is None:
             self._rto_at = None
