@@ -17,9 +17,9 @@
  *       classes the parsers return (the loaders in tcp_segment.py and ipv4.py).
  *
  * Checksums: the one's complement sum of 16-bit words is the sum modulo
- * 0xFFFF (2**16 is 1 modulo 0xFFFF), as the references compute it; so is the
- * sum of 32-bit big-endian words, which this file adds up four octets at a
- * time.  A sum of zero goes out as checksum 0, as in the references.
+ * 0xFFFF (2**16 is 1 modulo 0xFFFF), as the references compute it
+ * (octet_sum adds up eight octets at a time).  A sum of zero goes out as
+ * checksum 0, as in the references.
  * tests/unit/test_tcpip_c.py holds the two to the same octets and fields.
  */
 #define PY_SSIZE_T_CLEAN
@@ -35,18 +35,33 @@ static PyObject *IPv4PacketType = NULL;
 
 /* ---- sums -------------------------------------------------------------- */
 
-/* The octets read as big-endian words (odd length: padded with a zero), summed. */
+/* The octets read as big-endian 16-bit words (odd length: padded with a zero),
+ * summed modulo 0xFFFF: a value in [0, 0xFFFE].
+ *
+ * Eight octets at a time, as native 64-bit words with the end-around carry
+ * (2**64 is 1 modulo 0xFFFF, so the carry adds 1).  On a little-endian host
+ * every 16-bit word is read byte-swapped, and a swapped word is the word times
+ * 256 modulo 0xFFFF (256 * 256 is 1): the sum of the swapped words times 256 is
+ * the sum of the words (RFC 1071 2(B), byte order independence). */
 static uint64_t octet_sum(const uint8_t *p, Py_ssize_t n)
 {
-    uint64_t s = 0;
+    static const uint16_t probe = 1;
+    uint64_t s = 0, w;
     Py_ssize_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        s += (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+    unsigned tail = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        s += w;
+        s += s < w; /* end-around carry */
+    }
+    s %= 0xFFFF;
+    if (*(const uint8_t *)&probe == 1) /* little-endian: back to big-endian words */
+        s = (s << 8) % 0xFFFF;
     for (; i + 2 <= n; i += 2)
-        s += (uint32_t)p[i] << 8 | p[i + 1];
+        tail += (unsigned)p[i] << 8 | p[i + 1];
     if (i < n)
-        s += (uint32_t)p[i] << 8;
-    return s;
+        tail += (unsigned)p[i] << 8;
+    return (s + tail) % 0xFFFF;
 }
 
 static inline unsigned be16(const uint8_t *p)
