@@ -376,7 +376,8 @@ class TcpConnection:
                     offered = 0
                 if offered < half:
                     free = self.rcv_buffer - self._events.data_octets
-                    if (free if free > 0 else 0) - offered >= min(half, self.mss):
+                    mss = self.mss
+                    if (free if free > 0 else 0) - offered >= (half if half < mss else mss):
                         self._ack_now = True
             sent = self._output_data(now) if st in _SENDING else False
             if self._ack_now and not sent:
@@ -821,7 +822,8 @@ class TcpConnection:
         without PSH is the middle of a bulk write: its length is the sender's
         segment size.
         """
-        n = min(n, self.mss)
+        if n > self.mss:
+            n = self.mss
         if not psh and n < self._rcv_mss_est:
             self._rcv_mss_est = n
         elif n > self._rcv_mss_est:
@@ -936,7 +938,8 @@ class TcpConnection:
         cur = (self._rcv_adv - rcv_nxt) & _MASK
         if cur & 0x80000000:
             cur = 0
-        if not (wnd - cur >= min(self.rcv_buffer // 2, self.mss) or wnd >= cur and wnd == self.rcv_buffer):
+        half, mss = self.rcv_buffer // 2, self.mss
+        if not (wnd - cur >= (half if half < mss else mss) or wnd >= cur and wnd == self.rcv_buffer):
             wnd = cur
         self._rcv_adv = (rcv_nxt + wnd) & _MASK
         self._out.append(
@@ -1027,11 +1030,16 @@ class TcpConnection:
                 sent = True
         nxt = (self.snd_nxt - una) & _MASK
         nxt -= (nxt & 0x80000000) << 1
-        wnd = min(self.snd_wnd, self.congestion.cwnd)
+        wnd = self.snd_wnd
+        cwnd = self.congestion.cwnd
+        if cwnd < wnd:
+            wnd = cwnd
         while True:
             unsent = end - nxt
             if unsent > 0:
-                n = min(smss, unsent, wnd - nxt)
+                n = smss if smss < unsent else unsent  # min(smss, unsent, wnd - nxt), no call
+                if wnd - nxt < n:
+                    n = wnd - nxt
                 if n <= 0:
                     break
                 if n < smss and nxt:
