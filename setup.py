@@ -1,6 +1,6 @@
 """Build of dialsim's compiled modules (metadata: pyproject.toml): the V.42bis
-encoder/decoder, the RFC 1662 async-HDLC framing and the RFC 1144 VJ header
-compressor/decompressor.  Each has a pure-Python reference beside it
+encoder/decoder, the RFC 1662 async-HDLC framing, the RFC 1144 VJ header
+compressor/decompressor and the IPv4/TCP segment codec.  Each has a pure-Python reference beside it
 (DEVELOPERS.md, "Compiled code")."""
 
 from setuptools import Extension, setup
@@ -12,5 +12,6 @@ setup(
         Extension("dialsim.link._v42bis", ["dialsim/link/_v42bis.c"], extra_compile_args=FLAGS),
         Extension("dialsim.proto._hdlc", ["dialsim/proto/_hdlc.c"], extra_compile_args=FLAGS),
         Extension("dialsim.proto._vj", ["dialsim/proto/_vj.c"], extra_compile_args=FLAGS),
+        Extension("dialsim.proto._tcpip", ["dialsim/proto/_tcpip.c"], extra_compile_args=FLAGS),
     ]
 )

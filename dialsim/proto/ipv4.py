@@ -9,13 +9,22 @@ Fragments are not reassembled.  :func:`parse_packet` still returns a fragment
 so that the caller -- :class:`dialsim.proto.netstack.NetStack` -- can drop it and
 count it.  :func:`parse_packet` is total: bad input gives ``None``, never an
 exception.
+
+Two implementations of the codec give the same octets and records, and the
+choice is explicit (:func:`implementation`): the functions here are the
+readable reference; their compiled twin is ``dialsim/proto/_tcpip.c``
+(``tests/unit/test_tcpip_c.py`` holds the two together).  The per-segment
+path (:mod:`dialsim.proto.netstack`) uses the compiled one.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
+
+from dialsim.compiled import IMPLEMENTATIONS, load, pick
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -113,10 +122,27 @@ def build_packet(
     flags_df: bool = False,
 ) -> bytes:
     """A whole datagram: a 20-octet header with its checksum, then ``payload``."""
+    src_octets, dst_octets, _ = _addresses(src, dst)
+    return build_datagram(src_octets, dst_octets, protocol, payload, ttl, ident, tos, flags_df)
+
+
+def build_datagram(
+    src_octets: bytes,
+    dst_octets: bytes,
+    protocol: int,
+    payload: bytes,
+    ttl: int = 64,
+    ident: int = 0,
+    tos: int = 0,
+    flags_df: bool = False,
+) -> bytes:
+    """:func:`build_packet` with the addresses as 4 octets each."""
     total = IPV4_HEADER_LENGTH + len(payload)
     if total > 0xFFFF:
         raise ValueError("IPv4 datagram longer than 65535 octets")
-    src_octets, dst_octets, address_sum = _addresses(src, dst)
+    if len(src_octets) != 4 or len(dst_octets) != 4:
+        raise ValueError("IPv4 addresses are 4 octets")
+    address_sum = int.from_bytes(bytes(src_octets) + bytes(dst_octets), "big") % 0xFFFF
     tos &= 0xFF
     ident &= 0xFFFF
     frag = 0x4000 if flags_df else 0
@@ -125,7 +151,7 @@ def build_packet(
     csum = -(0x4500 + tos + total + ident + frag + ttl_protocol + address_sum) % 0xFFFF
     header = _HEADER.pack(
         0x45, tos, total, ident, frag, ttl_protocol >> 8, ttl_protocol & 0xFF, csum,
-        src_octets, dst_octets,
+        bytes(src_octets), bytes(dst_octets),
     )
     return header + payload
 
@@ -157,13 +183,32 @@ def parse_packet(data: bytes) -> IPv4Packet | None:
     )
 
 
+Builder = Callable[..., bytes]
+Parser = Callable[[bytes], "IPv4Packet | None"]
+
+
+def implementation(name: str) -> tuple[Builder, Parser]:
+    """(:func:`build_datagram`, :func:`parse_packet`) of implementation ``"c"`` or
+    ``"python"`` (the compiled ones take positional arguments only)."""
+
+    def compiled() -> tuple[Builder, Parser]:
+        _tcpip = load("dialsim.proto._tcpip", "the compiled IPv4/TCP codec")
+        _tcpip.register_packet(IPv4Packet)
+        return _tcpip.build_datagram, _tcpip.parse_packet
+
+    return pick(name, "IPv4 codec", (build_datagram, parse_packet), compiled)
+
+
 __all__ = [
+    "IMPLEMENTATIONS",
     "PROTO_ICMP",
     "PROTO_TCP",
     "PROTO_UDP",
     "IPV4_HEADER_LENGTH",
     "IPv4Packet",
+    "build_datagram",
     "build_packet",
+    "implementation",
     "parse_packet",
     "internet_checksum",
     "ip_to_bytes",

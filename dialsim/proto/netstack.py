@@ -32,16 +32,15 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from dialsim.proto import icmp
+from dialsim.proto import icmp, ipv4
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import NetworkEvent
 from dialsim.proto.ipv4 import (
     PROTO_ICMP,
     PROTO_TCP,
     PROTO_UDP,
-    build_packet,
     internet_checksum,
-    parse_packet,
+    ip_to_bytes,
 )
 from dialsim.proto.machine import fire_due
 from dialsim.proto.tcp import CLOSED, TcpConnection
@@ -54,6 +53,10 @@ from dialsim.proto.tcp_segment import (
     seq_add,
     verify_checksum,
 )
+
+# ipv4.py's functions are the reference of the compiled codec (_tcpip.c):
+# the same octets and records (tests/unit/test_tcpip_c.py).
+build_datagram, parse_packet = ipv4.implementation("c")
 
 EPHEMERAL_LOW = 49152
 EPHEMERAL_HIGH = 65535
@@ -173,29 +176,43 @@ class NetStack:
             else:
                 c["ip_bad_header"] += 1
             return
-        if pkt.dst != self.address and self.address != "0.0.0.0":
+        src, dst, protocol, payload, _, _, _, _, _, more_fragments, fragment_offset = pkt
+        if dst != self.address and self.address != "0.0.0.0":
             c["ip_not_for_us"] += 1
             return
-        if pkt.more_fragments or pkt.fragment_offset:  # is_fragment, without a call
+        if more_fragments or fragment_offset:  # is_fragment, without a call
             c["ip_fragments_dropped"] += 1
             return
-        if pkt.protocol == PROTO_TCP:
-            self._receive_tcp(pkt.src, pkt.dst, pkt.payload, now)
-        elif pkt.protocol == PROTO_ICMP:
-            self._receive_icmp(pkt.src, pkt.payload)
-        elif pkt.protocol == PROTO_UDP:
+        if protocol == PROTO_TCP:
+            c["tcp_in"] += 1
+            if len(payload) >= 4:  # a segment of a connection (the common case), inline
+                conn = self.connections.get((src, *_PORTS.unpack_from(payload)))
+                if conn is not None and conn.state != CLOSED:
+                    conn.receive(payload, now)  # verifies the checksum itself
+                    return
+            self._receive_tcp(src, dst, payload, now)
+        elif protocol == PROTO_ICMP:
+            self._receive_icmp(src, payload)
+        elif protocol == PROTO_UDP:
             c["udp_in"] += 1
-            self._unreachable(pkt.src, icmp.CODE_PORT_UNREACHABLE, packet)
+            self._unreachable(src, icmp.CODE_PORT_UNREACHABLE, packet)
         else:
             c["unknown_protocol_in"] += 1
-            self._unreachable(pkt.src, icmp.CODE_PROTOCOL_UNREACHABLE, packet)
+            self._unreachable(src, icmp.CODE_PROTOCOL_UNREACHABLE, packet)
 
     def output(self, now: float) -> list[bytes]:
         """Whole datagrams for the link, from every connection and the stack itself."""
         closed = []
         for key, conn in self.connections.items():
-            for seg in conn.output(now):
-                self._send_ip(conn.remote_addr, PROTO_TCP, seg, src=conn.local_addr)
+            segments = conn.output(now)
+            if segments:  # _send_ip's work, once per connection and not per segment
+                src, dst = ip_to_bytes(conn.local_addr), ip_to_bytes(conn.remote_addr)
+                ident = self._ident
+                for seg in segments:
+                    self._out.append(build_datagram(src, dst, PROTO_TCP, seg, 64, ident, 0, False))
+                    ident = (ident + 1) & 0xFFFF
+                self._ident = ident
+                self.counters["ip_out"] += len(segments)
             if conn.state == CLOSED:
                 closed.append(key)
         for key in closed:
@@ -245,8 +262,9 @@ class NetStack:
         raise LocalProtocolError("no free ephemeral port")
 
     def _send_ip(self, dst: str, proto: int, payload: bytes, *, src: str | None = None) -> None:
+        src_octets = ip_to_bytes(src or self.address)
         self._out.append(
-            build_packet(src or self.address, dst, proto, payload, ttl=64, ident=self._ident)
+            build_datagram(src_octets, ip_to_bytes(dst), proto, payload, 64, self._ident, 0, False)
         )
         self._ident = (self._ident + 1) & 0xFFFF
         self.counters["ip_out"] += 1
@@ -269,16 +287,12 @@ class NetStack:
         self.counters["icmp_unreachable_sent"] += 1
 
     def _receive_tcp(self, src: str, dst: str, segment: bytes, now: float) -> None:
+        """A segment (counted in ``tcp_in``) that is to no open connection."""
         c = self.counters
-        c["tcp_in"] += 1
         if len(segment) < 4:
             c["tcp_bad_segments"] += 1
             return
         sport, dport = _PORTS.unpack_from(segment)
-        conn = self.connections.get((src, sport, dport))
-        if conn is not None and conn.state != CLOSED:
-            conn.receive(segment, now)  # verifies the checksum itself
-            return
         # No connection: check the segment before answering it.
         if not verify_checksum(src, dst, segment):
             c["tcp_bad_segments"] += 1

@@ -69,9 +69,7 @@ from dialsim.proto.tcp_segment import (
     RST,
     SYN,
     TcpSegment,
-    checksum_ok,
-    encode_segment,
-    parse_segment,
+    implementation,
     pseudo_header_sum,
     seq_add,
     seq_diff,
@@ -80,6 +78,10 @@ from dialsim.proto.tcp_segment import (
 )
 
 _MASK = 0xFFFFFFFF
+
+# tcp_segment.py's functions are the reference of the compiled codec (_tcpip.c):
+# the same octets and records (tests/unit/test_tcpip_c.py).
+encode_segment, _, checked_segment = implementation("c")
 
 # -- events --------------------------------------------------------------------
 
@@ -355,21 +357,52 @@ class TcpConnection:
 
     def events(self) -> list[ConnectionEvent]:
         """The events since the last call (handing out data frees receive buffer)."""
-        return self._events.hand_out()
+        queue = self._events
+        if not queue.items:
+            return []
+        return queue.hand_out()
 
     def output(self, now: float) -> list[bytes]:
         """Raw segments (checksums filled) to put in IPv4 datagrams, oldest first."""
-        self._output(now)
+        st = self.state
+        if st in _SYNCHRONIZED:
+            if not self._ack_now and st in _RECEIVING:
+                # RFC 1122 4.2.3.3: the window we last offered was small and the
+                # application's reading has opened it by at least min(buffer/2, MSS):
+                # a window update is due (_advertised_remaining and _rcv_window, inline).
+                half = self.rcv_buffer // 2
+                offered = (self._rcv_adv - self.rcv_nxt) & _MASK
+                if offered & 0x80000000:
+                    offered = 0
+                if offered < half:
+                    free = self.rcv_buffer - self._events.data_octets
+                    mss = self.mss
+                    if (free if free > 0 else 0) - offered >= (half if half < mss else mss):
+                        self._ack_now = True
+            sent = self._output_data(now) if st in _SENDING else False
+            if self._ack_now and not sent:
+                self._emit(self.snd_nxt if self._probe_only else self.snd_max, 0, False, now)  # pure ACK
+            if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
+                self._rto_at = now + self.rtt.rto
+        elif st == SYN_SENT or st == SYN_RECEIVED:
+            self._output_syn(now)
         out = self._out
         if out:
             self._out = []
         return out
 
     def next_deadline(self) -> float | None:
+        # called several times per segment: unrolled, no tuple
         best = self._rto_at
-        for d in (self._delack_at, self._persist_at, self._timewait_at):
-            if d is not None and (best is None or d < best):
-                best = d
+        d = self._delack_at
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self._persist_at
+        if d is not None and (best is None or d < best):
+            best = d
+        d = self._timewait_at
+        if d is not None and (best is None or d < best):
+            best = d
         return best
 
     def on_timer(self, now: float) -> None:
@@ -399,11 +432,8 @@ class TcpConnection:
     def receive(self, segment: bytes, now: float) -> None:
         """One raw TCP segment for this connection (checksum verified here)."""
         c = self.counters
-        if not checksum_ok(self._pseudo, segment):
-            c["bad_segments"] += 1
-            return
-        seg = parse_segment(segment)
-        if seg is None:
+        seg = checked_segment(self._pseudo, segment)
+        if seg is None:  # a bad checksum, or too short for its header
             c["bad_segments"] += 1
             return
         c["segments_received"] += 1
@@ -437,37 +467,52 @@ class TcpConnection:
         BSD predicts in ESTABLISHED only; here also while closing (a sender
         that closed at once still gets its ACKs predicted), since the steps
         are the full way's in every synchronized state but TIME-WAIT.
+
+        Sequence comparisons are written out (``x < y`` in sequence space is
+        ``(x - y) & _MASK > 0x7FFFFFFF``, :func:`~dialsim.proto.tcp_segment.seq_lt`)
+        and so are :meth:`_rcv_window` and :meth:`_advertised_remaining`: this
+        runs once per segment.
         """
-        seq = seg.seq
-        ack = seg.ack
+        _, _, seq, ack, flags, window, data, _, _ = seg
+        wl1 = self.snd_wl1
+        wl2 = self.snd_wl2
         if (
-            seg.flags & ~PSH != ACK
+            flags & ~PSH != ACK
             or seq != self.rcv_nxt
-            or seg.window != self.snd_wnd
-            or not seg.window
+            or window != self.snd_wnd
+            or not window
             or self._probe_only
             or self.reassembly.pending
-            or not (seq_lt(self.snd_wl1, seq) or self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))
+            # the window-update check: SND.WL1 < SEG.SEQ, or = and SND.WL2 =< SEG.ACK
+            or not (
+                (wl1 - seq) & _MASK > 0x7FFFFFFF
+                or wl1 == seq and (wl2 == ack or (wl2 - ack) & _MASK > 0x7FFFFFFF)
+            )
         ):
             return False
-        data = seg.data
-        free = self._rcv_window()
-        offered = self._advertised_remaining()
+        free = self.rcv_buffer - self._events.data_octets
+        if free < 0:
+            free = 0
+        offered = (self._rcv_adv - seq) & _MASK  # SEG.SEQ is RCV.NXT here
+        if offered & 0x80000000:
+            offered = 0
+        una = self.snd_una
         if data:
-            if ack != self.snd_una or len(data) > max(free, offered):
+            if ack != una or len(data) > (free if free > offered else offered):
                 return False
-        elif ack == self.snd_una or not seq_lt(self.snd_una, ack) or seq_lt(self.snd_max, ack):
+        # a pure ACK must be new: SND.UNA < SEG.ACK =< SND.MAX
+        elif ack == una or (una - ack) & _MASK <= 0x7FFFFFFF or (self.snd_max - ack) & _MASK > 0x7FFFFFFF:
             return False
         # As the full way does: acceptable, so RCV.WND may grow; the ACK; the send window.
         if free > offered:
-            self._rcv_adv = seq_add(seq, free)
+            self._rcv_adv = (seq + free) & _MASK
         self._persist_unanswered = 0
         if not data:
             self._new_ack(ack, now)
         self.snd_wl1 = seq
         self.snd_wl2 = ack
         if data:
-            self._process_text(seq, data, False, bool(seg.flags & PSH), now)
+            self._process_text(seq, data, False, bool(flags & PSH), now)
         return True
 
     def _in_listen(self, seg: TcpSegment, now: float) -> None:
@@ -695,21 +740,27 @@ class TcpConnection:
         return True
 
     def _new_ack(self, ack: int, now: float) -> None:
-        """SND.UNA < ACK <= SND.MAX: new data acknowledged."""
-        acked = seq_diff(ack, self.snd_una)
+        """SND.UNA < ACK <= SND.MAX: new data acknowledged (sequence arithmetic written out)."""
+        acked = (ack - self.snd_una) & _MASK  # positive: SND.UNA < ACK
         self.rtt.on_ack(ack, now)
         # drop acknowledged octets from the send buffer
-        nbuf = min(max(seq_diff(ack, self._sndbuf_seq), 0), len(self._sndbuf))
-        if nbuf:
-            del self._sndbuf[:nbuf]
-            self._sndbuf_seq = seq_add(self._sndbuf_seq, nbuf)
+        nbuf = (ack - self._sndbuf_seq) & _MASK
+        if not nbuf & 0x80000000:  # else ACK is before the buffer (the SYN): nothing
+            buf = self._sndbuf
+            if nbuf > len(buf):
+                nbuf = len(buf)
+            if nbuf:
+                del buf[:nbuf]
+                self._sndbuf_seq = (self._sndbuf_seq + nbuf) & _MASK
         self.snd_una = ack
-        if seq_lt(self.snd_nxt, ack):
+        if (self.snd_nxt - ack) & _MASK > 0x7FFFFFFF:
             self.snd_nxt = ack
         self._retries = 0
-        if self.congestion.on_ack(ack, acked, self.bytes_in_flight, self.snd_mss):
+        snd_max = self.snd_max
+        in_flight = (snd_max - ack) & _MASK  # bytes_in_flight, never negative here
+        if self.congestion.on_ack(ack, acked, in_flight, self.snd_mss):
             self._retransmit_una = True
-        self._rto_at = now + self.rtt.rto if ack != self.snd_max else None
+        self._rto_at = now + self.rtt.rto if ack != snd_max else None
         if self._fin_queued:
             self._fin_acked_check(now)
 
@@ -748,7 +799,7 @@ class TcpConnection:
         had_hole = queue.pending
         delivered = queue.add(queue.next, data, fin)
         if delivered:
-            self.rcv_nxt = seq_add(self.rcv_nxt, len(delivered))
+            self.rcv_nxt = (self.rcv_nxt + len(delivered)) & _MASK
             self._events.put_data(delivered)
         if data:
             self._count_full_segment(len(data), psh)
@@ -771,7 +822,8 @@ class TcpConnection:
         without PSH is the middle of a bulk write: its length is the sender's
         segment size.
         """
-        n = min(n, self.mss)
+        if n > self.mss:
+            n = self.mss
         if not psh and n < self._rcv_mss_est:
             self._rcv_mss_est = n
         elif n > self._rcv_mss_est:
@@ -862,30 +914,12 @@ class TcpConnection:
         d = (self._rcv_adv - self.rcv_nxt) & _MASK
         return 0 if d & 0x80000000 else d
 
-    def _window_to_advertise(self) -> int:
-        free = self.rcv_buffer - self._events.data_octets
-        if free < 0:
-            free = 0
-        cur = (self._rcv_adv - self.rcv_nxt) & _MASK
-        if cur & 0x80000000:
-            cur = 0
-        # Receiver SWS avoidance (RFC 1122 4.2.3.3); never shrink the right edge.
-        if free - cur >= min(self.rcv_buffer // 2, self.mss) or free >= cur and free == self.rcv_buffer:
-            return free
-        return cur
-
-    def _window_opened(self) -> bool:
-        """RFC 1122 4.2.3.3: the window we last offered was small and the
-        application's reading has opened it by at least min(buffer/2, MSS):
-        a window update is due."""
-        half = self.rcv_buffer // 2
-        offered = self._advertised_remaining()
-        return offered < half and self._rcv_window() - offered >= min(half, self.mss)
-
     def _emit(self, seq: int, n: int, fin: bool, now: float, flags: int = ACK) -> None:
         """Build and queue one segment at ``seq`` with ``n`` octets from the buffer."""
         if n:
-            off = seq_diff(seq, self._sndbuf_seq)
+            off = (seq - self._sndbuf_seq) & _MASK  # seq_diff, written out
+            if off & 0x80000000:
+                off -= 0x100000000
             data = self._sndbuf[off : off + n]
             if off + n >= len(self._sndbuf):
                 n = len(data)
@@ -895,18 +929,28 @@ class TcpConnection:
             data = b""
         if fin:
             flags |= FIN
-        wnd = self._window_to_advertise()
-        self._rcv_adv = (self.rcv_nxt + wnd) & _MASK
+        # The window to advertise: the free buffer, or what is left of the window
+        # offered -- receiver SWS avoidance (RFC 1122 4.2.3.3); never shrink the right edge.
+        rcv_nxt = self.rcv_nxt
+        wnd = self.rcv_buffer - self._events.data_octets
+        if wnd < 0:
+            wnd = 0
+        cur = (self._rcv_adv - rcv_nxt) & _MASK
+        if cur & 0x80000000:
+            cur = 0
+        half, mss = self.rcv_buffer // 2, self.mss
+        if not (wnd - cur >= (half if half < mss else mss) or wnd >= cur and wnd == self.rcv_buffer):
+            wnd = cur
+        self._rcv_adv = (rcv_nxt + wnd) & _MASK
         self._out.append(
-            encode_segment(
-                self._pseudo, self.local_port, self.remote_port, seq, self.rcv_nxt, flags, wnd, data
-            )
+            encode_segment(self._pseudo, self.local_port, self.remote_port, seq, rcv_nxt, flags, wnd, data)
         )
         c = self.counters
         c["segments_sent"] += 1
         if n or fin:
             c["bytes_sent"] += n
-            if seq != self.snd_max and seq_lt(seq, self.snd_max):
+            snd_max = self.snd_max
+            if seq != snd_max and (seq - snd_max) & _MASK > 0x7FFFFFFF:  # seq_lt(seq, snd_max)
                 c["segments_retransmitted"] += 1
                 c["bytes_retransmitted"] += n
                 self.rtt.forget()  # Karn: no sample while a retransmission is out
@@ -927,23 +971,6 @@ class TcpConnection:
         self.counters["rst_sent"] += 1
         self.counters["segments_sent"] += 1
 
-    def _output(self, now: float) -> None:
-        st = self.state
-        if st in (CLOSED, LISTEN):
-            return
-        if st in (SYN_SENT, SYN_RECEIVED):
-            self._output_syn(now)
-            return
-        if not self._ack_now and st in _RECEIVING and self._window_opened():
-            self._ack_now = True  # window update
-        sent = False
-        if st in _SENDING:
-            sent = self._output_data(now)
-        if self._ack_now and not sent:
-            self._emit(self._pure_ack_seq(), 0, False, now)
-        if self.snd_una != self.snd_max and self._rto_at is None and self.snd_wnd:
-            self._rto_at = now + self.rtt.rto
-
     def _output_syn(self, now: float) -> None:
         """SYN-SENT / SYN-RECEIVED: our SYN (again, after an RTO), or an ACK."""
         st = self.state
@@ -959,7 +986,7 @@ class TcpConnection:
         ack = self.rcv_nxt if st == SYN_RECEIVED else 0
         self._out.append(
             encode_segment(
-                self._pseudo, self.local_port, self.remote_port, self.iss, ack, flags, wnd, mss=self.mss
+                self._pseudo, self.local_port, self.remote_port, self.iss, ack, flags, wnd, b"", self.mss
             )
         )
         c = self.counters
@@ -981,15 +1008,19 @@ class TcpConnection:
         """Send what the windows, Nagle and the send buffer allow; True if anything went.
 
         Positions are counted in octets from SND.UNA: ``end`` is the end of the
-        send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX.
+        send buffer, ``nxt`` SND.NXT and ``top`` SND.MAX (each ``seq_diff(x, una)``,
+        written out: ``d = (x - una) & _MASK``, less 2**32 if bit 31 is set).
         """
         if not self._sndbuf and not self._fin_queued and not self._retransmit_una:
             return False  # nothing to send or resend (the buffer holds what is unacknowledged)
         sent = False
         smss = self.snd_mss
         una = self.snd_una
-        end = seq_diff(self._sndbuf_seq, una) + len(self._sndbuf)
-        top = seq_diff(self.snd_max, una)
+        end = (self._sndbuf_seq - una) & _MASK
+        end -= (end & 0x80000000) << 1
+        end += len(self._sndbuf)
+        top = (self.snd_max - una) & _MASK
+        top -= (top & 0x80000000) << 1
         fin_queued = self._fin_queued
         if self._retransmit_una:
             self._retransmit_una = False
@@ -997,12 +1028,18 @@ class TcpConnection:
                 n = max(0, min(smss, end))
                 self._emit(una, n, fin_queued and n == end and end < top, now)
                 sent = True
-        nxt = seq_diff(self.snd_nxt, una)
-        wnd = min(self.snd_wnd, self.congestion.cwnd)
+        nxt = (self.snd_nxt - una) & _MASK
+        nxt -= (nxt & 0x80000000) << 1
+        wnd = self.snd_wnd
+        cwnd = self.congestion.cwnd
+        if cwnd < wnd:
+            wnd = cwnd
         while True:
             unsent = end - nxt
             if unsent > 0:
-                n = min(smss, unsent, wnd - nxt)
+                n = smss if smss < unsent else unsent  # min(smss, unsent, wnd - nxt), no call
+                if wnd - nxt < n:
+                    n = wnd - nxt
                 if n <= 0:
                     break
                 if n < smss and nxt:
@@ -1021,7 +1058,7 @@ class TcpConnection:
                 top = nxt
                 self.snd_max = (una + top) & _MASK
             sent = True
-        self.snd_nxt = seq_add(una, nxt)
+        self.snd_nxt = (una + nxt) & _MASK
         # persist timer: data waits behind a zero window and nothing is in flight to elicit an ACK
         if self.snd_wnd == 0 and end > 0 and self._persist_at is None:
             self._rto_at = None

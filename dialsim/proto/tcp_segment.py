@@ -19,14 +19,22 @@ big-endian integer has that same residue.  So a connection sums its
 pseudo-header's addresses once (:func:`pseudo_header_sum`), the header fields
 are added as plain integers, and the data is one ``int.from_bytes`` in C: no
 concatenation, no loop over words.  A sum of zero is sent as checksum 0.
+
+Two implementations of the codec give the same octets and records, and the
+choice is explicit (:func:`implementation`): the functions here are the
+readable reference; their compiled twin is ``dialsim/proto/_tcpip.c``
+(``tests/unit/test_tcpip_c.py`` holds the two together).
+:class:`dialsim.proto.tcp.TcpConnection` uses the compiled one.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
+from dialsim.compiled import IMPLEMENTATIONS, load, pick
 from dialsim.proto.ipv4 import PROTO_TCP, ip_to_bytes
 
 FIN = 0x01
@@ -176,6 +184,12 @@ def parse_segment(segment: bytes) -> TcpSegment | None:
     return TcpSegment(sport, dport, seq, ack, word & 0x3F, window, bytes(segment[hlen:]), mss, hlen)
 
 
+def checked_segment(pseudo: int, segment: bytes) -> TcpSegment | None:
+    """:func:`parse_segment` of a segment whose checksum is right with its
+    pseudo-header's sum ``pseudo``; ``None`` for a bad checksum or a malformed one."""
+    return parse_segment(segment) if checksum_ok(pseudo, segment) else None
+
+
 def _mss_option(opts: bytes) -> int | None:
     """The MSS option's value in an option list, if there is one."""
     mss = None
@@ -195,6 +209,24 @@ def _mss_option(opts: bytes) -> int | None:
     return mss
 
 
+Encoder = Callable[..., bytes]
+Parser = Callable[[bytes], "TcpSegment | None"]
+CheckedParser = Callable[[int, bytes], "TcpSegment | None"]
+
+
+def implementation(name: str) -> tuple[Encoder, Parser, CheckedParser]:
+    """(:func:`encode_segment`, :func:`parse_segment`, :func:`checked_segment`) of
+    implementation ``"c"`` or ``"python"`` (the compiled ones take positional
+    arguments only)."""
+
+    def compiled() -> tuple[Encoder, Parser, CheckedParser]:
+        _tcpip = load("dialsim.proto._tcpip", "the compiled IPv4/TCP codec")
+        _tcpip.register_segment(TcpSegment)
+        return _tcpip.encode_segment, _tcpip.parse_segment, _tcpip.checked_segment
+
+    return pick(name, "TCP segment codec", (encode_segment, parse_segment, checked_segment), compiled)
+
+
 __all__ = [
     "ACK",
     "DEFAULT_MSS",
@@ -205,9 +237,12 @@ __all__ = [
     "TCP_HEADER_LENGTH",
     "URG",
     "TcpSegment",
+    "IMPLEMENTATIONS",
     "build_segment",
+    "checked_segment",
     "checksum_ok",
     "encode_segment",
+    "implementation",
     "parse_segment",
     "pseudo_header_sum",
     "seq_add",
