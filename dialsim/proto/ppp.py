@@ -88,6 +88,7 @@ _VJ_PROTO = {
     vjmod.TYPE_UNCOMPRESSED_TCP: PROTO_VJ_UNCOMP,
 }
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
+_DATA_PROTOCOLS = frozenset(_VJ_PROTO.values())  # frames that carry datagrams
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
@@ -260,6 +261,10 @@ class PppConnection:
         self._echo_id = 0
         self._compressor: VjCompressor | None = None
         self._decompressor: VjDecompressor | None = None
+        # next_deadline() remembered: only the inputs that reach the automata, the
+        # authentication machines or the echo timer can move it (never a datagram).
+        self._deadline: float | None = None
+        self._deadline_stale = True
         self._reset_tx()
         self._c = _new_counters()
 
@@ -314,6 +319,7 @@ class PppConnection:
     # -- administrative and lower-layer inputs
     def open(self, now: float) -> None:
         """Administrative Open: negotiate as soon as (or since) the lower layer is up."""
+        self._deadline_stale = True
         self._reason = ""
         self.lcp.open(now)
         self._run_lcp(now)
@@ -326,6 +332,7 @@ class PppConnection:
 
     def lower_up(self, now: float) -> None:
         """Carrier (the modem's DCD) came up."""
+        self._deadline_stale = True
         self.lcp.up(now)
         self._run_lcp(now)
         if self.lcp.state in NEGOTIATING:
@@ -333,6 +340,7 @@ class PppConnection:
 
     def lower_down(self, now: float) -> None:
         """Carrier lost: LCP Down (RFC 1661 'Down' event); LinkTerminated if a link was alive."""
+        self._deadline_stale = True
         self.lcp.down(now)
         self._run_lcp(now)
         self._reset_tx()
@@ -342,6 +350,7 @@ class PppConnection:
             self._terminated(now, self._reason or "carrier lost")
 
     def _close(self, now: float, reason: str) -> None:
+        self._deadline_stale = True
         if not self._reason:
             self._reason = reason
         self.lcp.close(now, reason)
@@ -443,6 +452,8 @@ class PppConnection:
         # Ack, a Challenge's Response): its slot is taken now, filled below.
         slot = len(self._events)
         self._events.append(None)  # type: ignore[arg-type]
+        if protocol not in _DATA_PROTOCOLS:
+            self._deadline_stale = True
         if protocol == PROTO_LCP:
             self.lcp.receive(info, now, max_reject=max(self.lcp_policy.peer_mru - 4, 4))
             self._run_lcp(now)
@@ -658,6 +669,12 @@ class PppConnection:
 
     # -- timers
     def next_deadline(self) -> float | None:
+        if self._deadline_stale:
+            self._deadline = self._earliest_deadline()
+            self._deadline_stale = False
+        return self._deadline
+
+    def _earliest_deadline(self) -> float | None:
         best = self.lcp.next_deadline()
         d = self.ipcp.next_deadline()
         if d is not None and (best is None or d < best):
@@ -672,6 +689,7 @@ class PppConnection:
         return best
 
     def on_timer(self, now: float) -> None:
+        self._deadline_stale = True
         self.lcp.on_timer(now)
         self._run_lcp(now)
         self.ipcp.on_timer(now)
