@@ -37,6 +37,7 @@ from dialsim.proto.hdlc import (
     parse_ppp_header,
     ppp_header,
 )
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally, tcp_payload_length
 from dialsim.proto.ppp_auth import (
     AuthFailed,
     AuthSucceeded,
@@ -88,7 +89,7 @@ _VJ_PROTO = {
     vjmod.TYPE_UNCOMPRESSED_TCP: PROTO_VJ_UNCOMP,
 }
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
-_DATA_PROTOCOLS = frozenset(_VJ_PROTO.values())  # frames that carry datagrams
+assert DATA_PROTOCOLS == frozenset(_VJ_PROTO.values())  # the frames that carry datagrams
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
@@ -261,6 +262,8 @@ class PppConnection:
         self._echo_id = 0
         self._compressor: VjCompressor | None = None
         self._decompressor: VjDecompressor | None = None
+        self._tally_sent: OctetTally | None = None
+        self._tally_received: OctetTally | None = None
         # next_deadline() remembered: only the inputs that reach the automata, the
         # authentication machines or the echo timer can move it (never a datagram).
         self._deadline: float | None = None
@@ -366,6 +369,12 @@ class PppConnection:
         ev, self._events = self._events, []
         return ev
 
+    def tally_into(self, sent: OctetTally | None, received: OctetTally | None) -> None:
+        """Add every frame to ``sent`` / ``received`` instead of queueing its
+        FrameSent / FrameReceived (see :mod:`dialsim.proto.octets`); None, None: events again."""
+        self._tally_sent = sent
+        self._tally_received = received
+
     def _emit_frame(self, protocol: int, info: bytes, now: float, *, packet: bytes = b"") -> None:
         if protocol == PROTO_LCP:
             header = _header(protocol, False, False)
@@ -385,11 +394,21 @@ class PppConnection:
         c["frames_sent"] += 1
         n = len(wire)
         c["octets_sent"] += n
-        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
-        self._events.append(
-            FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
-                      n - flags - len(frame) - fcs, flags)
-        )
+        t = self._tally_sent
+        if t is None:
+            kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
+            self._events.append(
+                FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
+                          n - flags - len(frame) - fcs, flags)
+            )
+        elif protocol in DATA_PROTOCOLS:
+            t.frame_octets += len(info)
+            t.wire_octets += n
+            if packet:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
+        else:
+            t.control_octets += n
 
     def send_ip(self, packet: bytes, now: float) -> None:
         """Queue an IPv4 datagram; dropped (and counted) unless IPCP is Opened."""
@@ -447,12 +466,32 @@ class PppConnection:
             return
         protocol, off = parsed
         info = frame[off:]
+        t = self._tally_received
+        if t is not None and protocol in DATA_PROTOCOLS:  # a datagram, counted
+            t.frame_octets += len(info)
+            t.wire_octets += f.wire_octets
+            if self.lcp.state != State.OPENED:
+                c["frames_discarded"] += 1
+            elif (delivered := self._datagram(protocol, info)) is not None:
+                c["ip_packets_received"] += 1
+                t.packets += 1
+                t.app += tcp_payload_length(delivered)
+                self._events.append(IpPacketReceived(delivered))
+            return
+        self._dispatch(c, f, protocol, off, now)
+
+    def _dispatch(self, c: dict[str, int], f: DecodedFrame, protocol: int, off: int, now: float) -> None:
+        """A good frame for the automata, the authentication or VJ (any frame without a tally)."""
+        frame = f.frame
+        info = frame[off:]
         delivered: bytes | None = None
         # The frame's FrameReceived goes before anything sent because of it (an
         # Ack, a Challenge's Response): its slot is taken now, filled below.
         slot = len(self._events)
-        self._events.append(None)  # type: ignore[arg-type]
-        if protocol not in _DATA_PROTOCOLS:
+        t = self._tally_received
+        if t is None:
+            self._events.append(None)  # type: ignore[arg-type]
+        if protocol not in DATA_PROTOCOLS:
             self._deadline_stale = True
         if protocol == PROTO_LCP:
             self.lcp.receive(info, now, max_reject=max(self.lcp_policy.peer_mru - 4, 4))
@@ -472,11 +511,14 @@ class PppConnection:
             delivered = self._datagram(protocol, info)
         else:
             self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
-        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
-        self._events[slot] = FrameReceived(
-            protocol, kind, delivered or b"", bytes(info), bytes(frame),
-            f.wire_octets, off, f.fcs_octets, f.escapes, 1,
-        )  # fmt: skip
+        if t is not None:
+            t.control_octets += f.wire_octets  # (datagrams were counted in _frame)
+        else:
+            kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
+            self._events[slot] = FrameReceived(
+                protocol, kind, delivered or b"", bytes(info), bytes(frame),
+                f.wire_octets, off, f.fcs_octets, f.escapes, 1,
+            )  # fmt: skip
         if delivered is not None:
             c["ip_packets_received"] += 1
             self._events.append(IpPacketReceived(delivered))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from dialsim.proto import vj as vjmod
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally, tcp_payload_length
 
 END = 0xC0
 ESC = 0xDB
@@ -150,9 +151,17 @@ class SlipLink:
         self._out: list[bytes] = []
         self._events: list[Event] = []
         self.counters = SlipCounters()
+        self._tally_sent: OctetTally | None = None
+        self._tally_received: OctetTally | None = None
         if vj:
             self._compressor = VjCompressor(slots=vj_slots)
             self._decompressor = VjDecompressor(slots=vj_slots)
+
+    def tally_into(self, sent: OctetTally | None, received: OctetTally | None) -> None:
+        """Add every frame to ``sent`` / ``received`` instead of queueing its
+        FrameSent / FrameReceived (see :mod:`dialsim.proto.octets`); None, None: events again."""
+        self._tally_sent = sent
+        self._tally_received = received
 
     # -- sending
     def send_ip(self, packet: bytes, now: float) -> None:
@@ -170,10 +179,22 @@ class SlipLink:
         c.octets_ip_sent += len(packet)
         c.octets_frame_sent += len(frame)
         c.octets_wire_sent += len(wire)
-        escapes = len(wire) - 2 - len(frame)
-        self._events.append(
-            FrameSent(KIND_PROTOCOLS[kind], kind, packet, frame, packet, len(wire), escape_octets=escapes, flag_octets=2)
-        )
+        t = self._tally_sent
+        if t is None:
+            escapes = len(wire) - 2 - len(frame)
+            self._events.append(
+                FrameSent(KIND_PROTOCOLS[kind], kind, packet, frame, packet, len(wire),
+                          escape_octets=escapes, flag_octets=2)
+            )  # fmt: skip
+        else:
+            if KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
+                t.frame_octets += len(frame)
+                t.wire_octets += len(wire)
+            else:
+                t.control_octets += len(wire)
+            if packet:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
 
     def output(self, now: float) -> list[bytes]:
         """The frames to write to the line, oldest first, one per item."""
@@ -194,16 +215,26 @@ class SlipLink:
                 kind = vjmod.KIND_NAMES.get(kind_code, "error")
             else:
                 packet, kind = frame, "ip"
-            self._events.append(
-                FrameReceived(
-                    KIND_PROTOCOLS[kind], kind, packet or b"", frame, packet or b"", f.wire_octets,
-                    escape_octets=f.escapes, flag_octets=f.end_octets,
-                )  # fmt: skip
-            )
+            t = self._tally_received
+            if t is None:
+                self._events.append(
+                    FrameReceived(
+                        KIND_PROTOCOLS[kind], kind, packet or b"", frame, packet or b"", f.wire_octets,
+                        escape_octets=f.escapes, flag_octets=f.end_octets,
+                    )  # fmt: skip
+                )
+            elif KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
+                t.frame_octets += len(frame)
+                t.wire_octets += f.wire_octets
+            else:  # a CSLIP frame of no known type
+                t.control_octets += f.wire_octets
             if packet is None:
                 c.frames_dropped += 1
                 continue
             c.octets_ip_received += len(packet)
+            if t is not None:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
             self._events.append(IpPacketReceived(packet))
 
     def events(self) -> list[Event]:
