@@ -100,6 +100,9 @@ _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 # and counters (tests/unit/test_hdlc_c.py).
 hdlc_encode, HdlcDecoder = implementation("c")
 
+_OPENED = State.OPENED
+_LCP_HEADER = ppp_header(PROTO_LCP, acfc=False, pfc=False)  # LCP's frames always have the full header
+
 FLAG_TIME = 1.0  # send an opening flag when the line was idle this long (as Linux ppp_async)
 
 _HEADERS: dict[tuple[int, bool, bool], bytes] = {}
@@ -310,10 +313,15 @@ class PppConnection:
         return self._tx_fcs
 
     def _reset_tx(self) -> None:
-        self._tx_accm = DEFAULT_ACCM
-        self._tx_pfc = False
-        self._tx_acfc = False
-        self._tx_fcs = 16
+        self._set_tx(DEFAULT_ACCM, False, False, 16)
+
+    def _set_tx(self, accm: int, pfc: bool, acfc: bool, fcs: int) -> None:
+        """What the frames we send use (LCP's own keep the defaults but the FCS)."""
+        self._tx_accm = accm
+        self._tx_pfc = pfc
+        self._tx_acfc = acfc
+        self._tx_fcs = fcs
+        self._tx_headers = {p: _header(p, acfc, pfc) for p in DATA_PROTOCOLS}
 
     def _reset_rx(self) -> None:
         self._decoder.set_accm(DEFAULT_ACCM)
@@ -375,12 +383,12 @@ class PppConnection:
         self._tally_sent = sent
         self._tally_received = received
 
-    def _emit_frame(self, protocol: int, info: bytes, now: float, *, packet: bytes = b"") -> None:
+    def _emit_frame(self, protocol: int, info: bytes, now: float, packet: bytes = b"") -> None:
         if protocol == PROTO_LCP:
-            header = _header(protocol, False, False)
+            header = _LCP_HEADER
             accm = DEFAULT_ACCM
         else:
-            header = _header(protocol, self._tx_acfc, self._tx_pfc)
+            header = self._tx_headers.get(protocol) or _header(protocol, self._tx_acfc, self._tx_pfc)
             accm = self._tx_accm
         frame = header + info
         last = self._last_tx
@@ -412,20 +420,21 @@ class PppConnection:
 
     def send_ip(self, packet: bytes, now: float) -> None:
         """Queue an IPv4 datagram; dropped (and counted) unless IPCP is Opened."""
-        if self.ipcp.state != State.OPENED or not self._network:
+        if self.ipcp.state != _OPENED or not self._network:
             self._c["ip_dropped_not_up"] += 1
             return
-        if len(packet) > self.mtu:
+        if len(packet) > self.lcp_policy.peer_mru:  # self.mtu
             self._c["ip_dropped_too_big"] += 1
             return
         packet = bytes(packet)
-        if self._compressor is not None:
-            kind, data = self._compressor.compress(packet)
+        compressor = self._compressor
+        if compressor is not None:
+            kind, data = compressor.compress(packet)
             proto = _VJ_PROTO[kind]
         else:
             proto, data = PROTO_IP, packet
         self._c["ip_packets_sent"] += 1
-        self._emit_frame(proto, data, now, packet=packet)
+        self._emit_frame(proto, data, now, packet)
 
     # -- input
     def receive(self, data: bytes, now: float) -> None:
@@ -460,17 +469,21 @@ class PppConnection:
         c = self._c
         c["frames_received"] += 1
         frame = f.frame
-        parsed = parse_ppp_header(frame)
-        if parsed is None:
-            c["malformed_frames"] += 1
-            return
-        protocol, off = parsed
+        first = frame[0] if frame else 0
+        if first & 1 and first != 0xFF:  # no Address/Control, a one-octet Protocol (ACFC, PFC)
+            protocol, off = first, 1
+        else:
+            parsed = parse_ppp_header(frame)
+            if parsed is None:
+                c["malformed_frames"] += 1
+                return
+            protocol, off = parsed
         info = frame[off:]
         t = self._tally_received
         if t is not None and protocol in DATA_PROTOCOLS:  # a datagram, counted
             t.frame_octets += len(info)
             t.wire_octets += f.wire_octets
-            if self.lcp.state != State.OPENED:
+            if self.lcp.state != _OPENED:
                 c["frames_discarded"] += 1
             elif (delivered := self._datagram(protocol, info)) is not None:
                 c["ip_packets_received"] += 1
@@ -525,7 +538,7 @@ class PppConnection:
 
     def _datagram(self, protocol: int, info: bytes) -> bytes | None:
         """The IPv4 datagram an IP or VJ frame carries, or None (discarded or tossed, counted)."""
-        if not self._network or self.ipcp.state != State.OPENED:
+        if not self._network or self.ipcp.state != _OPENED:
             self._c["frames_discarded"] += 1
             return None
         if protocol == PROTO_IP:
@@ -611,10 +624,7 @@ class PppConnection:
 
     def _lcp_up(self, now: float) -> None:
         pol = self.lcp_policy
-        self._tx_accm = pol.peer_accm
-        self._tx_pfc = pol.peer_pfc
-        self._tx_acfc = pol.peer_acfc
-        self._tx_fcs = pol.peer_fcs
+        self._set_tx(pol.peer_accm, pol.peer_pfc, pol.peer_acfc, pol.peer_fcs)
         self._decoder.set_accm(pol.got_accm)
         self._decoder.set_fcs_size(pol.got_fcs)
         self._events.append(LcpUp(now))
