@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dialsim.proto import octets
 from dialsim.proto.events import (
     CloseRequested,
     Effect,
@@ -28,7 +29,6 @@ from dialsim.proto.events import (
 from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import ConnectionAccepted
 from dialsim.proto.octets import DATA_PROTOCOLS as _DATA_PROTOCOLS
-from dialsim.proto.octets import tcp_payload_length as ip_payload_length
 from dialsim.proto.tcp import (
     Closed,
     Connected,
@@ -37,6 +37,10 @@ from dialsim.proto.tcp import (
     DataReceived,
     PeerClosed,
 )
+
+# Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else): what the
+# framings count with (compiled; dialsim/proto/octets.py has the reference)
+ip_payload_length = octets.implementation("c")
 
 
 @dataclass(slots=True)

@@ -9,15 +9,20 @@ queues a :class:`~dialsim.proto.events.FrameSent` or
 control, a frame it discards).  The sums are those the frame events give:
 ``frame_octets`` the link-layer payloads (after VJ compression),
 ``wire_octets`` the same frames on the line (flags, escapes, FCS), ``packets``
-the datagrams, ``app`` their TCP payload (:func:`tcp_payload_length`).
+the datagrams, ``app`` their TCP payload (:func:`tcp_payload_length`, the
+reference; the links count with its compiled twin in ``_vj.c``,
+:func:`implementation`).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["DATA_PROTOCOLS", "OctetTally", "tcp_payload_length"]
+from dialsim.compiled import load, not_built, pick
+
+__all__ = ["DATA_PROTOCOLS", "OctetTally", "implementation", "tcp_payload_length"]
 
 # Frames that carry datagrams (PPP's IP and VJ protocol numbers, which SLIP's
 # frames use too); any other frame is link control.
@@ -47,3 +52,18 @@ def tcp_payload_length(packet: bytes) -> int:
         return 0
     n = (total if total < size else size) - ihl - (packet[ihl + 12] >> 4) * 4
     return n if n > 0 else 0
+
+
+def implementation(name: str) -> Callable[[bytes], int]:
+    """:func:`tcp_payload_length` of implementation ``"c"`` (``dialsim.proto._vj``'s,
+    built by ``pip install -e .``; tests/unit/test_link_tally.py holds it to the
+    reference) or ``"python"`` (the reference above).  Not built: ImportError."""
+
+    def compiled() -> Callable[[bytes], int]:
+        _vj = load("dialsim.proto._vj", "the compiled VJ header compression")
+        try:
+            return _vj.tcp_payload_length
+        except AttributeError as exc:  # built before it had one
+            raise not_built("dialsim.proto._vj", "the compiled TCP payload length") from exc
+
+    return pick(name, "TCP payload length", tcp_payload_length, compiled)

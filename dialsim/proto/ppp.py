@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived, LinkEvent
@@ -37,7 +38,7 @@ from dialsim.proto.hdlc import (
     parse_ppp_header,
     ppp_header,
 )
-from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally, tcp_payload_length
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
 from dialsim.proto.ppp_auth import (
     AuthFailed,
     AuthSucceeded,
@@ -92,6 +93,8 @@ _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
 assert DATA_PROTOCOLS == frozenset(_VJ_PROTO.values())  # the frames that carry datagrams
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
+# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
+tcp_payload_length = octets.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
-from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally, tcp_payload_length
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
 
 END = 0xC0
 ESC = 0xDB
@@ -40,6 +41,8 @@ SLIP_DEFAULT_MTU = 1006  # RFC 1055: "the Berkeley UNIX SLIP drivers use ... 100
 _END = bytes([END])
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
+# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
+tcp_payload_length = octets.implementation("c")
 
 
 def slip_escape(packet: bytes) -> bytes:

@@ -19,7 +19,7 @@ from dialsim.hosts.endpoint import FrameLog, LinkInterface
 from dialsim.proto.events import FrameEvent, IpPacketReceived
 from dialsim.proto.hdlc import hdlc_encode
 from dialsim.proto.ipv4 import build_packet
-from dialsim.proto.octets import tcp_payload_length
+from dialsim.proto.octets import implementation, tcp_payload_length
 from dialsim.proto.ppp import PppConnection
 from dialsim.proto.slip import SlipLink
 
@@ -136,8 +136,28 @@ def test_the_tally_holds_on_a_line_that_corrupts_and_cuts(kind, cuts):
     assert tallied.delivered == counted.delivered
 
 
-def test_tcp_payload_length():
+@pytest.mark.parametrize("name", ["python", "c"])
+def test_tcp_payload_length(name):
+    length = implementation(name)
     p = _segment(0, b"x" * 123, "10.0.0.2", "10.0.0.1")
-    assert tcp_payload_length(p) == 123
-    assert tcp_payload_length(p[:19]) == 0
-    assert tcp_payload_length(build_packet("10.0.0.2", "10.0.0.1", 17, b"u" * 30)) == 0
+    assert length(p) == 123 and length(bytearray(p)) == 123
+    assert length(p[:19]) == 0 and length(b"") == 0
+    assert length(p[:-23]) == 100  # cut short: what arrived
+    assert length(build_packet("10.0.0.2", "10.0.0.1", 17, b"u" * 30)) == 0
+    with pytest.raises(ValueError, match="TCP payload length"):
+        implementation("fortran")
+
+
+_headers = st.builds(
+    lambda vihl, total, proto, doff, rest: bytes([vihl, 0]) + total.to_bytes(2, "big") + bytes(5)
+    + bytes([proto]) + rest[:2] + bytes([doff]) + rest[2:],
+    st.sampled_from([0x45, 0x46, 0x4F, 0x40, 0x44, 0x65, 0x05]) | st.integers(0, 255),
+    st.integers(0, 0xFFFF), st.sampled_from([6, 17]) | st.integers(0, 255),
+    st.integers(0, 255), st.binary(max_size=120),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(packet=_headers | st.binary(max_size=80))
+def test_the_compiled_tcp_payload_length_is_the_reference(packet):
+    assert implementation("c")(packet) == tcp_payload_length(packet)
