@@ -448,17 +448,21 @@ class PppConnection:
         # sent with the new ones (found with slirp, whose IPCP request follows its
         # LCP Ack at once; decoded with the old ACCM its raw control octets were
         # dropped: bad FCS).
+        # The flags found with find (memchr), not split (a loop over every octet).
         d = self._decoder
-        pieces = data.split(b"\x7e")
-        last = pieces.pop()
-        for piece in pieces:
-            f = d.frame_ended(piece)
+        find = data.find
+        start = 0
+        flag = find(b"\x7e")
+        while flag >= 0:
+            f = d.frame_ended(data[start:flag])
             if d.losses != self._bad_seen:
                 self._line_error()
             if f is not None:
                 self._frame(f, now)
-        if last:
-            d.feed(last)
+            start = flag + 1
+            flag = find(b"\x7e", start)
+        if start < len(data):
+            d.feed(data[start:])
             if d.losses != self._bad_seen:
                 self._line_error()
 
