@@ -39,6 +39,7 @@ ESC_ESC = 0xDD
 SLIP_DEFAULT_MTU = 1006  # RFC 1055: "the Berkeley UNIX SLIP drivers use ... 1006 bytes"
 
 _END = bytes([END])
+ESC_OCTET = b"\xdb"
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
 # The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
@@ -47,7 +48,12 @@ tcp_payload_length = octets.implementation("c")
 
 def slip_escape(packet: bytes) -> bytes:
     """Escape one datagram (no END bytes added)."""
-    return packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc")
+    # `in` looks with memchr; replace would count octet by octet even when there are none
+    if ESC_OCTET in packet:
+        packet = packet.replace(b"\xdb", b"\xdb\xdd")
+    if END in packet:
+        packet = packet.replace(b"\xc0", b"\xdb\xdc")
+    return packet
 
 
 def slip_unescape(data: bytes) -> bytes:
@@ -96,23 +102,30 @@ class SlipDecoder:
                 self._buf.clear()
                 self.frames_too_long += 1
             return []
-        parts = bytes(self._buf).split(_END)
-        self._buf = bytearray(parts.pop())
+        buf = bytes(self._buf)
         frames = []
-        for raw in parts:
+        start = 0
+        end = buf.find(_END)  # memchr, where split would look at every octet
+        while end >= 0:
+            raw = buf[start:end]
+            start = end + 1
+            end = buf.find(_END, start)
             if not raw:
                 self._spare_ends += 1  # the flushing END sent before a frame
                 continue
-            frame = slip_unescape(raw)
+            escaped = ESC_OCTET in raw
+            frame = slip_unescape(raw) if escaped else raw
             if len(frame) > self.max_frame:
                 self.frames_too_long += 1
                 continue
-            self.bad_escapes += (
-                raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
-            )
+            if escaped:
+                self.bad_escapes += (
+                    raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
+                )
             ends = 1 + self._spare_ends
             self._spare_ends = 0
             frames.append(SlipFrame(frame, len(raw) + ends, len(raw) - len(frame), ends))
+        self._buf = bytearray(buf[start:])
         return frames
 
 
