@@ -190,7 +190,8 @@ class PppConnection:
     ``receive(data, now)`` takes line octets; ``output(now)`` gives the frames
     to write, one per item; ``send_ip(packet, now)`` queues a datagram;
     ``events()`` hands out the link events (:class:`LcpUp`, ...),
-    :class:`FrameSent`, :class:`FrameReceived` and :class:`IpPacketReceived`.
+    :class:`FrameSent`, :class:`FrameReceived` and :class:`IpPacketReceived`
+    (after ``tally_into(sent, received)`` no frame events: the frames are added up there).
     ``open``/``close`` are the administrative events, ``lower_up``/``lower_down``
     the carrier.  ``fcs32``: ask the peer for a 32-bit FCS (RFC 1570).
     See the module docstring and docs/ppp.md.

@@ -156,7 +156,8 @@ class SlipLink:
     to write, one per item; ``send_ip(packet, now)`` queues a datagram;
     ``events()`` hands out :class:`FrameSent`, :class:`FrameReceived` and
     :class:`IpPacketReceived` (``capture`` is the datagram; ``flag_octets``
-    the END octets).  SLIP has no link negotiation, so the link is up as soon
+    the END octets; after ``tally_into(sent, received)`` no frame events, the
+    frames are added up there).  SLIP has no link negotiation, so the link is up as soon
     as it exists, and no timer.
     """
 
