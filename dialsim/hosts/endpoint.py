@@ -14,10 +14,10 @@ application payload, TCP/IP headers, link framing (headers, FCS, escapes).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dialsim.proto import octets
 from dialsim.proto.events import (
     CloseRequested,
     Effect,
@@ -28,6 +28,7 @@ from dialsim.proto.events import (
 )
 from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import ConnectionAccepted
+from dialsim.proto.octets import DATA_PROTOCOLS as _DATA_PROTOCOLS
 from dialsim.proto.tcp import (
     Closed,
     Connected,
@@ -36,6 +37,10 @@ from dialsim.proto.tcp import (
     DataReceived,
     PeerClosed,
 )
+
+# Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else): what the
+# framings count with (compiled; dialsim/proto/octets.py has the reference)
+ip_payload_length = octets.implementation("c")
 
 
 @dataclass(slots=True)
@@ -70,27 +75,6 @@ class LayerBytes:
             f"{prefix}_link_control_octets": self.control_octets,
             f"{prefix}_packets": self.packets,
         }
-
-
-# Frames that carry datagrams (PPP's IP and VJ protocol numbers, which SLIP's
-# frames use too); any other frame is link control.
-_DATA_PROTOCOLS = frozenset((0x21, 0x2D, 0x2F))
-
-
-_IP_FIELDS = struct.Struct("!BxH5xB")  # version/IHL, total length, protocol
-
-
-def ip_payload_length(packet: bytes) -> int:
-    """Bytes of TCP payload in an IPv4/TCP datagram (0 for anything else)."""
-    size = len(packet)
-    if size < 20:
-        return 0
-    vihl, total, protocol = _IP_FIELDS.unpack_from(packet)
-    ihl = (vihl & 0x0F) * 4
-    if vihl >> 4 != 4 or protocol != 6 or size < ihl + 20:
-        return 0
-    n = (total if total < size else size) - ihl - (packet[ihl + 12] >> 4) * 4
-    return n if n > 0 else 0
 
 
 def answer_effects(machine, carry_out: Callable[[Effect], object], now: float) -> list[Event]:
@@ -255,7 +239,10 @@ class LinkInterface:
 
     ``events()`` hands up what the layer above needs: the datagrams that arrived
     (:class:`IpPacketReceived`) and the link's state changes (:class:`LinkEvent`);
-    the frame events stay here, counted and captured.
+    the frame events stay here, counted and captured.  Without a capture a
+    framing that can (``tally_into``, :mod:`dialsim.proto.octets`) adds its
+    frames up itself, into :attr:`sent` and :attr:`received`, and queues no
+    frame events: the same sums, without an event per frame.
     """
 
     def __init__(self, framing, *, capture: FrameLog | None = None) -> None:
@@ -263,6 +250,12 @@ class LinkInterface:
         self.capture = capture
         self.sent = LayerBytes()
         self.received = LayerBytes()
+        # The framing that adds its frames up itself (it is not replaced meanwhile)
+        self._tallying = None
+        tally_into = getattr(framing, "tally_into", None)
+        if capture is None and tally_into is not None:
+            tally_into(self.sent, self.received)
+            self._tallying = framing
 
     def receive(self, data: bytes, now: float) -> None:
         self.framing.receive(data, now)
@@ -274,8 +267,9 @@ class LinkInterface:
         return self.framing.output(now)
 
     def events(self) -> list[Event]:
-        evs = self.framing.events()
-        if not evs:
+        framing = self.framing
+        evs = framing.events()
+        if not evs or framing is self._tallying:
             return evs
         up: list[Event] = []
         capture = self.capture

@@ -795,13 +795,43 @@ static PyTypeObject DecompressorType = {
     .tp_getset = Decompressor_getset,
 };
 
+/* ---- the TCP payload a datagram carries (octets.py's tcp_payload_length) -- */
+
+static PyObject *module_tcp_payload_length(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = view.buf;
+    Py_ssize_t size = view.len, n = 0;
+    if (size >= 20) {
+        Py_ssize_t ihl = (p[0] & 0x0F) * 4, total = (p[2] << 8) | p[3];
+        if (p[0] >> 4 == 4 && p[9] == 6 && size >= ihl + 20) {
+            n = (total < size ? total : size) - ihl - (p[ihl + 12] >> 4) * 4;
+            if (n < 0)
+                n = 0;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(n);
+}
+
 /* ---- the module -------------------------------------------------------- */
+
+static PyMethodDef module_methods[] = {
+    {"tcp_payload_length", module_tcp_payload_length, METH_O,
+     "tcp_payload_length(packet) -> int: octets of TCP payload in an IPv4/TCP datagram, "
+     "0 for anything else (dialsim.proto.octets.tcp_payload_length)."},
+    {NULL, NULL, 0, NULL},
+};
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "dialsim.proto._vj",
-    .m_doc = "RFC 1144 VJ header compressor and decompressor in C (the twin of vj.py's).",
+    .m_doc = "RFC 1144 VJ header compressor and decompressor in C (the twin of vj.py's), "
+             "and the TCP payload length the links count (the twin of octets.py's).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__vj(void)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived, LinkEvent
@@ -37,6 +38,7 @@ from dialsim.proto.hdlc import (
     parse_ppp_header,
     ppp_header,
 )
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
 from dialsim.proto.ppp_auth import (
     AuthFailed,
     AuthSucceeded,
@@ -88,8 +90,11 @@ _VJ_PROTO = {
     vjmod.TYPE_UNCOMPRESSED_TCP: PROTO_VJ_UNCOMP,
 }
 _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
+assert DATA_PROTOCOLS == frozenset(_VJ_PROTO.values())  # the frames that carry datagrams
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
+# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
+tcp_payload_length = octets.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 
@@ -97,6 +102,9 @@ _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 # hdlc.py's hdlc_encode and HdlcDecoder are its reference, the same bytes, records
 # and counters (tests/unit/test_hdlc_c.py).
 hdlc_encode, HdlcDecoder = implementation("c")
+
+_OPENED = State.OPENED
+_LCP_HEADER = ppp_header(PROTO_LCP, acfc=False, pfc=False)  # LCP's frames always have the full header
 
 FLAG_TIME = 1.0  # send an opening flag when the line was idle this long (as Linux ppp_async)
 
@@ -182,7 +190,8 @@ class PppConnection:
     ``receive(data, now)`` takes line octets; ``output(now)`` gives the frames
     to write, one per item; ``send_ip(packet, now)`` queues a datagram;
     ``events()`` hands out the link events (:class:`LcpUp`, ...),
-    :class:`FrameSent`, :class:`FrameReceived` and :class:`IpPacketReceived`.
+    :class:`FrameSent`, :class:`FrameReceived` and :class:`IpPacketReceived`
+    (after ``tally_into(sent, received)`` no frame events: the frames are added up there).
     ``open``/``close`` are the administrative events, ``lower_up``/``lower_down``
     the carrier.  ``fcs32``: ask the peer for a 32-bit FCS (RFC 1570).
     See the module docstring and docs/ppp.md.
@@ -260,6 +269,12 @@ class PppConnection:
         self._echo_id = 0
         self._compressor: VjCompressor | None = None
         self._decompressor: VjDecompressor | None = None
+        self._tally_sent: OctetTally | None = None
+        self._tally_received: OctetTally | None = None
+        # next_deadline() remembered: only the inputs that reach the automata, the
+        # authentication machines or the echo timer can move it (never a datagram).
+        self._deadline: float | None = None
+        self._deadline_stale = True
         self._reset_tx()
         self._c = _new_counters()
 
@@ -302,10 +317,15 @@ class PppConnection:
         return self._tx_fcs
 
     def _reset_tx(self) -> None:
-        self._tx_accm = DEFAULT_ACCM
-        self._tx_pfc = False
-        self._tx_acfc = False
-        self._tx_fcs = 16
+        self._set_tx(DEFAULT_ACCM, False, False, 16)
+
+    def _set_tx(self, accm: int, pfc: bool, acfc: bool, fcs: int) -> None:
+        """What the frames we send use (LCP's own keep the defaults but the FCS)."""
+        self._tx_accm = accm
+        self._tx_pfc = pfc
+        self._tx_acfc = acfc
+        self._tx_fcs = fcs
+        self._tx_headers = {p: _header(p, acfc, pfc) for p in DATA_PROTOCOLS}
 
     def _reset_rx(self) -> None:
         self._decoder.set_accm(DEFAULT_ACCM)
@@ -314,6 +334,7 @@ class PppConnection:
     # -- administrative and lower-layer inputs
     def open(self, now: float) -> None:
         """Administrative Open: negotiate as soon as (or since) the lower layer is up."""
+        self._deadline_stale = True
         self._reason = ""
         self.lcp.open(now)
         self._run_lcp(now)
@@ -326,6 +347,7 @@ class PppConnection:
 
     def lower_up(self, now: float) -> None:
         """Carrier (the modem's DCD) came up."""
+        self._deadline_stale = True
         self.lcp.up(now)
         self._run_lcp(now)
         if self.lcp.state in NEGOTIATING:
@@ -333,6 +355,7 @@ class PppConnection:
 
     def lower_down(self, now: float) -> None:
         """Carrier lost: LCP Down (RFC 1661 'Down' event); LinkTerminated if a link was alive."""
+        self._deadline_stale = True
         self.lcp.down(now)
         self._run_lcp(now)
         self._reset_tx()
@@ -342,6 +365,7 @@ class PppConnection:
             self._terminated(now, self._reason or "carrier lost")
 
     def _close(self, now: float, reason: str) -> None:
+        self._deadline_stale = True
         if not self._reason:
             self._reason = reason
         self.lcp.close(now, reason)
@@ -357,12 +381,18 @@ class PppConnection:
         ev, self._events = self._events, []
         return ev
 
-    def _emit_frame(self, protocol: int, info: bytes, now: float, *, packet: bytes = b"") -> None:
+    def tally_into(self, sent: OctetTally | None, received: OctetTally | None) -> None:
+        """Add every frame to ``sent`` / ``received`` instead of queueing its
+        FrameSent / FrameReceived (see :mod:`dialsim.proto.octets`); None, None: events again."""
+        self._tally_sent = sent
+        self._tally_received = received
+
+    def _emit_frame(self, protocol: int, info: bytes, now: float, packet: bytes = b"") -> None:
         if protocol == PROTO_LCP:
-            header = _header(protocol, False, False)
+            header = _LCP_HEADER
             accm = DEFAULT_ACCM
         else:
-            header = _header(protocol, self._tx_acfc, self._tx_pfc)
+            header = self._tx_headers.get(protocol) or _header(protocol, self._tx_acfc, self._tx_pfc)
             accm = self._tx_accm
         frame = header + info
         last = self._last_tx
@@ -376,28 +406,39 @@ class PppConnection:
         c["frames_sent"] += 1
         n = len(wire)
         c["octets_sent"] += n
-        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
-        self._events.append(
-            FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
-                      n - flags - len(frame) - fcs, flags)
-        )
+        t = self._tally_sent
+        if t is None:
+            kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
+            self._events.append(
+                FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
+                          n - flags - len(frame) - fcs, flags)
+            )
+        elif protocol in DATA_PROTOCOLS:
+            t.frame_octets += len(info)
+            t.wire_octets += n
+            if packet:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
+        else:
+            t.control_octets += n
 
     def send_ip(self, packet: bytes, now: float) -> None:
         """Queue an IPv4 datagram; dropped (and counted) unless IPCP is Opened."""
-        if self.ipcp.state != State.OPENED or not self._network:
+        if self.ipcp.state != _OPENED or not self._network:
             self._c["ip_dropped_not_up"] += 1
             return
-        if len(packet) > self.mtu:
+        if len(packet) > self.lcp_policy.peer_mru:  # self.mtu
             self._c["ip_dropped_too_big"] += 1
             return
         packet = bytes(packet)
-        if self._compressor is not None:
-            kind, data = self._compressor.compress(packet)
+        compressor = self._compressor
+        if compressor is not None:
+            kind, data = compressor.compress(packet)
             proto = _VJ_PROTO[kind]
         else:
             proto, data = PROTO_IP, packet
         self._c["ip_packets_sent"] += 1
-        self._emit_frame(proto, data, now, packet=packet)
+        self._emit_frame(proto, data, now, packet)
 
     # -- input
     def receive(self, data: bytes, now: float) -> None:
@@ -408,17 +449,21 @@ class PppConnection:
         # sent with the new ones (found with slirp, whose IPCP request follows its
         # LCP Ack at once; decoded with the old ACCM its raw control octets were
         # dropped: bad FCS).
+        # The flags found with find (memchr), not split (a loop over every octet).
         d = self._decoder
-        pieces = data.split(b"\x7e")
-        last = pieces.pop()
-        for piece in pieces:
-            f = d.frame_ended(piece)
+        find = data.find
+        start = 0
+        flag = find(b"\x7e")
+        while flag >= 0:
+            f = d.frame_ended(data[start:flag])
             if d.losses != self._bad_seen:
                 self._line_error()
             if f is not None:
                 self._frame(f, now)
-        if last:
-            d.feed(last)
+            start = flag + 1
+            flag = find(b"\x7e", start)
+        if start < len(data):
+            d.feed(data[start:])
             if d.losses != self._bad_seen:
                 self._line_error()
 
@@ -432,17 +477,43 @@ class PppConnection:
         c = self._c
         c["frames_received"] += 1
         frame = f.frame
-        parsed = parse_ppp_header(frame)
-        if parsed is None:
-            c["malformed_frames"] += 1
+        first = frame[0] if frame else 0
+        if first & 1 and first != 0xFF:  # no Address/Control, a one-octet Protocol (ACFC, PFC)
+            protocol, off = first, 1
+        else:
+            parsed = parse_ppp_header(frame)
+            if parsed is None:
+                c["malformed_frames"] += 1
+                return
+            protocol, off = parsed
+        info = frame[off:]
+        t = self._tally_received
+        if t is not None and protocol in DATA_PROTOCOLS:  # a datagram, counted
+            t.frame_octets += len(info)
+            t.wire_octets += f.wire_octets
+            if self.lcp.state != _OPENED:
+                c["frames_discarded"] += 1
+            elif (delivered := self._datagram(protocol, info)) is not None:
+                c["ip_packets_received"] += 1
+                t.packets += 1
+                t.app += tcp_payload_length(delivered)
+                self._events.append(IpPacketReceived(delivered))
             return
-        protocol, off = parsed
+        self._dispatch(c, f, protocol, off, now)
+
+    def _dispatch(self, c: dict[str, int], f: DecodedFrame, protocol: int, off: int, now: float) -> None:
+        """A good frame for the automata, the authentication or VJ (any frame without a tally)."""
+        frame = f.frame
         info = frame[off:]
         delivered: bytes | None = None
         # The frame's FrameReceived goes before anything sent because of it (an
         # Ack, a Challenge's Response): its slot is taken now, filled below.
         slot = len(self._events)
-        self._events.append(None)  # type: ignore[arg-type]
+        t = self._tally_received
+        if t is None:
+            self._events.append(None)  # type: ignore[arg-type]
+        if protocol not in DATA_PROTOCOLS:
+            self._deadline_stale = True
         if protocol == PROTO_LCP:
             self.lcp.receive(info, now, max_reject=max(self.lcp_policy.peer_mru - 4, 4))
             self._run_lcp(now)
@@ -461,18 +532,21 @@ class PppConnection:
             delivered = self._datagram(protocol, info)
         else:
             self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
-        kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
-        self._events[slot] = FrameReceived(
-            protocol, kind, delivered or b"", bytes(info), bytes(frame),
-            f.wire_octets, off, f.fcs_octets, f.escapes, 1,
-        )  # fmt: skip
+        if t is not None:
+            t.control_octets += f.wire_octets  # (datagrams were counted in _frame)
+        else:
+            kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
+            self._events[slot] = FrameReceived(
+                protocol, kind, delivered or b"", bytes(info), bytes(frame),
+                f.wire_octets, off, f.fcs_octets, f.escapes, 1,
+            )  # fmt: skip
         if delivered is not None:
             c["ip_packets_received"] += 1
             self._events.append(IpPacketReceived(delivered))
 
     def _datagram(self, protocol: int, info: bytes) -> bytes | None:
         """The IPv4 datagram an IP or VJ frame carries, or None (discarded or tossed, counted)."""
-        if not self._network or self.ipcp.state != State.OPENED:
+        if not self._network or self.ipcp.state != _OPENED:
             self._c["frames_discarded"] += 1
             return None
         if protocol == PROTO_IP:
@@ -558,10 +632,7 @@ class PppConnection:
 
     def _lcp_up(self, now: float) -> None:
         pol = self.lcp_policy
-        self._tx_accm = pol.peer_accm
-        self._tx_pfc = pol.peer_pfc
-        self._tx_acfc = pol.peer_acfc
-        self._tx_fcs = pol.peer_fcs
+        self._set_tx(pol.peer_accm, pol.peer_pfc, pol.peer_acfc, pol.peer_fcs)
         self._decoder.set_accm(pol.got_accm)
         self._decoder.set_fcs_size(pol.got_fcs)
         self._events.append(LcpUp(now))
@@ -658,6 +729,12 @@ class PppConnection:
 
     # -- timers
     def next_deadline(self) -> float | None:
+        if self._deadline_stale:
+            self._deadline = self._earliest_deadline()
+            self._deadline_stale = False
+        return self._deadline
+
+    def _earliest_deadline(self) -> float | None:
         best = self.lcp.next_deadline()
         d = self.ipcp.next_deadline()
         if d is not None and (best is None or d < best):
@@ -672,6 +749,7 @@ class PppConnection:
         return best
 
     def on_timer(self, now: float) -> None:
+        self._deadline_stale = True
         self.lcp.on_timer(now)
         self._run_lcp(now)
         self.ipcp.on_timer(now)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
 
 END = 0xC0
 ESC = 0xDB
@@ -37,13 +39,21 @@ ESC_ESC = 0xDD
 SLIP_DEFAULT_MTU = 1006  # RFC 1055: "the Berkeley UNIX SLIP drivers use ... 1006 bytes"
 
 _END = bytes([END])
+ESC_OCTET = b"\xdb"
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
+# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
+tcp_payload_length = octets.implementation("c")
 
 
 def slip_escape(packet: bytes) -> bytes:
     """Escape one datagram (no END bytes added)."""
-    return packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc")
+    # `in` looks with memchr; replace would count octet by octet even when there are none
+    if ESC_OCTET in packet:
+        packet = packet.replace(b"\xdb", b"\xdb\xdd")
+    if END in packet:
+        packet = packet.replace(b"\xc0", b"\xdb\xdc")
+    return packet
 
 
 def slip_unescape(data: bytes) -> bytes:
@@ -92,23 +102,30 @@ class SlipDecoder:
                 self._buf.clear()
                 self.frames_too_long += 1
             return []
-        parts = bytes(self._buf).split(_END)
-        self._buf = bytearray(parts.pop())
+        buf = bytes(self._buf)
         frames = []
-        for raw in parts:
+        start = 0
+        end = buf.find(_END)  # memchr, where split would look at every octet
+        while end >= 0:
+            raw = buf[start:end]
+            start = end + 1
+            end = buf.find(_END, start)
             if not raw:
                 self._spare_ends += 1  # the flushing END sent before a frame
                 continue
-            frame = slip_unescape(raw)
+            escaped = ESC_OCTET in raw
+            frame = slip_unescape(raw) if escaped else raw
             if len(frame) > self.max_frame:
                 self.frames_too_long += 1
                 continue
-            self.bad_escapes += (
-                raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
-            )
+            if escaped:
+                self.bad_escapes += (
+                    raw.count(b"\xdb") - raw.count(b"\xdb\xdc") - raw.count(b"\xdb\xdd")
+                )
             ends = 1 + self._spare_ends
             self._spare_ends = 0
             frames.append(SlipFrame(frame, len(raw) + ends, len(raw) - len(frame), ends))
+        self._buf = bytearray(buf[start:])
         return frames
 
 
@@ -139,7 +156,8 @@ class SlipLink:
     to write, one per item; ``send_ip(packet, now)`` queues a datagram;
     ``events()`` hands out :class:`FrameSent`, :class:`FrameReceived` and
     :class:`IpPacketReceived` (``capture`` is the datagram; ``flag_octets``
-    the END octets).  SLIP has no link negotiation, so the link is up as soon
+    the END octets; after ``tally_into(sent, received)`` no frame events, the
+    frames are added up there).  SLIP has no link negotiation, so the link is up as soon
     as it exists, and no timer.
     """
 
@@ -150,9 +168,17 @@ class SlipLink:
         self._out: list[bytes] = []
         self._events: list[Event] = []
         self.counters = SlipCounters()
+        self._tally_sent: OctetTally | None = None
+        self._tally_received: OctetTally | None = None
         if vj:
             self._compressor = VjCompressor(slots=vj_slots)
             self._decompressor = VjDecompressor(slots=vj_slots)
+
+    def tally_into(self, sent: OctetTally | None, received: OctetTally | None) -> None:
+        """Add every frame to ``sent`` / ``received`` instead of queueing its
+        FrameSent / FrameReceived (see :mod:`dialsim.proto.octets`); None, None: events again."""
+        self._tally_sent = sent
+        self._tally_received = received
 
     # -- sending
     def send_ip(self, packet: bytes, now: float) -> None:
@@ -170,10 +196,22 @@ class SlipLink:
         c.octets_ip_sent += len(packet)
         c.octets_frame_sent += len(frame)
         c.octets_wire_sent += len(wire)
-        escapes = len(wire) - 2 - len(frame)
-        self._events.append(
-            FrameSent(KIND_PROTOCOLS[kind], kind, packet, frame, packet, len(wire), escape_octets=escapes, flag_octets=2)
-        )
+        t = self._tally_sent
+        if t is None:
+            escapes = len(wire) - 2 - len(frame)
+            self._events.append(
+                FrameSent(KIND_PROTOCOLS[kind], kind, packet, frame, packet, len(wire),
+                          escape_octets=escapes, flag_octets=2)
+            )  # fmt: skip
+        else:
+            if KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
+                t.frame_octets += len(frame)
+                t.wire_octets += len(wire)
+            else:
+                t.control_octets += len(wire)
+            if packet:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
 
     def output(self, now: float) -> list[bytes]:
         """The frames to write to the line, oldest first, one per item."""
@@ -194,16 +232,26 @@ class SlipLink:
                 kind = vjmod.KIND_NAMES.get(kind_code, "error")
             else:
                 packet, kind = frame, "ip"
-            self._events.append(
-                FrameReceived(
-                    KIND_PROTOCOLS[kind], kind, packet or b"", frame, packet or b"", f.wire_octets,
-                    escape_octets=f.escapes, flag_octets=f.end_octets,
-                )  # fmt: skip
-            )
+            t = self._tally_received
+            if t is None:
+                self._events.append(
+                    FrameReceived(
+                        KIND_PROTOCOLS[kind], kind, packet or b"", frame, packet or b"", f.wire_octets,
+                        escape_octets=f.escapes, flag_octets=f.end_octets,
+                    )  # fmt: skip
+                )
+            elif KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
+                t.frame_octets += len(frame)
+                t.wire_octets += f.wire_octets
+            else:  # a CSLIP frame of no known type
+                t.control_octets += f.wire_octets
             if packet is None:
                 c.frames_dropped += 1
                 continue
             c.octets_ip_received += len(packet)
+            if t is not None:
+                t.packets += 1
+                t.app += tcp_payload_length(packet)
             self._events.append(IpPacketReceived(packet))
 
     def events(self) -> list[Event]:
