@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from functools import partial
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -82,10 +83,7 @@ def _writable(out: Path) -> bool:
 
 
 def cmd_run(args) -> int:
-    from rich.console import Console
-
     from dialsim.experiment.run import run_scenario
-    from dialsim.results.summary import render_summary
 
     sc = _load(args.scenario, seed=args.seed, replications=args.replications)
     if args.pcap and sc.population is not None:
@@ -97,28 +95,39 @@ def cmd_run(args) -> int:
         return EXIT_BAD_INPUT
     if sc.sweep:
         return _run_sweep(sc, [], out, workers=1, scheduler=args.scheduler, quiet=args.quiet)
-    console = Console(stderr=False)
-    with _progress(console, args.quiet) as progress, _cluster_errors():
-        task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
-        result = run_scenario(
-            sc,
-            out,
-            pcap=args.pcap,
-            csv=args.csv,
-            on_replication_done=lambda _rep: progress.advance(task),
-            argv=sys.argv,
-            scheduler=args.scheduler,
-        )
-    if not args.quiet:
-        console.print(render_summary(result.summary))
-        if "capacity" in result.summary:
-            from dialsim.results.capacity import render_hours
-
-            console.print(render_hours(result.summary["capacity"]))
-        console.print(f"results in [bold]{out}[/bold]")
+    run = partial(run_scenario, sc, out, pcap=args.pcap, csv=args.csv, argv=sys.argv,
+                  scheduler=args.scheduler)
+    if args.quiet:  # no progress bar, no summary: rich is not even imported
+        with _cluster_errors():
+            result = run()
+    else:
+        result = _run_shown(sc, out, run)
     if result.summary.get("messages_lost", 0):
-        console.print(f"[red]{result.summary['messages_lost']} message(s) lost[/red]")
+        _console().print(f"[red]{result.summary['messages_lost']} message(s) lost[/red]")
     return 0
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _run_shown(sc, out: Path, run):
+    """``run()`` under a progress bar, then the summary printed."""
+    from dialsim.results.summary import render_summary
+
+    console = _console()
+    with _progress(console, False) as progress, _cluster_errors():
+        task = progress.add_task(f"{sc.name}: replications", total=sc.replications)
+        result = run(on_replication_done=lambda _rep: progress.advance(task))
+    console.print(render_summary(result.summary))
+    if "capacity" in result.summary:
+        from dialsim.results.capacity import render_hours
+
+        console.print(render_hours(result.summary["capacity"]))
+    console.print(f"results in [bold]{out}[/bold]")
+    return result
 
 
 def cmd_sweep(args) -> int:
