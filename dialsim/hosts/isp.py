@@ -49,8 +49,6 @@ from dialsim.proto.netstack import NetStack
 from dialsim.proto.pop3 import CLOSED as POP3_CLOSED
 from dialsim.proto.pop3 import Pop3Server
 from dialsim.proto.ppp import PppConnection
-from dialsim.proto.slip import SlipLink
-from dialsim.proto.smtp import MailSent, SmtpClient, SmtpServer
 
 __all__ = ["Isp", "IspSettings", "NasPort", "internet_mail"]
 
@@ -137,6 +135,8 @@ class NasPort:
     def _framing(self):
         s = self.settings
         if s.framing != "ppp":
+            from dialsim.proto.slip import SlipLink
+
             return SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
         return PppConnection("isp", rng=self.ppp_rng, mru=s.mtu, accm=s.ppp_accm, auth=s.ppp_auth,
                              authenticator=self.accounts, local_ip=ISP_ADDR,
@@ -263,6 +263,8 @@ class Isp:
     def _smtp_binding(self, conn, now: float) -> AppBinding:
         # Connections arriving on a NAS line come from dial-up subscribers: they
         # may relay to other domains (never an open relay to the Internet).
+        from dialsim.proto.smtp import SmtpServer  # loaded by the first SMTP session
+
         self.smtp_sessions += 1
         server = SmtpServer(self.delivery, hostname=f"mail.{self.settings.domain}",
                             local_domains=(self.settings.domain,), subscriber_client=True, now=now)
@@ -418,6 +420,8 @@ def internet_mail(isp: Isp, sender: str, recipients: list[str], data: bytes, now
     SMTP transaction in memory, taking no simulated time (that side is fast next to
     a modem) -- real SMTP through the same server code the subscribers use, and
     the same store.  True when the server answered 250 to the message."""
+    from dialsim.proto.smtp import MailSent, SmtpClient, SmtpServer
+
     domain = isp.settings.domain
     server = SmtpServer(isp.delivery, hostname=f"mx.{domain}", local_domains=(domain,),
                         subscriber_client=False, now=now)

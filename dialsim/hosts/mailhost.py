@@ -32,9 +32,8 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dialsim.hosts import tlscert
 from dialsim.mail.accounts import Accounts, AccountsFileError, LoginThrottle
 from dialsim.mail.delivery import MaildirDelivery
 from dialsim.mail.maildrop import MaildirStore
@@ -48,7 +47,10 @@ from dialsim.proto.pop3 import (
     ReadMessage,
     ReleaseMaildrop,
 )
-from dialsim.proto.smtp import DeliverMessage, SmtpServer
+
+if TYPE_CHECKING:
+    from dialsim.hosts import tlscert
+    from dialsim.proto.smtp import SmtpServer
 
 __all__ = [
     "DEFAULT_SUBSCRIBER_NETS",
@@ -114,10 +116,15 @@ class MailStore:
             case ReleaseMaildrop(handle=drop):
                 drop.release()
                 return None
-            case DeliverMessage(sender=sender, recipients=recipients, data=data):
-                self.delivery.deliver(sender, list(recipients), data)
-                return None
-        raise TypeError(f"not a storage effect: {effect!r}")
+        return self._deliver(effect)
+
+    def _deliver(self, effect: Effect) -> None:
+        """SMTP's effect (an SMTP server made it, so SMTP is loaded by now)."""
+        from dialsim.proto.smtp import DeliverMessage
+
+        if not isinstance(effect, DeliverMessage):
+            raise TypeError(f"not a storage effect: {effect!r}")
+        self.delivery.deliver(effect.sender, list(effect.recipients), effect.data)
 
     def _open(self, user: str) -> MaildropListing | None:
         drop = self.maildrops.open(user)
@@ -222,14 +229,18 @@ class MailHost:
         self.certificate: tlscert.Certificate | None = None
         self.tls_context: ssl.SSLContext | None = None
         if config.tls:
-            self.certificate = self._certificate()
-            self.tls_context = tlscert.server_context(self.certificate)
+            self.certificate, self.tls_context = self._tls()
 
-    def _certificate(self) -> tlscert.Certificate:
+    def _tls(self) -> tuple[tlscert.Certificate, ssl.SSLContext]:
+        """The certificate (given, or self-signed next to the Maildir) and its server context."""
+        from dialsim.hosts import tlscert  # ssl and openssl: only a mail host with TLS needs them
+
         cfg = self.config
         if cfg.tls_cert is not None:
-            return tlscert.Certificate(cfg.tls_cert, cfg.tls_key or cfg.tls_cert, "given")
-        return tlscert.self_signed(cfg.maildir, cfg.domain)
+            cert = tlscert.Certificate(cfg.tls_cert, cfg.tls_key or cfg.tls_cert, "given")
+        else:
+            cert = tlscert.self_signed(cfg.maildir, cfg.domain)
+        return cert, tlscert.server_context(cert)
 
     def __repr__(self) -> str:
         return f"<MailHost {self.config.domain} maildir={self.config.maildir}>"
@@ -267,6 +278,8 @@ class MailHost:
     def smtp_server(
         self, now: float, peer: object = None, local: object = None, busy: str | None = None
     ) -> SmtpServer:
+        from dialsim.proto.smtp import SmtpServer
+
         self.sessions["smtp"] += 1
         here = peer_address(local)
         return SmtpServer(

@@ -56,8 +56,6 @@ from dialsim.proto.ppp import (
     LinkTerminated,
     PppConnection,
 )
-from dialsim.proto.slip import SlipLink
-from dialsim.proto.smtp import ClientSessionEnded, MailSent, ReplyReceived, SmtpClient
 from dialsim.proto.tcp import Closed, Connected, ConnectionReset, ConnectionTimedOut
 
 __all__ = [
@@ -178,6 +176,8 @@ class Computer:
                 peer_ip_pool=s.isp_address, vj=s.ppp_vj, fcs32=s.ppp_fcs32,
                 dns=("0.0.0.0", "0.0.0.0") if s.ppp_dns else None)
         else:
+            from dialsim.proto.slip import SlipLink
+
             framing = SlipLink(mtu=s.mtu, vj=s.framing == "cslip")
         # The IP host: dialsim's own stack, or ``ip`` (the subscriber's kernel behind a
         # TUN device in dialsim shell).
@@ -469,6 +469,8 @@ class CallSession:
 
     # -- the outbox (SMTP)
     def _send_outbox(self, now: float) -> None:
+        from dialsim.proto.smtp import SmtpClient  # a call with no outbox never loads SMTP
+
         s = self.settings
         self.phase = Phase.OUTBOX
         smtp = SmtpClient(helo_name=f"{s.user}-pc.{s.domain}", now=now)
@@ -480,6 +482,8 @@ class CallSession:
                               lambda conn, now: AppBinding(conn, smtp, on_event=self._on_smtp))
 
     def _on_smtp(self, ev: object, now: float) -> None:
+        from dialsim.proto.smtp import ClientSessionEnded, MailSent, ReplyReceived
+
         match ev:
             case ReplyReceived():
                 self._command("smtp", ev.command, ev, ok=ev.code < 400)

@@ -224,16 +224,16 @@ def concat_tables(tables: Sequence[pa.Table], order: Sequence[str]) -> pa.Table:
     A column some of them lack is null there; integers that end up with a
     missing value become float64, as in a pandas concat."""
     columns = []
+    names = [set(t.column_names) for t in tables]  # (column_names builds a new list)
     for col in order:
-        present = [t.column(col).type for t in tables if col in t.column_names]
+        present = [t.column(col).type for t, n in zip(tables, names, strict=True) if col in n]
         typ = present[0]
         if any(p != typ for p in present) or (
                 len(present) < len(tables) and pa.types.is_integer(typ)):
             typ = pa.float64()
         chunks = [c if c.type == typ else c.cast(typ)  # (a cast loads pyarrow.compute)
-                  for t in tables
-                  for c in (t.column(col).chunks if col in t.column_names
-                            else [pa.nulls(len(t), typ)])]
+                  for t, n in zip(tables, names, strict=True)
+                  for c in (t.column(col).chunks if col in n else [pa.nulls(len(t), typ)])]
         columns.append(pa.chunked_array(chunks, typ))
     return with_pandas_metadata(pa.Table.from_arrays(columns, names=list(order)))
 
