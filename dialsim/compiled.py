@@ -2,8 +2,9 @@
 "Compiled code"): which one runs is named, ``"c"`` or ``"python"``, and a
 compiled module that is not built is an ImportError naming the command that
 builds it -- never the reference in its place.  V.42bis (``link/v42bis.py``),
-the async-HDLC framing (``proto/hdlc.py``) and VJ (``proto/vj.py``) choose
-through here."""
+the async-HDLC framing (``proto/hdlc.py``), VJ (``proto/vj.py``), the IPv4/TCP
+segment codec (``proto/ipv4.py``, ``proto/tcp_segment.py``) and the TCP payload
+count (``proto/octets.py``) choose through here."""
 
 from __future__ import annotations
 

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_octets.h"
+
 #define TCP_HEADER 20
 #define IP_HEADER 20
 
@@ -62,30 +64,6 @@ static uint64_t octet_sum(const uint8_t *p, Py_ssize_t n)
     if (i < n)
         tail += (unsigned)p[i] << 8;
     return (s + tail) % 0xFFFF;
-}
-
-static inline unsigned be16(const uint8_t *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-static inline uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 /* ---- arguments ---------------------------------------------------------- */

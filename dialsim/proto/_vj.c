@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_octets.h"
+
 #define TYPE_ERROR 0x00
 #define TYPE_IP 0x40
 #define TYPE_UNCOMPRESSED_TCP 0x70
@@ -52,30 +54,6 @@
 #define MAX_DELTAS 15  /* five deltas of at most three octets */
 
 /* ---- octets and fields ------------------------------------------------- */
-
-static inline unsigned be16(const uint8_t *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-static inline uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 static inline int ihl_of(const uint8_t *p)
 {
