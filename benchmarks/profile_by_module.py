@@ -60,7 +60,8 @@ def main() -> None:
         self_time[key] += tt
         calls[key] += nc
     total = sum(self_time.values())
-    per = f"{frames} datagram frames" if frames else "no datagram count in the sessions table"
+    per = (f"{frames} datagram frames, {sum(calls.values()) / frames:.1f} calls per frame"
+           if frames else "no datagram count in the sessions table")
     print(f"profiled self time {total * 1e3:.0f} ms; {per}")
     for key, t in self_time.most_common(a.top):
         cpf = f"{calls[key] / frames:6.1f} calls/frame" if frames else ""
