@@ -12,7 +12,10 @@ without interpreter start, imports or first-use caches.
 
 Workloads: ``bulk`` is vs_ns3.py's replication (a 1 MiB message over V.34
 28800, PPP, no V.42); ``quick`` is one replication of
-scenarios/quickstart.yaml (seed 0, after a warm-up with another seed).
+scenarios/quickstart.yaml (seed 0, after a warm-up with another seed); ``population`` is one
+replication of scenarios/bench-reference.yaml cut to 30 subscribers on 3
+lines for one day (no warm-up: the process with it minus the process
+without; a few minutes per tree).
 Needs valgrind (``apt install valgrind``); without it, it says so and exits 0.
 Each count takes about a minute.
 """
@@ -37,6 +40,12 @@ what, k = sys.argv[1], int(sys.argv[2])
 if what == "bulk":
     import vs_ns3
     sc, seeds = vs_ns3.dialsim_scenario(1 << 20, 1500), [0] * (k + 1)
+elif what == "population":
+    from dialsim.experiment.engine import replicate as run_replication
+    from dialsim.scenario.load import load_scenario
+    sc = load_scenario({population!r}).with_overrides(
+        {{"population.subscribers": 30, "population.lines": 3, "duration": "1.0 d"}})
+    seeds = [0] * k
 else:
     from dialsim.scenario.load import load_scenario
     sc, seeds = load_scenario({quick!r}), [999] + [0] * k
@@ -48,7 +57,9 @@ for s in seeds:
 def _job(tree: Path, workload: str, extra: int) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    job = JOB.format(bench=str(HERE), quick=str(HERE.parent / "scenarios" / "quickstart.yaml"))
+    scenarios = HERE.parent / "scenarios"
+    job = JOB.format(bench=str(HERE), quick=str(scenarios / "quickstart.yaml"),
+                     population=str(scenarios / "bench-reference.yaml"))
     return [sys.executable, "-c", job, workload, str(extra)], env
 
 
@@ -68,7 +79,7 @@ def count(tree: Path, workload: str, extra: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("trees", nargs="*", type=Path, default=[HERE.parent])
-    ap.add_argument("--workload", choices=("bulk", "quick"), default="bulk")
+    ap.add_argument("--workload", choices=("bulk", "quick", "population"), default="bulk")
     a = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("instructions: skipped: valgrind is not installed (apt install valgrind)")
@@ -78,6 +89,10 @@ def main() -> int:
         # A first run writes the bytecode cache, so neither measured run compiles.
         cmd, env = _job(tree, a.workload, 0)
         subprocess.run(cmd, env=env, check=True, capture_output=True)
+        if a.workload == "population":  # one replication is minutes under valgrind: no warm-up
+            base, more = count(tree, a.workload, 0), count(tree, a.workload, 1)
+            print(f"{tree}: population: {(more - base) / 1e6:.1f} M instructions per replication")
+            continue
         base, more = count(tree, a.workload, 0), count(tree, a.workload, 2)
         print(f"{tree}: {a.workload}: {(more - base) / 2e6:.1f} M instructions per warm replication")
     return 0
