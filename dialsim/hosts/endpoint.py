@@ -28,7 +28,7 @@ from dialsim.proto.events import (
 )
 from dialsim.proto.machine import fire_due
 from dialsim.proto.netstack import ConnectionAccepted
-from dialsim.proto.octets import DATA_PROTOCOLS as _DATA_PROTOCOLS
+from dialsim.proto.octets import add_frame, add_packet
 from dialsim.proto.tcp import (
     Closed,
     Connected,
@@ -275,30 +275,18 @@ class LinkInterface:
         capture = self.capture
         for ev in evs:
             if isinstance(ev, FrameSent):
-                side = self.sent
-                if ev.protocol in _DATA_PROTOCOLS:
-                    side.frame_octets += len(ev.frame)
-                    side.wire_octets += ev.wire_octets
-                else:
-                    side.control_octets += ev.wire_octets
+                add_frame(self.sent, ev.protocol, len(ev.frame), ev.wire_octets)
                 if ev.packet:
-                    side.packets += 1
-                    side.app += ip_payload_length(ev.packet)
+                    add_packet(self.sent, ev.packet)
                 if capture is not None and (ev.packet or not capture.packets_only):
                     item = ev.packet if capture.packets_only else ev.capture or ev.frame
                     capture.frames.append((self._now, True, item, ev.kind))
             elif isinstance(ev, FrameReceived):
-                side = self.received
-                if ev.protocol in _DATA_PROTOCOLS:
-                    side.frame_octets += len(ev.frame)
-                    side.wire_octets += ev.wire_octets
-                else:
-                    side.control_octets += ev.wire_octets
+                add_frame(self.received, ev.protocol, len(ev.frame), ev.wire_octets)
                 if capture is not None and not capture.packets_only:
                     capture.frames.append((self._now, False, ev.capture or ev.frame, ev.kind))
             elif isinstance(ev, IpPacketReceived):
-                self.received.packets += 1
-                self.received.app += ip_payload_length(ev.packet)
+                add_packet(self.received, ev.packet)
                 if capture is not None and capture.packets_only:
                     capture.frames.append((self._now, False, ev.packet, "ip"))
                 up.append(ev)

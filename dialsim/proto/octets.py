@@ -22,7 +22,8 @@ from typing import Protocol
 
 from dialsim.compiled import load, not_built, pick
 
-__all__ = ["DATA_PROTOCOLS", "OctetTally", "implementation", "tcp_payload_length"]
+__all__ = ["DATA_PROTOCOLS", "OctetTally", "add_frame", "add_packet", "implementation",
+           "tcp_payload_length"]
 
 # Frames that carry datagrams (PPP's IP and VJ protocol numbers, which SLIP's
 # frames use too); any other frame is link control.
@@ -36,6 +37,7 @@ class OctetTally(Protocol):
     frame_octets: int
     wire_octets: int
     packets: int
+    control_octets: int
 
 
 _IP_FIELDS = struct.Struct("!BxH5xB")  # version/IHL, total length, protocol
@@ -67,3 +69,23 @@ def implementation(name: str) -> Callable[[bytes], int]:
             raise not_built("dialsim.proto._vj", "the compiled TCP payload length") from exc
 
     return pick(name, "TCP payload length", tcp_payload_length, compiled)
+
+
+# What the tallies count a datagram's TCP payload with
+_payload_length = implementation("c")
+
+
+def add_frame(tally: OctetTally, protocol: int, frame_octets: int, wire_octets: int) -> None:
+    """One frame on the line: a data frame's payload (``frame_octets``, after VJ
+    compression) and its octets on the wire, or a link control frame's wire octets."""
+    if protocol in DATA_PROTOCOLS:
+        tally.frame_octets += frame_octets
+        tally.wire_octets += wire_octets
+    else:
+        tally.control_octets += wire_octets
+
+
+def add_packet(tally: OctetTally, packet: bytes) -> None:
+    """One datagram carried, and its TCP payload."""
+    tally.packets += 1
+    tally.app += _payload_length(packet)

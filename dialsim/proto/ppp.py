@@ -27,7 +27,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.errors import LocalProtocolError
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived, LinkEvent
@@ -38,7 +37,7 @@ from dialsim.proto.hdlc import (
     parse_ppp_header,
     ppp_header,
 )
-from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
+from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally, add_frame, add_packet
 from dialsim.proto.ppp_auth import (
     AuthFailed,
     AuthSucceeded,
@@ -93,8 +92,6 @@ _PROTO_VJ = {v: k for k, v in _VJ_PROTO.items()}
 assert DATA_PROTOCOLS == frozenset(_VJ_PROTO.values())  # the frames that carry datagrams
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
-# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
-tcp_payload_length = octets.implementation("c")
 # PAP and CHAP codes that go to the side being authenticated (the rest go to the authenticator)
 _TO_PEER = {PROTO_PAP: (2, 3), PROTO_CHAP: (1, 3, 4)}
 
@@ -413,14 +410,10 @@ class PppConnection:
                 FrameSent(protocol, kind, packet, info, frame, n, len(header), fcs,
                           n - flags - len(frame) - fcs, flags)
             )
-        elif protocol in DATA_PROTOCOLS:
-            t.frame_octets += len(info)
-            t.wire_octets += n
-            if packet:
-                t.packets += 1
-                t.app += tcp_payload_length(packet)
         else:
-            t.control_octets += n
+            add_frame(t, protocol, len(info), n)
+            if packet:
+                add_packet(t, packet)
 
     def send_ip(self, packet: bytes, now: float) -> None:
         """Queue an IPv4 datagram; dropped (and counted) unless IPCP is Opened."""
@@ -489,14 +482,12 @@ class PppConnection:
         info = frame[off:]
         t = self._tally_received
         if t is not None and protocol in DATA_PROTOCOLS:  # a datagram, counted
-            t.frame_octets += len(info)
-            t.wire_octets += f.wire_octets
+            add_frame(t, protocol, len(info), f.wire_octets)
             if self.lcp.state != _OPENED:
                 c["frames_discarded"] += 1
             elif (delivered := self._datagram(protocol, info)) is not None:
                 c["ip_packets_received"] += 1
-                t.packets += 1
-                t.app += tcp_payload_length(delivered)
+                add_packet(t, delivered)
                 self._events.append(IpPacketReceived(delivered))
             return
         self._dispatch(c, f, protocol, off, now)
@@ -533,7 +524,7 @@ class PppConnection:
         else:
             self._protocol_reject(protocol, info, now)  # RFC 1661 5.7: unknown protocol while LCP is Opened
         if t is not None:
-            t.control_octets += f.wire_octets  # (datagrams were counted in _frame)
+            add_frame(t, protocol, len(info), f.wire_octets)  # control (_frame counted datagrams)
         else:
             kind = PROTOCOL_KINDS.get(protocol) or f"0x{protocol:04x}"
             self._events[slot] = FrameReceived(

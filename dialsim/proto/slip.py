@@ -26,10 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dialsim.proto import octets
 from dialsim.proto import vj as vjmod
 from dialsim.proto.events import Event, FrameReceived, FrameSent, IpPacketReceived
-from dialsim.proto.octets import DATA_PROTOCOLS, OctetTally
+from dialsim.proto.octets import OctetTally, add_frame, add_packet
 
 END = 0xC0
 ESC = 0xDB
@@ -42,8 +41,6 @@ _END = bytes([END])
 ESC_OCTET = b"\xdb"
 # RFC 1144 runs compiled (_vj.c, the twin of vj.py's reference classes); not built: ImportError
 VjCompressor, VjDecompressor = vjmod.implementation("c")
-# The TCP payload the tally counts: compiled (_vj.c), octets.py has the reference
-tcp_payload_length = octets.implementation("c")
 
 
 def slip_escape(packet: bytes) -> bytes:
@@ -204,14 +201,9 @@ class SlipLink:
                           escape_octets=escapes, flag_octets=2)
             )  # fmt: skip
         else:
-            if KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
-                t.frame_octets += len(frame)
-                t.wire_octets += len(wire)
-            else:
-                t.control_octets += len(wire)
+            add_frame(t, KIND_PROTOCOLS[kind], len(frame), len(wire))
             if packet:
-                t.packets += 1
-                t.app += tcp_payload_length(packet)
+                add_packet(t, packet)
 
     def output(self, now: float) -> list[bytes]:
         """The frames to write to the line, oldest first, one per item."""
@@ -240,18 +232,14 @@ class SlipLink:
                         escape_octets=f.escapes, flag_octets=f.end_octets,
                     )  # fmt: skip
                 )
-            elif KIND_PROTOCOLS[kind] in DATA_PROTOCOLS:
-                t.frame_octets += len(frame)
-                t.wire_octets += f.wire_octets
-            else:  # a CSLIP frame of no known type
-                t.control_octets += f.wire_octets
+            else:  # a CSLIP frame of no known type counts as control
+                add_frame(t, KIND_PROTOCOLS[kind], len(frame), f.wire_octets)
             if packet is None:
                 c.frames_dropped += 1
                 continue
             c.octets_ip_received += len(packet)
             if t is not None:
-                t.packets += 1
-                t.app += tcp_payload_length(packet)
+                add_packet(t, packet)
             self._events.append(IpPacketReceived(packet))
 
     def events(self) -> list[Event]:
