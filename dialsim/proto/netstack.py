@@ -205,14 +205,9 @@ class NetStack:
         closed = []
         for key, conn in self.connections.items():
             segments = conn.output(now)
-            if segments:  # _send_ip's work, once per connection and not per segment
-                src, dst = ip_to_bytes(conn.local_addr), ip_to_bytes(conn.remote_addr)
-                ident = self._ident
-                for seg in segments:
-                    self._out.append(build_datagram(src, dst, PROTO_TCP, seg, 64, ident, 0, False))
-                    ident = (ident + 1) & 0xFFFF
-                self._ident = ident
-                self.counters["ip_out"] += len(segments)
+            if segments:  # the addresses converted once per connection, not per segment
+                self._send_all(ip_to_bytes(conn.local_addr), ip_to_bytes(conn.remote_addr),
+                               PROTO_TCP, segments)
             if conn.state == CLOSED:
                 closed.append(key)
         for key in closed:
@@ -262,12 +257,16 @@ class NetStack:
         raise LocalProtocolError("no free ephemeral port")
 
     def _send_ip(self, dst: str, proto: int, payload: bytes, *, src: str | None = None) -> None:
-        src_octets = ip_to_bytes(src or self.address)
-        self._out.append(
-            build_datagram(src_octets, ip_to_bytes(dst), proto, payload, 64, self._ident, 0, False)
-        )
-        self._ident = (self._ident + 1) & 0xFFFF
-        self.counters["ip_out"] += 1
+        self._send_all(ip_to_bytes(src or self.address), ip_to_bytes(dst), proto, (payload,))
+
+    def _send_all(self, src: bytes, dst: bytes, proto: int, payloads) -> None:
+        """One datagram per payload from ``src`` to ``dst`` (4 octets each), TTL 64."""
+        out, ident = self._out, self._ident
+        for payload in payloads:
+            out.append(build_datagram(src, dst, proto, payload, 64, ident, 0, False))
+            ident = (ident + 1) & 0xFFFF
+        self._ident = ident
+        self.counters["ip_out"] += len(payloads)
 
     def _receive_icmp(self, src: str, payload: bytes) -> None:
         c = self.counters
