@@ -190,9 +190,10 @@ def _count(value: Any) -> int | None:
 
 def _median(s: np.ndarray) -> float:
     """``np.median`` of sorted values without NaN, by its arithmetic: the middle
-    value, or the mean of the two middle ones."""
+    value, or the mean of the two middle ones (in Python floats, the same IEEE
+    arithmetic as numpy's scalars, which would warn on inf - inf or an overflow)."""
     h = len(s) // 2
-    return float(s[h]) if len(s) & 1 else float((s[h - 1] + s[h]) / 2)
+    return float(s[h]) if len(s) & 1 else (float(s[h - 1]) + float(s[h])) / 2
 
 
 def _percentile(s: np.ndarray, q: float) -> float:
@@ -203,9 +204,10 @@ def _percentile(s: np.ndarray, q: float) -> float:
     at = last * (q / 100)
     lo = min(math.floor(at), last)
     t = at - lo
-    # At the end numpy interpolates a value with itself too: inf - inf gives NaN.
-    a, b = s[lo], s[min(lo + 1, last)]
-    return float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t)
+    # At the end numpy interpolates a value with itself too: inf - inf gives NaN
+    # (in Python floats, without numpy's RuntimeWarning on a user's terminal).
+    a, b = float(s[lo]), float(s[min(lo + 1, last)])
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def _stats(values: list[float]) -> dict[str, float | int | None]:
