@@ -15,7 +15,8 @@ redials (three attempts a minute apart).  Prints, per run, the line
 holding times' (dial to release) mean, coefficient of variation and
 percentiles, and for them and for the time online (CONNECT to release) the
 Kolmogorov-Smirnov distance from an exponential of the same mean, and the blocking (batch
-means, 95 % interval) beside Erlang B at the measured offered load.  ``--out``
+means, 95 % interval) beside Erlang B and Engset's formula (the subscribers
+as finite sources) at the measured offered load.  ``--out``
 writes the same table as CSV for a notebook.  Results: docs/capacity.md.
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dialsim.experiment.engine import from_arrow, replicate
-from dialsim.results.capacity import blocking_batches, erlang_check
+from dialsim.results.capacity import blocking_batches, engset_at_offered, erlang_check
 from dialsim.scenario.load import scenario_from_text
 
 POPULATION = """
@@ -93,6 +94,8 @@ def study(mode: str, attempts: int, hours: float, online_mean: float | None) -> 
             "attempts": check["attempts"], "offered_erlangs": check["offered_erlangs"],
             "blocking": check["blocking"], "blocking_half_width": check["half_width"],
             "erlang_b": check["erlang_b"],
+            "engset": engset_at_offered(check["offered_erlangs"], sc.population.subscribers,
+                                        lines),
             "calls_given_up": int(_given_up(sessions, first, attempts)), "wall_s": wall}
 
 

@@ -12,6 +12,17 @@ the recursion that stays exact where A^M / M! would overflow.  It depends on
 the holding times only through their mean (the insensitivity of the loss
 system), which is what :func:`erlang_b` is checked against in the tests.
 
+A population is N *finite* sources: a subscriber on a call makes no other.
+With each idle source attempting at rate g and holding a mean h (beta = g h
+erlangs per idle source), an attempt is blocked with Engset's call
+congestion (T. O. Engset 1918; ITU-T E.600's "call congestion"): the time
+congestion that the other N - 1 sources cause,
+
+    E(0) = 1,   E(m) = (N - m) beta E(m-1) / (m + (N - m) beta E(m-1))
+
+(:func:`engset`; :func:`engset_at_offered` takes the offered load that
+Erlang B takes), below Erlang B and equal to it as N grows.
+
 From a population run's ``sessions`` (a ``line`` per call: -1 when every line
 was busy; a line is held from ``t_dial_s`` to ``t_end_s``) and ``messages``
 tables this module derives, per replication:
@@ -20,7 +31,8 @@ tables this module derives, per replication:
 - ``hours``: per hour, attempts, blocked attempts, blocking probability,
   carried load (erlangs: line-seconds held / seconds in the hour), offered
   load (attempts x mean seizure time / seconds in the hour), the Erlang B
-  of that offered load, and mail latency of what was retrieved in the hour;
+  of that offered load and the Engset call congestion of the subscribers as
+  finite sources, and mail latency of what was retrieved in the hour;
 - ``subscribers``: per subscriber, its modem and strategy, attempts, blocked
   attempts, time online, messages and their latency.
 """
@@ -39,6 +51,8 @@ __all__ = [
     "erlang_check",
     "capacity_summary",
     "capacity_tables",
+    "engset",
+    "engset_at_offered",
     "erlang_b",
     "mean_confidence_interval",
     "render_hours",
@@ -63,6 +77,48 @@ def erlang_b(offered_erlangs: float, lines: int) -> float:
     for m in range(1, lines + 1):
         b = offered_erlangs * b / (m + offered_erlangs * b)
     return b
+
+
+def engset(idle_offered: float, sources: int, lines: int) -> float:
+    """Engset's call congestion: the probability that a call attempt finds all
+    ``lines`` busy when ``sources`` finite sources each offer ``idle_offered``
+    erlangs while idle (attempt rate x mean holding time), blocked calls
+    cleared.  An attempt sees the other ``sources - 1``: their time congestion,
+    by the recursion in the module's docstring (0 when the others cannot fill
+    the lines)."""
+    if lines < 0 or sources < 0 or idle_offered < 0:
+        raise ValueError("lines, sources and offered load must be >= 0")
+    e = 1.0
+    for m in range(1, lines + 1):
+        a = (sources - m) * idle_offered  # (N - 1) - m + 1 other sources still idle
+        if a <= 0:
+            return 0.0
+        e = a * e / (m + a * e)
+    return e
+
+
+def engset_at_offered(offered_erlangs: float, sources: int, lines: int) -> float:
+    """Engset's call congestion when the attempts of ``sources`` sources offer
+    ``offered_erlangs`` in all (the load Erlang B takes): only the sources not
+    on a call attempt, so each idle one offers b = offered / (sources -
+    carried), with carried = offered x (1 - blocking).  Solved for the
+    blocking by bisection (the right side falls as the blocking rises: one
+    root).  NaN when ``sources`` cannot offer that much."""
+    if offered_erlangs < 0 or sources < 0 or lines < 0:
+        raise ValueError("lines, sources and offered load must be >= 0")
+    if offered_erlangs == 0:
+        return engset(0.0, sources, lines)
+    if offered_erlangs >= sources:
+        return math.nan
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        idle = sources - offered_erlangs * (1 - mid)
+        lo, hi = (mid, hi) if engset(offered_erlangs / idle, sources, lines) > mid else (lo, mid)
+    # One more step of the map, which barely moves near the root: exact to the
+    # last digits where the bisection's 2**-60 is coarse (a blocking of 1e-19).
+    idle = sources - offered_erlangs * (1 - (lo + hi) / 2)
+    return engset(offered_erlangs / idle, sources, lines)
 
 
 def mean_confidence_interval(values: Sequence[float]) -> tuple[float, float]:
@@ -164,7 +220,7 @@ def capacity_tables(sessions: pd.DataFrame, messages: pd.DataFrame, *, lines: in
         s = sessions[sessions["replication"] == rep]
         m = got[got["replication"] == rep]
         parts["lines"].append(_lines_table(rep, s, lines, bounds))
-        parts["hours"].append(_hours_table(rep, s, m, lines, bounds))
+        parts["hours"].append(_hours_table(rep, s, m, lines, subscribers, bounds))
         parts["subscribers"].append(_subscribers_table(rep, s, m, subscribers))
     return {name: (pd.concat(dfs, ignore_index=True) if dfs else pd.DataFrame())
             for name, dfs in parts.items()}
@@ -185,7 +241,7 @@ def _lines_table(rep: int, s: pd.DataFrame, lines: int, bounds: np.ndarray) -> p
     return pd.DataFrame(rows)
 
 
-def _hours_table(rep: int, s: pd.DataFrame, m: pd.DataFrame, lines: int,
+def _hours_table(rep: int, s: pd.DataFrame, m: pd.DataFrame, lines: int, sources: int,
                  bounds: np.ndarray) -> pd.DataFrame:
     held = s[s["line"] >= 0]
     done = held[held["end_reason"] != "unfinished"]  # cut holding times say nothing
@@ -210,6 +266,8 @@ def _hours_table(rep: int, s: pd.DataFrame, m: pd.DataFrame, lines: int,
             "blocking_probability": blocked / attempts if attempts else math.nan,
             "offered_erlangs": offered, "carried_erlangs": float(carried[h] / width),
             "erlang_b": erlang_b(offered, lines) if not math.isnan(offered) else math.nan,
+            "engset": (engset_at_offered(offered, sources, lines)
+                       if not math.isnan(offered) else math.nan),
             "messages_retrieved": int((hour_got == h).sum()),
             **_latency(m[hour_got == h]),
         })
@@ -247,6 +305,7 @@ def capacity_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
                      blocking_probability=("blocking_probability", "mean"),
                      offered_erlangs=("offered_erlangs", "mean"),
                      carried_erlangs=("carried_erlangs", "mean"), erlang_b=("erlang_b", "mean"),
+                     engset=("engset", "mean"),
                      latency_mean_s=("latency_mean_s", "mean"))
                 .reset_index())
     attempts, blocked = int(hours["attempts"].sum()), int(hours["blocked"].sum())
@@ -270,18 +329,21 @@ def _plain(v):
 
 def render_hours(capacity: Mapping):
     """A rich Table: blocking per hour (means over replications)."""
+    from rich import box
     from rich.table import Table
 
     p = capacity.get("blocking_probability")
     title = (f"{capacity.get('subscribers')} subscribers on {capacity.get('lines')} lines: "
              f"{capacity.get('blocked')} of {capacity.get('attempts')} attempts blocked"
              + ("" if p is None else f" ({p:.1%})"))
-    table = Table(title=title)
+    # No column rules: nine columns fit an 80-column terminal.
+    table = Table(title=title, box=box.SIMPLE_HEAVY, collapse_padding=True)
     for col in ("hour", "calls", "busy", "blocked", "offered", "carried", "Erlang B",
-                "latency"):
+                "Engset", "latency"):
         table.add_column(col, justify="right", no_wrap=True)
     table.caption = ("calls: dial attempts (redials too); busy: attempts that found every line "
-                     "taken; offered/carried: erlangs; latency: mean mail wait at the ISP")
+                     "taken; offered/carried: erlangs; Erlang B, Engset: the blocking the "
+                     "formulas give (infinite, finite sources); latency: mean mail wait at the ISP")
 
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
@@ -290,5 +352,6 @@ def render_hours(capacity: Mapping):
         table.add_row(str(h["hour"]), num(h["attempts"], ".0f"), num(h["blocked"], ".0f"),
                       num(h["blocking_probability"], ".1%"), num(h["offered_erlangs"], ".2f"),
                       num(h["carried_erlangs"], ".2f"), num(h["erlang_b"], ".1%"),
+                      num(h.get("engset"), ".1%"),
                       "-" if h["latency_mean_s"] is None else f"{h['latency_mean_s'] / 60:.0f} min")
     return table

@@ -5,8 +5,9 @@ each call held for an exponentially drawn time while its real PPP negotiation
 and POP3 session (login, STAT, QUIT on an empty maildrop) run inside it: for four (offered load, lines) points the
 simulated blocking lies within the 95 % confidence interval (batch means after
 a warm-up hour) around Erlang's B formula at the measured offered load.  100
-sources are not infinitely many (Engset): the difference that makes, under
-0.003 at these points, is far inside the interval.
+sources are not infinitely many (Engset): the difference that makes, 0.003
+to 0.004 at these points (tests/unit/test_capacity.py), is far inside the
+interval.
 """
 
 from __future__ import annotations

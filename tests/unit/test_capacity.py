@@ -1,5 +1,5 @@
 """Capacity of a modem pool: Erlang B against published tables and the direct
-formula, the per-line and per-hour tables on hand-made calls, the calling
+formula, Engset's formula against its definition and Erlang B, the per-line and per-hour tables on hand-made calls, the calling
 patterns and trait draws of a population, the POP3 session cap, and the
 population keys of the scenario schema."""
 
@@ -22,6 +22,8 @@ from dialsim.mail.accounts import Accounts
 from dialsim.results.capacity import (
     blocking_batches,
     capacity_tables,
+    engset,
+    engset_at_offered,
     erlang_b,
     erlang_check,
     mean_confidence_interval,
@@ -91,6 +93,68 @@ def test_erlang_b_falls_with_lines_and_rises_with_traffic(traffic, lines):
     assert erlang_b(traffic * 1.1, lines) > b
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=25), st.integers(min_value=0, max_value=40),
+       st.fractions(min_value=0, max_value=5, max_denominator=20))
+def test_engset_equals_its_definition(lines, sources, beta):
+    """Call congestion = the time congestion of the other N - 1 sources:
+    C(N-1, M) b^M / sum_{k=0..M} C(N-1, k) b^k, in exact arithmetic (0 when
+    the others cannot fill the lines)."""
+    b, others = Fraction(beta), sources - 1
+    if others < lines:
+        exact = Fraction(0) if lines else Fraction(1)
+    else:
+        terms = [math.comb(others, k) * b**k for k in range(lines + 1)]
+        exact = terms[-1] / sum(terms)
+    assert engset(float(b), sources, lines) == pytest.approx(float(exact), rel=1e-9, abs=1e-300)
+
+
+def test_engset_small_cases():
+    assert engset(0.5, 1, 1) == 0.0  # a lone subscriber never finds its line taken
+    # One other source holds the line a fraction b / (1 + b) of the time.
+    assert engset(0.25, 2, 1) == pytest.approx(0.25 / 1.25)
+    assert engset(1 / 3, 4, 2) == pytest.approx(1 / 7)
+    assert engset(0.1, 10, 0) == 1.0 and engset(0.0, 10, 2) == 0.0
+    assert engset(0.2, 5, 5) == 0.0  # as many lines as sources
+    with pytest.raises(ValueError):
+        engset(-0.1, 10, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=0.1, max_value=30), st.integers(min_value=1, max_value=40),
+       st.integers(min_value=1, max_value=400))
+def test_engset_lies_below_erlang_b_and_tends_to_it(traffic, lines, extra):
+    """With N sources offering A erlangs in all while idle (b = A / N), blocking
+    is below Erlang B's and approaches it as N grows."""
+    n = lines + extra
+    assert engset(traffic / n, n, lines) <= erlang_b(traffic, lines) * (1 + 1e-12)
+    big = 10**7
+    assert engset(traffic / big, big, lines) == pytest.approx(erlang_b(traffic, lines),
+                                                              rel=1e-4, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=0.01, max_value=30), st.integers(min_value=1, max_value=40),
+       st.integers(min_value=1, max_value=400))
+def test_engset_at_an_offered_load(offered, lines, extra):
+    """The blocking B with which idle sources offering offered / (N - offered
+    (1 - B)) each block B of their attempts; below Erlang B at that load."""
+    n = int(offered) + 1 + extra
+    b = engset_at_offered(offered, n, lines)
+    assert b == pytest.approx(engset(offered / (n - offered * (1 - b)), n, lines), abs=1e-12)
+    assert b <= erlang_b(offered, lines) * (1 + 1e-12)
+    assert math.isnan(engset_at_offered(5.0, 5, 2)) and engset_at_offered(0.0, 5, 2) == 0.0
+
+
+@pytest.mark.parametrize("offered, lines", [(2.0, 3), (4.0, 5), (3.0, 6), (6.0, 8)])
+def test_100_sources_are_nearly_infinitely_many_at_the_erlang_test_points(offered, lines):
+    """docs/capacity.md and tests/scenarios/test_erlang.py: at the same offered
+    load, 100 finite sources block 0.003-0.004 less than Erlang B, a tenth of
+    the simulation's confidence interval there (0.020-0.033)."""
+    gap = erlang_b(offered, lines) - engset_at_offered(offered, 100, lines)
+    assert 0.002 < gap < 0.005
+
+
 def test_confidence_interval():
     mean, half = mean_confidence_interval([1.0, 2.0, 3.0, 4.0])
     assert mean == 2.5
@@ -135,6 +199,10 @@ def test_lines_hours_and_subscribers_tables():
     mean_seizure = (3600.0 + 900.0 + 600.0) / 3
     assert hours.loc[0, "offered_erlangs"] == pytest.approx(4 * mean_seizure / 3600.0)
     assert hours.loc[0, "erlang_b"] == pytest.approx(erlang_b(4 * mean_seizure / 3600.0, 2))
+    assert hours.loc[0, "engset"] == pytest.approx(
+        engset_at_offered(4 * mean_seizure / 3600.0, 3, 2))  # 3 subscribers as sources
+    assert 0 < hours.loc[0, "engset"] < hours.loc[0, "erlang_b"]
+    assert hours.loc[1, "engset"] == 0.0  # no attempt in the last half hour
     assert hours.loc[0, "messages_retrieved"] == 2  # the duplicate does not count
     assert hours.loc[0, "latency_mean_s"] == 200.0
     subs = t["subscribers"].set_index("subscriber")
