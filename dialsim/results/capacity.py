@@ -110,15 +110,19 @@ def engset_at_offered(offered_erlangs: float, sources: int, lines: int) -> float
         return engset(0.0, sources, lines)
     if offered_erlangs >= sources:
         return math.nan
+
+    def implied(blocking: float) -> float:
+        """What the idle sources meet when ``blocking`` of the offered load is lost."""
+        idle = sources - offered_erlangs * (1 - blocking)
+        return engset(offered_erlangs / idle, sources, lines)
+
     lo, hi = 0.0, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        idle = sources - offered_erlangs * (1 - mid)
-        lo, hi = (mid, hi) if engset(offered_erlangs / idle, sources, lines) > mid else (lo, mid)
+        lo, hi = (mid, hi) if implied(mid) > mid else (lo, mid)
     # One more step of the map, which barely moves near the root: exact to the
     # last digits where the bisection's 2**-60 is coarse (a blocking of 1e-19).
-    idle = sources - offered_erlangs * (1 - (lo + hi) / 2)
-    return engset(offered_erlangs / idle, sources, lines)
+    return implied((lo + hi) / 2)
 
 
 def mean_confidence_interval(values: Sequence[float]) -> tuple[float, float]:
